@@ -1,0 +1,251 @@
+"""Database tables (SQLModel). Alembic migrations in topicdesk/migrations track every change here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TeamRow(SQLModel, table=True):
+    __tablename__ = "team"
+
+    name: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClusterRow(SQLModel, table=True):
+    __tablename__ = "cluster"
+
+    name: str = Field(primary_key=True, max_length=100)
+    environment: str = Field(max_length=16, index=True)
+    owner_team: str = Field(foreign_key="team.name", max_length=64, index=True)
+    bootstrap_servers: str = Field(max_length=1000)
+    security_protocol: str = Field(default="SASL_PLAINTEXT", max_length=32)
+    sasl_mechanism: str = Field(default="SCRAM-SHA-512", max_length=32)
+    # A reference such as `env:NAME` or `file:/path.json`; the secret itself is never stored here.
+    admin_secret_ref: str = Field(max_length=500)
+    broker_count: int = Field(default=1)
+    partition_budget: int = Field(default=1000)
+    disk_budget_bytes: int = Field(default=100 * 1024**3, sa_type=BigInteger)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+    def public_view(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "environment": self.environment,
+            "owner_team": self.owner_team,
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+        }
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class _Reconciled(SQLModel):
+    """Level-triggered bookkeeping shared by every managed resource.
+
+    `generation` moves when the desired state changes (in the same transaction as the approval);
+    the reconciler sets `observed_generation` once the cluster was read back and matched. A row
+    whose generations differ is dirty. `deleted` is a tombstone: the row stays until the cluster
+    no longer has the resource, so a crash between the two cannot forget a deletion.
+    """
+
+    generation: int = Field(default=1)
+    observed_generation: int = Field(default=0)
+    deleted: bool = Field(default=False)
+    last_error: str | None = Field(default=None, max_length=2000)
+    last_error_reason: str | None = Field(default=None, max_length=64)
+    attempts: int = Field(default=0)
+    # Transient failures back off: the reconciler skips the row until then.
+    not_before: datetime | None = Field(default=None)
+    applied_at: datetime | None = Field(default=None)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TopicRow(_Reconciled, table=True):
+    __tablename__ = "topic"
+    __table_args__ = (UniqueConstraint("cluster", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    name: str = Field(max_length=249)
+    owner_team: str = Field(foreign_key="team.name", max_length=64, index=True)
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    description: str = Field(default="", max_length=2000)
+    data_contract: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # From the request's expected throughput; feeds the capacity check of later requests.
+    expected_bytes_per_second: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AccessGrantRow(_Reconciled, table=True):
+    __tablename__ = "access_grant"
+    __table_args__ = (
+        UniqueConstraint("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    topic: str = Field(max_length=249, index=True)
+    pattern: str = Field(default="literal", max_length=16)
+    principal: str = Field(max_length=300, index=True)
+    access: str = Field(max_length=16)
+    # "" rather than NULL: NULLs never collide in a UNIQUE constraint on PostgreSQL.
+    group_id: str = Field(default="", max_length=255)
+    transactional_id: str = Field(default="", max_length=255)
+    granted_team: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClientQuotaRow(_Reconciled, table=True):
+    __tablename__ = "client_quota"
+    __table_args__ = (UniqueConstraint("cluster", "principal"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    principal: str = Field(max_length=300)
+    owner_team: str = Field(max_length=64, index=True)
+    producer_byte_rate: int | None = Field(default=None, sa_type=BigInteger)
+    consumer_byte_rate: int | None = Field(default=None, sa_type=BigInteger)
+    request_percentage: float | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ServiceAccountRow(_Reconciled, table=True):
+    __tablename__ = "service_account"
+    __table_args__ = (UniqueConstraint("cluster", "principal"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    principal: str = Field(max_length=300)
+    owner_team: str = Field(max_length=64, index=True)
+    rotated_at: datetime | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClusterLeaseRow(SQLModel, table=True):
+    """One reconciler at a time per cluster; another may take over once the lease expires."""
+
+    __tablename__ = "cluster_lease"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    holder: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = Field(default=None)
+    fencing_token: int = Field(default=0)
+
+
+class DriftReportRow(SQLModel, table=True):
+    """The latest drift scan of a cluster: per-resource drift and unmanaged topics/ACLs."""
+
+    __tablename__ = "drift_report"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    scanned_at: datetime = Field(default_factory=utcnow)
+    admin_calls: int = Field(default=0)
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unmanaged_topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    unmanaged_acls: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class AuditEventRow(SQLModel, table=True):
+    """Append-only; see domain/audit.py for the hash chain."""
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    event_id: str = Field(default_factory=new_id, max_length=32, unique=True)
+    occurred_at: datetime = Field(index=True)
+    actor: str = Field(max_length=300, index=True)
+    action: str = Field(max_length=64, index=True)
+    subject: str = Field(max_length=600, index=True)
+    team: str | None = Field(default=None, max_length=64, index=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class AuditHeadRow(SQLModel, table=True):
+    """A single row: the chain's last sequence number and hash. Locking it serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(default=0)
+    hash: str = Field(max_length=64)
+
+
+class ApiTokenRow(SQLModel, table=True):
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("team", "name"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    team: str = Field(foreign_key="team.name", max_length=64, index=True)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    # SHA-256 of the secret part: tokens carry 256 bits of entropy, so a slow hash adds nothing.
+    secret_hash: str = Field(max_length=64)
+    created_by: str = Field(max_length=300)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime | None = Field(default=None)
+    revoked_at: datetime | None = Field(default=None)
+    last_used_at: datetime | None = Field(default=None)
+
+
+class RequestRow(SQLModel, table=True):
+    __tablename__ = "request"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    kind: str = Field(max_length=32, index=True)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    spec: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    reason: str = Field(default="", max_length=2000)
+    requested_by: str = Field(max_length=300, index=True)
+    requester_team: str = Field(max_length=64, index=True)
+    # The team that owns what the request touches (the topic's owner for access grants).
+    owner_team: str = Field(max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+    status: str = Field(max_length=32, index=True)
+    decision: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    approvers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    approvals: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rejection_reason: str | None = Field(default=None, max_length=2000)
+    error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    applied_at: datetime | None = Field(default=None)
+
+
+class RequestResourceRow(SQLModel, table=True):
+    """Which resource generations a request must see observed before it is `applied`."""
+
+    __tablename__ = "request_resource"
+
+    request_id: str = Field(foreign_key="request.id", primary_key=True, max_length=32)
+    resource_kind: str = Field(primary_key=True, max_length=32)
+    resource_id: str = Field(primary_key=True, max_length=32, index=True)
+    generation: int
+
+
+class IdempotencyKeyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_key"
+
+    principal: str = Field(primary_key=True, max_length=300)
+    key: str = Field(primary_key=True, max_length=200)
+    body_hash: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)

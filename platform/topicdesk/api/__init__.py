@@ -1,0 +1,1 @@
+"""Thin Flask views: parse, call one service, serialize."""

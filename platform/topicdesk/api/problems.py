@@ -1,0 +1,69 @@
+"""The one place where errors become application/problem+json (RFC 9457)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from werkzeug.exceptions import HTTPException
+
+from topicdesk.domain.errors import RateLimited, TopicdeskError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    problem_type: str = "about:blank",
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": problem_type,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _from_domain(error: TopicdeskError) -> Response:
+    headers = {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return problem_response(
+        error.status,
+        error.title,
+        error.message,
+        problem_type=f"https://topicdesk.dev/problems/{error.reason}",
+        errors=[{"path": e.path, "message": e.message} for e in error.errors] if error.errors else None,
+        headers=headers,
+    )
+
+
+def _from_http(error: HTTPException) -> Response:
+    status = error.code or 500
+    return problem_response(status, error.name, error.description or error.name)
+
+
+def _from_unexpected(error: Exception) -> Response:
+    # The stack trace goes to the log only: a response must never leak internals.
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return problem_response(500, "Internal Server Error", "An unexpected error occurred; it has been logged.")
+
+
+def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(TopicdeskError, _from_domain)
+    app.register_error_handler(HTTPException, _from_http)
+    app.register_error_handler(Exception, _from_unexpected)

@@ -1,0 +1,188 @@
+"""The public REST API (/api/v1): parse, call one service, serialize."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from topicdesk.adapters.audit_log import verify
+from topicdesk.adapters.db import unit_of_work
+from topicdesk.api.common import (
+    caller,
+    decode_cursor,
+    encode_cursor,
+    engine,
+    json_body,
+    page_args,
+    query_bool,
+)
+from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from topicdesk.services import queries
+from topicdesk.services import requests as workflow
+from topicdesk.services.tokens import authenticate_token
+
+v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
+
+REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied",
+                    "failed"}
+
+
+@v1.before_request
+def authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    if request.endpoint == "v1.openapi":
+        return
+    if not header:
+        raise Unauthenticated("send Authorization: Bearer <token>")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    g.identity = authenticate_token(engine(), token.strip())
+
+
+def _deps() -> workflow.RequestDeps:
+    deps: workflow.RequestDeps = current_app.extensions["topicdesk.request_deps"]
+    return deps
+
+
+@v1.get("/openapi.json")
+def openapi() -> ResponseReturnValue:
+    document: dict[str, Any] = current_app.extensions["topicdesk.openapi"]
+    return jsonify(document)
+
+
+@v1.get("/me")
+def me() -> ResponseReturnValue:
+    identity = caller()
+    return jsonify(subject=identity.subject, teams=identity.teams, roles=identity.roles(),
+                   platform_admin=identity.platform_admin)
+
+
+@v1.get("/clusters")
+def clusters() -> ResponseReturnValue:
+    caller()
+    with unit_of_work(engine()) as session:
+        items = queries.list_clusters(session)
+    return jsonify(items=items, next_cursor=None)
+
+
+@v1.post("/requests")
+def submit() -> ResponseReturnValue:
+    identity = caller()
+    document = json_body()
+    if query_bool("dry_run"):
+        return jsonify(workflow.evaluate_request(_deps(), identity, document)), 200
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ValidationFailed("bad Idempotency-Key",
+                               errors=[FieldError("/headers/Idempotency-Key", "must be 1-200 characters")])
+    result = workflow.submit_request(_deps(), identity, document, idempotency_key=key)
+    response = jsonify(result.body)
+    response.status_code = result.status_code
+    response.headers["Location"] = f"/api/v1/requests/{result.body['id']}"
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+@v1.get("/requests")
+def list_requests() -> ResponseReturnValue:
+    identity = caller()
+    limit, cursor = page_args()
+    status = request.args.get("status")
+    if status and status not in REQUEST_STATUSES:
+        raise ValidationFailed("bad status", errors=[FieldError("/query/status",
+                                                                f"one of {', '.join(sorted(REQUEST_STATUSES))}")])
+    after = tuple(decode_cursor(cursor)) if cursor else None
+    with unit_of_work(engine()) as session:
+        items, nxt = queries.list_requests(session, identity, limit=limit, after=after,
+                                           status=status, cluster=request.args.get("cluster"),
+                                           mine=query_bool("mine"), awaiting_me=query_bool("awaiting_me"))
+    return jsonify(items=items, next_cursor=encode_cursor(list(nxt)) if nxt else None)
+
+
+@v1.get("/requests/<request_id>")
+def get_request(request_id: str) -> ResponseReturnValue:
+    identity = caller()
+    with unit_of_work(engine()) as session:
+        return jsonify(queries.get_request(session, identity, request_id))
+
+
+def _optional_body() -> dict[str, Any]:
+    return json_body() if request.get_data(cache=True) else {}
+
+
+@v1.post("/requests/<request_id>/approve")
+def approve(request_id: str) -> ResponseReturnValue:
+    body = _optional_body()
+    comment = body.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise ValidationFailed("bad comment", errors=[FieldError("/comment", "must be a string")])
+    return jsonify(workflow.approve_request(engine(), caller(), request_id, comment))
+
+
+@v1.post("/requests/<request_id>/reject")
+def reject(request_id: str) -> ResponseReturnValue:
+    body = _optional_body()
+    reason = body.get("reason")
+    if not isinstance(reason, str):
+        raise ValidationFailed("a rejection needs a reason", errors=[FieldError("/reason", "is required")])
+    return jsonify(workflow.reject_request(engine(), caller(), request_id, reason))
+
+
+@v1.post("/requests/<request_id>/cancel")
+def cancel(request_id: str) -> ResponseReturnValue:
+    return jsonify(workflow.cancel_request(engine(), caller(), request_id))
+
+
+@v1.get("/topics")
+def list_topics() -> ResponseReturnValue:
+    caller()
+    limit, cursor = page_args()
+    after = tuple(decode_cursor(cursor)) if cursor else None
+    with unit_of_work(engine()) as session:
+        items, nxt = queries.list_topics(session, limit=limit, after=after,
+                                         cluster=request.args.get("cluster"), team=request.args.get("team"),
+                                         q=request.args.get("q"))
+    return jsonify(items=items, next_cursor=encode_cursor(list(nxt)) if nxt else None)
+
+
+@v1.get("/clusters/<cluster>/topics/<name>")
+def get_topic(cluster: str, name: str) -> ResponseReturnValue:
+    caller()
+    with unit_of_work(engine()) as session:
+        return jsonify(queries.get_topic(session, cluster, name))
+
+
+@v1.get("/audit")
+def audit() -> ResponseReturnValue:
+    identity = caller()
+    limit, cursor = page_args()
+    before = None
+    if cursor:
+        values = decode_cursor(cursor)
+        before = int(values[0]) if values and isinstance(values[0], int) else None
+    since_raw = request.args.get("since")
+    since = None
+    if since_raw:
+        try:
+            since = datetime.fromisoformat(since_raw.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise ValidationFailed("bad since", errors=[FieldError("/query/since", "must be RFC 3339")]) from exc
+    with unit_of_work(engine()) as session:
+        items, nxt = queries.list_audit(session, identity, limit=limit, before_seq=before, since=since,
+                                        subject=request.args.get("subject"))
+    return jsonify(items=items, next_cursor=encode_cursor([nxt]) if nxt else None)
+
+
+@v1.get("/audit/verify")
+def audit_verify() -> ResponseReturnValue:
+    caller()
+    with unit_of_work(engine()) as session:
+        verdict = verify(session)
+    first_bad = str(verdict.first_bad) if verdict.first_bad is not None else None
+    return jsonify(ok=verdict.ok, events=verdict.events, head=verdict.head, first_bad=first_bad,
+                   problem=verdict.problem)

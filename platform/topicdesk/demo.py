@@ -1,0 +1,174 @@
+"""`topicdesk demo` (what `make run` starts): local Kafka clusters, the database, the portal and
+the reconciler, seeded with teams, clusters and tokens. Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+
+import click
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from topicdesk import migrations
+from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.tables import ApiTokenRow, ClusterRow, TeamRow, utcnow
+from topicdesk.config import Settings
+from topicdesk.domain.identity import Role
+from topicdesk.local_kafka.cluster import LocalCluster, down, up
+from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.ports import PortInUse, ensure_port_free
+from topicdesk.services.tokens import create_token
+
+
+@dataclass(frozen=True)
+class DemoTeam:
+    name: str
+    display_name: str
+    cluster: str | None
+
+
+DEMO_TEAMS = [
+    DemoTeam("payments", "Payments", "payments-dev"),
+    DemoTeam("ingest", "Ingest", "ingest-dev"),
+    DemoTeam("platform", "Platform", None),
+]
+DEMO_TOKENS = [("payments", Role.OWNER), ("payments", Role.MEMBER), ("ingest", Role.OWNER), ("ingest", Role.MEMBER),
+               ("platform", Role.ADMIN)]
+
+
+def seed(engine: Engine, clusters: list[LocalCluster]) -> None:
+    """Idempotent: teams and clusters are upserted; cluster coordinates follow the running brokers."""
+    by_name = {c.name: c for c in clusters}
+    with unit_of_work(engine) as session:
+        for team in DEMO_TEAMS:
+            if session.get(TeamRow, team.name) is None:
+                session.add(TeamRow(name=team.name, display_name=team.display_name))
+        session.flush()
+        for team in DEMO_TEAMS:
+            if team.cluster is None or team.cluster not in by_name:
+                continue
+            local = by_name[team.cluster]
+            row = session.get(ClusterRow, team.cluster) or ClusterRow(
+                name=team.cluster, environment="dev", owner_team=team.name, bootstrap_servers="",
+                admin_secret_ref="", broker_count=1, partition_budget=2000, disk_budget_bytes=20 * 1024**3,
+                tags=["local", "demo"])
+            row.bootstrap_servers = local.bootstrap
+            row.admin_secret_ref = f"file:{local.state_file}"
+            session.add(row)
+
+
+def issue_demo_tokens(engine: Engine) -> list[tuple[str, Role, str]]:
+    """Fresh tokens each run (the previous run's are revoked), so the printed ones always work."""
+    with unit_of_work(engine) as session:
+        for row in session.exec(select(ApiTokenRow).where(ApiTokenRow.name.startswith("demo-"))).all():
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                session.add(row)
+    issued = []
+    for team, role in DEMO_TOKENS:
+        created = create_token(engine, team=team, name=f"demo-{role.value}", role=role, actor="demo",
+                               expires_in=timedelta(days=7))
+        issued.append((team, role, created.token))
+    return issued
+
+
+def run_demo(settings: Settings) -> None:
+    ensure_port_free(settings.host, settings.port)
+    state_dir = settings.data_dir / "local"
+    click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
+    clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        down(state_dir)
+        click.echo("stopped the portal, the reconciler and the local clusters")
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        migrations.upgrade(settings.database_url)
+        engine = make_engine(settings.database_url)
+        seed(engine, clusters)
+        tokens = issue_demo_tokens(engine)
+        engine.dispose()
+        env = {**os.environ, "TOPICDESK_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
+               "SECRET_KEY": settings.secret_key}
+        exe = [sys.executable, "-m", "topicdesk.cli"]
+        children.append(subprocess.Popen([*exe, "serve", "--no-migrate", "--host", settings.host,
+                                          "--port", str(settings.port)], env=env))
+        for name, command in extra_processes():
+            children.append(subprocess.Popen([*exe, *command], env=env))
+            click.echo(f"started {name}")
+        _wait_healthy(settings, children[0])
+    except BaseException:
+        stop()
+        raise
+    click.echo("")
+    for cluster in clusters:
+        click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
+    click.echo(f"\nTopicdesk is running at http://{settings.host}:{settings.port}/")
+    click.echo("API tokens for the demo (also in .topicdesk/demo-tokens.txt):")
+    lines = [f"  {team:<9} {role.value:<7} {token}" for team, role, token in tokens]
+    for line in lines:
+        click.echo(line)
+    token_file = settings.data_dir / "demo-tokens.txt"
+    token_file.write_text("\n".join(lines) + "\n")
+    token_file.chmod(0o600)
+    click.echo(f"\n  curl -H 'Authorization: Bearer {tokens[0][2]}' http://{settings.host}:{settings.port}/api/v1/me")
+    click.echo("\nPress Ctrl-C to stop everything.")
+    while True:
+        for child in children:
+            if child.poll() is not None:
+                click.echo(f"a demo process exited with code {child.returncode}; stopping", err=True)
+                stop()
+        time.sleep(1)
+
+
+def extra_processes() -> list[tuple[str, list[str]]]:
+    """Processes that run beside the portal (the reconciler)."""
+    return []
+
+
+def _wait_healthy(settings: Settings, server: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    url = f"http://{settings.host}:{settings.port}/healthz"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise click.ClickException(f"the portal exited with code {server.returncode} before it was healthy")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise click.ClickException(f"the portal did not answer {url} within 60 s")
+
+
+def main(settings: Settings | None = None) -> None:
+    settings = settings or Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_demo(settings)
+    except (PortInUse, LocalKafkaError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+

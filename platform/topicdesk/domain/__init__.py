@@ -1,0 +1,1 @@
+"""Pure domain: no Flask, no SQL, no Kafka client imports."""

@@ -1,0 +1,188 @@
+"""Read-side use cases: lists with keyset pagination, filtered to what the caller may see."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col, select
+
+from topicdesk.adapters.tables import (
+    AccessGrantRow,
+    AuditEventRow,
+    ClusterRow,
+    DriftReportRow,
+    RequestRow,
+    TopicRow,
+)
+from topicdesk.domain.errors import NotFound
+from topicdesk.domain.identity import Identity
+from topicdesk.services.requests import can_see, may_approve, request_view
+
+
+def list_clusters(session: Session) -> list[dict[str, Any]]:
+    # Cluster coordinates are not secret: every team needs them to connect its clients.
+    return [row.public_view() for row in session.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all()]
+
+
+def _visible_requests(identity: Identity) -> ColumnElement[bool] | None:
+    if identity.platform_admin:
+        return None
+    teams = identity.teams
+    return or_(col(RequestRow.requested_by) == identity.subject, col(RequestRow.requester_team).in_(teams),
+               col(RequestRow.owner_team).in_(teams))
+
+
+def list_requests(
+    session: Session, identity: Identity, *, limit: int, after: tuple[str, str] | None, status: str | None,
+    cluster: str | None, mine: bool, awaiting_me: bool,
+) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+    query = select(RequestRow)
+    visible = _visible_requests(identity)
+    if visible is not None:
+        query = query.where(visible)
+    if status:
+        query = query.where(RequestRow.status == status)
+    if cluster:
+        query = query.where(RequestRow.cluster == cluster)
+    if mine:
+        query = query.where(RequestRow.requested_by == identity.subject)
+    if awaiting_me:
+        query = query.where(RequestRow.status == "pending_approval")
+    if after is not None:
+        created, rid = after
+        moment = datetime.fromisoformat(created)
+        query = query.where(or_(col(RequestRow.created_at) < moment,
+                                (col(RequestRow.created_at) == moment) & (col(RequestRow.id) < rid)))
+    query = query.order_by(col(RequestRow.created_at).desc(), col(RequestRow.id).desc())
+    items: list[dict[str, Any]] = []
+    last: RequestRow | None = None
+    # awaiting_me filters in Python (approver sets are JSON), so keep reading until the page is full.
+    offset = 0
+    while len(items) <= limit:
+        rows = session.exec(query.offset(offset).limit(limit + 1)).all()
+        if not rows:
+            break
+        offset += len(rows)
+        for row in rows:
+            if awaiting_me and (row.requested_by == identity.subject or not may_approve(identity, row)):
+                continue
+            if len(items) == limit:
+                return items, (last.created_at.isoformat(), last.id) if last else None
+            items.append(request_view(row))
+            last = row
+        if len(rows) < limit + 1:
+            break
+    return items, None
+
+
+def get_request(session: Session, identity: Identity, request_id: str) -> dict[str, Any]:
+    row = session.get(RequestRow, request_id)
+    if row is None or not can_see(identity, row):
+        raise NotFound("no such request")
+    return request_view(row)
+
+
+def topic_view(row: TopicRow) -> dict[str, Any]:
+    return {
+        "cluster": row.cluster,
+        "name": row.name,
+        "owner_team": row.owner_team,
+        "partitions": row.partitions,
+        "replication_factor": row.replication_factor,
+        "config": row.config,
+        "description": row.description,
+        "status": _resource_status(row),
+        "last_error": row.last_error,
+    }
+
+
+def _resource_status(row: Any) -> str:
+    if row.observed_generation >= row.generation:
+        return "deleted" if row.deleted else "applied"
+    if row.last_error:
+        return "error"
+    return "deleting" if row.deleted else "pending"
+
+
+def list_topics(
+    session: Session, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
+    q: str | None,
+) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
+    # The catalogue is visible to every team: discovering topics is how cross-team access starts.
+    query = select(TopicRow).where(col(TopicRow.deleted).is_(False))
+    if cluster:
+        query = query.where(TopicRow.cluster == cluster)
+    if team:
+        query = query.where(TopicRow.owner_team == team)
+    if q:
+        like = f"%{q.lower()}%"
+        query = query.where(or_(col(TopicRow.name).ilike(like), col(TopicRow.description).ilike(like)))
+    if after is not None:
+        query = query.where(or_(col(TopicRow.cluster) > after[0],
+                                (col(TopicRow.cluster) == after[0]) & (col(TopicRow.name) > after[1])))
+    rows = session.exec(query.order_by(col(TopicRow.cluster), col(TopicRow.name)).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [topic_view(r) for r in rows], ((rows[-1].cluster, rows[-1].name) if more and rows else None)
+
+
+def grant_view(row: AccessGrantRow) -> dict[str, Any]:
+    return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
+            "group": row.group_id or None, "transactional_id": row.transactional_id or None,
+            "team": row.granted_team, "status": _resource_status(row), "last_error": row.last_error}
+
+
+def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
+    row = session.exec(select(TopicRow).where(TopicRow.cluster == cluster, TopicRow.name == name,
+                                              col(TopicRow.deleted).is_(False))).first()
+    if row is None:
+        raise NotFound(f"no topic {name!r} on cluster {cluster!r}")
+    grants = session.exec(select(AccessGrantRow).where(
+        AccessGrantRow.cluster == cluster, AccessGrantRow.topic == name,
+        col(AccessGrantRow.deleted).is_(False)).order_by(col(AccessGrantRow.principal))).all()
+    history = session.exec(select(RequestRow).where(RequestRow.cluster == cluster)
+                           .order_by(col(RequestRow.created_at).desc()).limit(200)).all()
+    drift = session.get(DriftReportRow, cluster)
+    topic_drift = [item for item in (drift.items if drift else [])
+                   if item.get("topic") == name or item.get("resource", "").endswith(f":{name}")]
+    return {
+        **topic_view(row),
+        "desired": {"partitions": row.partitions, "replication_factor": row.replication_factor,
+                    "config": row.config},
+        "generation": row.generation,
+        "observed_generation": row.observed_generation,
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "drift": topic_drift,
+        "drift_scanned_at": drift.scanned_at.isoformat() if drift else None,
+        "access_grants": [grant_view(g) for g in grants],
+        "history": [request_view(r) for r in history
+                    if r.spec.get("name") == name or r.spec.get("topic") == name],
+    }
+
+
+def audit_view(row: AuditEventRow) -> dict[str, Any]:
+    return {"id": str(row.seq), "event_id": row.event_id, "occurred_at": row.occurred_at.isoformat(),
+            "actor": row.actor, "action": row.action, "subject": row.subject, "team": row.team,
+            "data": row.data, "hash": row.hash, "prev_hash": row.prev_hash}
+
+
+def list_audit(
+    session: Session, identity: Identity, *, limit: int, before_seq: int | None, since: datetime | None,
+    subject: str | None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    query = select(AuditEventRow)
+    if not identity.platform_admin:
+        query = query.where(col(AuditEventRow.team).in_(identity.teams))
+    if since is not None:
+        query = query.where(col(AuditEventRow.occurred_at) >= since)
+    if subject:
+        query = query.where(or_(col(AuditEventRow.subject) == subject, col(AuditEventRow.actor) == subject))
+    if before_seq is not None:
+        query = query.where(col(AuditEventRow.seq) < before_seq)
+    rows = session.exec(query.order_by(col(AuditEventRow.seq).desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [audit_view(r) for r in rows], (rows[-1].seq if more and rows else None)
