@@ -59,6 +59,32 @@ def demo() -> None:
     run_demo()
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="One pass over every cluster, then exit (non-zero if any failed).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
+@click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
+@click.option("--lease-seconds", type=float, default=60.0, show_default=True,
+              help="How long a cluster stays claimed by this process without renewal.")
+def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float) -> None:
+    """Apply approved desired state to the clusters, then keep them reconciled."""
+    from topicdesk.adapters.db import make_engine
+    from topicdesk.bootstrap import kafka_port_for
+    from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+
+    engine = make_engine(Settings.from_env().database_url)
+    settings = ReconcilerSettings(lease_seconds=lease_seconds)
+    if once:
+        reports = run_once(engine, kafka_port_for, clusters=clusters or None, settings=settings)
+        for report in reports:
+            click.echo(f"{report.cluster}: {report.resources} resources, {report.applied} applied, "
+                       f"{report.failed} failed, {report.retrying} retrying"
+                       + (f" ({report.error})" if report.error else ""))
+        if any(r.error for r in reports):
+            raise SystemExit(1)
+        return
+    run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings)
+
+
 main.add_command(local)
 
 

@@ -141,8 +141,8 @@ def run_demo(settings: Settings) -> None:
 
 
 def extra_processes() -> list[tuple[str, list[str]]]:
-    """Processes that run beside the portal (the reconciler)."""
-    return []
+    """Processes that run beside the portal."""
+    return [("the reconciler", ["reconcile", "--interval", "1"])]
 
 
 def _wait_healthy(settings: Settings, server: subprocess.Popen[bytes]) -> None:

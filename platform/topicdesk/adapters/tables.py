@@ -65,6 +65,8 @@ class _Reconciled(SQLModel):
 
     generation: int = Field(default=1)
     observed_generation: int = Field(default=0)
+    # A permanent failure parks this generation: it is not retried until the desired state changes.
+    failed_generation: int = Field(default=0)
     deleted: bool = Field(default=False)
     last_error: str | None = Field(default=None, max_length=2000)
     last_error_reason: str | None = Field(default=None, max_length=64)
@@ -86,6 +88,9 @@ class TopicRow(_Reconciled, table=True):
     partitions: int
     replication_factor: int
     config: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Every config key Topicdesk ever set here: an override under such a key that is no longer in
+    # `config` was removed by the owner and is deleted; other overrides are drift, left alone.
+    managed_config_keys: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     description: str = Field(default="", max_length=2000)
     data_contract: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # From the request's expected throughput; feeds the capacity check of later requests.

@@ -22,6 +22,7 @@ from topicdesk.api.common import (
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import queries
 from topicdesk.services import requests as workflow
+from topicdesk.services import service_accounts as accounts
 from topicdesk.services.tokens import authenticate_token
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
@@ -186,3 +187,48 @@ def audit_verify() -> ResponseReturnValue:
     first_bad = str(verdict.first_bad) if verdict.first_bad is not None else None
     return jsonify(ok=verdict.ok, events=verdict.events, head=verdict.head, first_bad=first_bad,
                    problem=verdict.problem)
+
+
+def _port_for(cluster_name: str) -> Any:
+    from topicdesk.adapters.tables import ClusterRow
+    from topicdesk.domain.errors import NotFound
+
+    with unit_of_work(engine()) as session:
+        cluster = session.get(ClusterRow, cluster_name)
+    if cluster is None:
+        raise NotFound(f"no cluster named {cluster_name!r}")
+    return current_app.extensions["topicdesk.port_factory"](cluster)
+
+
+@v1.get("/clusters/<cluster>/service-accounts")
+def list_service_accounts(cluster: str) -> ResponseReturnValue:
+    items = accounts.list_service_accounts(engine(), caller(), cluster)
+    return jsonify(items=items, next_cursor=None)
+
+
+@v1.post("/clusters/<cluster>/service-accounts")
+def create_service_account(cluster: str) -> ResponseReturnValue:
+    identity = caller()
+    body = json_body()
+    unknown = sorted(set(body) - {"name"})
+    if unknown:
+        raise ValidationFailed("unknown fields", errors=[FieldError(f"/{k}", "unknown field") for k in unknown])
+    view = accounts.create_service_account(engine(), _port_for(cluster), identity, cluster, body.get("name"))
+    response = jsonify(view)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@v1.post("/clusters/<cluster>/service-accounts/<principal>/rotate")
+def rotate_service_account(cluster: str, principal: str) -> ResponseReturnValue:
+    view = accounts.rotate_service_account(engine(), _port_for(cluster), caller(), cluster, principal)
+    response = jsonify(view)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@v1.delete("/clusters/<cluster>/service-accounts/<principal>")
+def delete_service_account(cluster: str, principal: str) -> ResponseReturnValue:
+    accounts.delete_service_account(engine(), caller(), cluster, principal)
+    return "", 204

@@ -244,6 +244,7 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
         topic = TopicRow(cluster=cluster, name=spec["name"], owner_team=request.owner_team,
                          partitions=spec["partitions"], replication_factor=spec["replication_factor"],
                          config=dict(spec.get("config") or {}), description=spec.get("description", ""),
+                         managed_config_keys=sorted(spec.get("config") or {}),
                          data_contract=spec.get("data_contract"), expected_bytes_per_second=rate)
         # A topic deleted earlier keeps a tombstone until the cluster confirms; a re-create replaces it.
         old = session.exec(select(TopicRow).where(TopicRow.cluster == cluster, TopicRow.name == spec["name"])).first()
@@ -273,6 +274,7 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
                 else:
                     merged[key] = value
             topic.config = merged
+            topic.managed_config_keys = sorted(set(topic.managed_config_keys) | set(spec["config"]))
         if "description" in spec:
             topic.description = spec["description"]
         if "expected_throughput" in spec:

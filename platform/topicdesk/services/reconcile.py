@@ -1,0 +1,444 @@
+"""The reconciler: level-triggered, like a Kubernetes controller.
+
+Per cluster, under a lease: read the dirty rows (generation ahead of observed_generation), describe
+what the cluster has in a few bulk calls, plan (pure), apply in batches, read back, then record a
+per-resource outcome and move the requests that waited on those generations. A crash anywhere
+loses nothing: unobserved generations are simply reconciled again and apply is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from topicdesk.adapters.audit_log import record_event
+from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.tables import (
+    AccessGrantRow,
+    ClientQuotaRow,
+    ClusterLeaseRow,
+    ClusterRow,
+    RequestResourceRow,
+    RequestRow,
+    ServiceAccountRow,
+    TopicRow,
+    utcnow,
+)
+from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType
+from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
+from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome
+from topicdesk.services.executor import ApplyReport, ApplySettings, apply
+
+log = logging.getLogger(__name__)
+
+PortFactory = Callable[[ClusterRow], ClusterPort]
+RESOURCE_TABLES: dict[str, Any] = {
+    "topic": TopicRow,
+    "access_grant": AccessGrantRow,
+    "client_quota": ClientQuotaRow,
+    "service_account": ServiceAccountRow,
+}
+
+
+@dataclass(frozen=True)
+class ReconcilerSettings:
+    lease_seconds: float = 60.0
+    backoff_initial: float = 2.0
+    backoff_max: float = 300.0
+    # Bounds one pass, so a huge backlog is worked through in steps that each record progress.
+    max_resources_per_pass: int = 5000
+    apply: ApplySettings = field(default_factory=ApplySettings)
+
+
+@dataclass
+class PassReport:
+    cluster: str
+    claimed: bool
+    resources: int = 0
+    applied: int = 0
+    failed: int = 0
+    retrying: int = 0
+    error: str | None = None
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- lease ------------------------------------------------------------------------------------------
+
+def ensure_leases(engine: Engine) -> list[str]:
+    with unit_of_work(engine) as session:
+        clusters = list(session.exec(select(ClusterRow.name)).all())
+        existing = set(session.exec(select(ClusterLeaseRow.cluster)).all())
+        for name in clusters:
+            if name not in existing:
+                session.add(ClusterLeaseRow(cluster=name))
+    return sorted(clusters)
+
+
+def claim_lease(engine: Engine, cluster: str, holder: str, seconds: float) -> int | None:
+    """Take or renew the cluster's lease; returns the fencing token, or None if another holds it."""
+    with unit_of_work(engine) as session:
+        now = utcnow()
+        claimable = or_(col(ClusterLeaseRow.holder).is_(None), col(ClusterLeaseRow.holder) == holder,
+                        col(ClusterLeaseRow.expires_at) < now)
+        query = select(ClusterLeaseRow).where(ClusterLeaseRow.cluster == cluster, claimable)
+        if session.get_bind().dialect.name == "postgresql":
+            # Reconcilers skip clusters another one is claiming right now instead of queueing behind it.
+            query = query.with_for_update(skip_locked=True)
+        lease = session.exec(query).first()
+        if lease is None:
+            return None
+        if lease.holder != holder:
+            lease.fencing_token += 1
+        lease.holder = holder
+        lease.expires_at = now + timedelta(seconds=seconds)
+        session.add(lease)
+        return lease.fencing_token
+
+
+def _still_holds(session: Session, cluster: str, holder: str, token: int) -> bool:
+    lease = session.exec(select(ClusterLeaseRow).where(ClusterLeaseRow.cluster == cluster)
+                         .with_for_update()).first()
+    return lease is not None and lease.holder == holder and lease.fencing_token == token
+
+
+def release_lease(engine: Engine, cluster: str, holder: str) -> None:
+    with unit_of_work(engine) as session:
+        session.execute(update(ClusterLeaseRow)
+                        .where(col(ClusterLeaseRow.cluster) == cluster, col(ClusterLeaseRow.holder) == holder)
+                        .values(holder=None, expires_at=None))
+
+
+# --- reading desired state --------------------------------------------------------------------------
+
+def _dirty(table: Any, cluster: str, now: datetime) -> Any:
+    return select(table).where(
+        table.cluster == cluster,
+        col(table.generation) > col(table.observed_generation),
+        col(table.generation) != col(table.failed_generation),
+        or_(col(table.not_before).is_(None), col(table.not_before) <= now),
+    )
+
+
+def grant_value(row: AccessGrantRow) -> AccessGrant:
+    return AccessGrant(principal=row.principal, topic=row.topic, access=Access(row.access),
+                       pattern=PatternType(row.pattern), group=row.group_id or None,
+                       transactional_id=row.transactional_id or None)
+
+
+def topic_value(row: TopicRow) -> DesiredTopic:
+    return DesiredTopic(name=row.name, partitions=row.partitions, replication_factor=row.replication_factor,
+                        config=dict(row.config))
+
+
+def quota_value(row: ClientQuotaRow) -> ClientQuota:
+    return ClientQuota(principal=row.principal, producer_byte_rate=row.producer_byte_rate,
+                       consumer_byte_rate=row.consumer_byte_rate, request_percentage=row.request_percentage)
+
+
+@dataclass
+class _Work:
+    topics: list[TopicRow]
+    grants: list[AccessGrantRow]
+    quotas: list[ClientQuotaRow]
+    accounts: list[ServiceAccountRow]
+    # Live grants sharing a topic with a revoked one: their ACLs must survive the revocation.
+    neighbour_grants: list[AccessGrantRow]
+
+    def rows(self) -> list[tuple[str, Any]]:
+        return ([("topic", r) for r in self.topics] + [("access_grant", r) for r in self.grants]
+                + [("client_quota", r) for r in self.quotas] + [("service_account", r) for r in self.accounts])
+
+    def desired(self) -> DesiredState:
+        live_grants = {grant_value(r) for r in self.grants if not r.deleted}
+        live_grants |= {grant_value(r) for r in self.neighbour_grants}
+        return DesiredState(
+            topics=[topic_value(r) for r in self.topics if not r.deleted],
+            grants=sorted(live_grants, key=lambda g: (g.topic, g.principal, g.access.value, g.group or "")),
+            quotas=[quota_value(r) for r in self.quotas if not r.deleted],
+            # Passwords are never stored: a missing SCRAM user is re-created only by rotation.
+            service_accounts=[],
+            deletions=Deletions(
+                topics=frozenset(r.name for r in self.topics if r.deleted),
+                grants=frozenset(grant_value(r) for r in self.grants if r.deleted),
+                quotas=frozenset(r.principal for r in self.quotas if r.deleted),
+                service_accounts=frozenset(r.principal for r in self.accounts if r.deleted),
+            ),
+            managed_config_keys={r.name: frozenset(r.managed_config_keys) | frozenset(r.config)
+                                 for r in self.topics},
+        )
+
+    def topic_names(self) -> set[str]:
+        names = {r.name for r in self.topics}
+        names |= {r.topic for r in self.grants if r.pattern == "literal"}
+        return names
+
+
+def load_work(session: Session, cluster: str, limit: int) -> _Work:
+    now = utcnow()
+    topics = list(session.exec(_dirty(TopicRow, cluster, now).limit(limit)).all())
+    grants = list(session.exec(_dirty(AccessGrantRow, cluster, now).limit(limit)).all())
+    quotas = list(session.exec(_dirty(ClientQuotaRow, cluster, now).limit(limit)).all())
+    accounts = list(session.exec(_dirty(ServiceAccountRow, cluster, now).limit(limit)).all())
+    revoked_topics = {r.topic for r in grants if r.deleted}
+    dirty_ids = {r.id for r in grants}
+    neighbours: list[AccessGrantRow] = []
+    if revoked_topics:
+        neighbours = [r for r in session.exec(select(AccessGrantRow).where(
+            AccessGrantRow.cluster == cluster, col(AccessGrantRow.topic).in_(revoked_topics),
+            col(AccessGrantRow.deleted).is_(False))).all() if r.id not in dirty_ids]
+    return _Work(topics, grants, quotas, accounts, neighbours)
+
+
+# --- one pass ---------------------------------------------------------------------------------------
+
+def _outcome_of(report: ApplyReport, kind: str, row: Any) -> Outcome:
+    if kind == "topic":
+        return report.topic_outcome(row.name)
+    if kind == "access_grant":
+        return report.grant_outcome(grant_value(row))
+    if kind == "client_quota":
+        return report.outcome_for([quota_key(row.principal)])
+    return report.outcome_for([service_account_key(row.principal)])
+
+
+def _subject(kind: str, row: Any) -> str:
+    if kind == "topic":
+        return f"topic:{row.cluster}/{row.name}"
+    if kind == "access_grant":
+        group = f"/group={row.group_id}" if row.group_id else ""
+        return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
+    return f"{kind}:{row.cluster}/{row.principal}"
+
+
+def _team(kind: str, row: Any) -> str | None:
+    if kind == "access_grant":
+        return str(row.granted_team)
+    return str(row.owner_team)
+
+
+def reconcile_cluster(
+    engine: Engine, cluster: ClusterRow, port: ClusterPort, *, holder: str, token: int,
+    settings: ReconcilerSettings | None = None, sleep: Callable[[float], None] | None = None,
+) -> PassReport:
+    cfg = settings or ReconcilerSettings()
+    report = PassReport(cluster.name, claimed=True)
+    with unit_of_work(engine) as session:
+        work = load_work(session, cluster.name, cfg.max_resources_per_pass)
+        rows = work.rows()
+        if not rows:
+            return report
+        planned = {(kind, row.id): row.generation for kind, row in rows}
+        _mark_applying(session, [(kind, row.id) for kind, row in rows])
+    report.resources = len(rows)
+    desired = work.desired()
+    try:
+        observed = port.describe(sorted(work.topic_names()))
+        the_plan = plan(desired, observed)
+        kwargs: dict[str, Any] = {"settings": cfg.apply}
+        if sleep is not None:
+            kwargs["sleep"] = sleep
+        applied = apply(the_plan, port, **kwargs)
+    except ClusterUnavailable as exc:
+        report.error = exc.outcome.message
+        _record_unavailable(engine, rows, planned, exc.outcome, cfg)
+        report.retrying = len(rows)
+        return report
+    changes_by_key: dict[str, list[dict[str, object]]] = {}
+    for change in the_plan.changes:
+        changes_by_key.setdefault(change.key, []).append(change.as_dict())
+
+    with unit_of_work(engine) as session:
+        if not _still_holds(session, cluster.name, holder, token):
+            # Another reconciler took over (our lease expired mid-pass): it will redo this work.
+            report.error = "lease lost; results discarded"
+            return report
+        now = utcnow()
+        touched: list[tuple[str, str]] = []
+        for kind, stale in rows:
+            row = session.get(RESOURCE_TABLES[kind], stale.id)
+            if row is None:
+                continue
+            outcome = _outcome_of(applied, kind, stale)
+            generation = planned[(kind, stale.id)]
+            if outcome.ok:
+                if row.generation == generation:
+                    row.last_error = row.last_error_reason = row.not_before = None
+                    row.attempts = 0
+                # Observed up to what was planned, even if a newer generation arrived meanwhile.
+                row.observed_generation = max(row.observed_generation, generation)
+                row.applied_at = now
+                report.applied += 1
+            elif outcome.permanent:
+                row.failed_generation = generation
+                row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
+                report.failed += 1
+            else:
+                row.attempts += 1
+                delay = min(cfg.backoff_max, cfg.backoff_initial * 2 ** min(row.attempts - 1, 20))
+                row.not_before = now + timedelta(seconds=delay)
+                row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
+                report.retrying += 1
+            session.add(row)
+            touched.append((kind, row.id))
+            key_changes = [c for key in _keys_of(kind, stale) for c in changes_by_key.get(key, [])]
+            if key_changes or not outcome.ok:
+                record_event(session, actor=f"reconciler:{holder}", action=f"{kind}:apply",
+                             subject=_subject(kind, stale), team=_team(kind, stale),
+                             data={"generation": generation, "changes": key_changes, "outcome": outcome.as_dict()})
+        session.flush()
+        settle_requests(session, touched)
+    return report
+
+
+def _reason(outcome: Outcome) -> str:
+    return str(outcome.reason) if outcome.reason is not None else "unknown"
+
+
+def _keys_of(kind: str, row: Any) -> list[str]:
+    from topicdesk.domain.acls import bindings_for
+    from topicdesk.domain.plan import topic_key
+
+    if kind == "topic":
+        return [topic_key(row.name)]
+    if kind == "access_grant":
+        return [b.key for b in bindings_for(grant_value(row))]
+    if kind == "client_quota":
+        return [quota_key(row.principal)]
+    return [service_account_key(row.principal)]
+
+
+def _record_unavailable(engine: Engine, rows: list[tuple[str, Any]], planned: dict[tuple[str, str], int],
+                        outcome: Outcome, cfg: ReconcilerSettings) -> None:
+    with unit_of_work(engine) as session:
+        now = utcnow()
+        for kind, stale in rows:
+            row = session.get(RESOURCE_TABLES[kind], stale.id)
+            if row is None or row.generation != planned[(kind, stale.id)]:
+                continue
+            row.attempts += 1
+            delay = min(cfg.backoff_max, cfg.backoff_initial * 2 ** min(row.attempts - 1, 20))
+            row.not_before = now + timedelta(seconds=delay)
+            row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
+            session.add(row)
+
+
+def _mark_applying(session: Session, resources: Iterable[tuple[str, str]]) -> None:
+    ids = [rid for _, rid in resources]
+    if not ids:
+        return
+    request_ids = select(RequestResourceRow.request_id).where(col(RequestResourceRow.resource_id).in_(ids))
+    session.execute(update(RequestRow).where(col(RequestRow.id).in_(request_ids),
+                                             col(RequestRow.status) == "approved")
+                    .values(status="applying", updated_at=utcnow()))
+
+
+def settle_requests(session: Session, resources: Iterable[tuple[str, str]]) -> None:
+    """Requests whose every resource generation is observed become `applied`; any parked as a
+    permanent failure makes the request `failed` with Kafka's reason."""
+    ids = [rid for _, rid in resources]
+    if not ids:
+        return
+    request_ids = set(session.exec(select(RequestResourceRow.request_id)
+                                   .where(col(RequestResourceRow.resource_id).in_(ids))).all())
+    if not request_ids:
+        return
+    open_requests = session.exec(select(RequestRow).where(col(RequestRow.id).in_(request_ids),
+                                                          col(RequestRow.status).in_(["approved", "applying"]))
+                                 .with_for_update()).all()
+    for request in open_requests:
+        links = session.exec(select(RequestResourceRow).where(RequestResourceRow.request_id == request.id)).all()
+        done, failure = True, None
+        for link in links:
+            row = session.get(RESOURCE_TABLES[link.resource_kind], link.resource_id)
+            if row is None or row.observed_generation >= link.generation:
+                continue
+            done = False
+            if row.failed_generation >= link.generation:
+                failure = {"reason": row.last_error_reason or "failed", "message": row.last_error or ""}
+        now = utcnow()
+        if failure is not None:
+            request.status, request.error, request.updated_at = "failed", failure, now
+            record_event(session, actor="reconciler", action="request:failed", subject=f"request:{request.id}",
+                         team=request.requester_team, data={"error": failure})
+        elif done:
+            request.status, request.applied_at, request.updated_at = "applied", now, now
+            record_event(session, actor="reconciler", action="request:applied", subject=f"request:{request.id}",
+                         team=request.requester_team, data={"status": "applied"})
+        session.add(request)
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+def run_once(
+    engine: Engine, port_factory: PortFactory, *, holder: str | None = None,
+    settings: ReconcilerSettings | None = None, clusters: Iterable[str] | None = None,
+) -> list[PassReport]:
+    cfg = settings or ReconcilerSettings()
+    me = holder or default_holder()
+    names = ensure_leases(engine)
+    if clusters is not None:
+        wanted = set(clusters)
+        names = [n for n in names if n in wanted]
+    reports = []
+    for name in names:
+        token = claim_lease(engine, name, me, cfg.lease_seconds)
+        if token is None:
+            reports.append(PassReport(name, claimed=False))
+            continue
+        with unit_of_work(engine) as session:
+            cluster = session.get(ClusterRow, name)
+        if cluster is None:
+            continue
+        try:
+            port = port_factory(cluster)
+            reports.append(reconcile_cluster(engine, cluster, port, holder=me, token=token, settings=cfg))
+        except Exception as exc:  # one broken cluster must not stop the others
+            log.exception("reconciling cluster %s failed", name)
+            reports.append(PassReport(name, claimed=True, error=f"{type(exc).__name__}: {exc}"))
+    return reports
+
+
+def pending_work(engine: Engine) -> bool:
+    with unit_of_work(engine) as session:
+        now = utcnow()
+        for table in RESOURCE_TABLES.values():
+            query = select(table.id).where(
+                col(table.generation) > col(table.observed_generation),
+                col(table.generation) != col(table.failed_generation),
+                or_(col(table.not_before).is_(None), col(table.not_before) <= now)).limit(1)
+            if session.exec(query).first() is not None:
+                return True
+    return False
+
+
+
+
+
+def run_forever(
+    engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
+    settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
+) -> None:
+    """Pass after pass; a pass that found work is followed at once by the next one."""
+    import time
+
+    me = default_holder()
+    wanted = list(clusters) if clusters is not None else None
+    while not stop():
+        reports = run_once(engine, port_factory, holder=me, settings=settings, clusters=wanted)
+        for report in reports:
+            if report.resources or report.error:
+                log.info("reconcile %s: %s", report.cluster, report)
+        if not any(r.resources for r in reports) or not pending_work(engine):
+            time.sleep(interval)
