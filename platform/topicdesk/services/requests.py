@@ -150,11 +150,12 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
     # access.grant / access.revoke: asked by the team that owns the principal (or the topic owner).
     principal_team = _team_of_principal(spec["principal"])
     pattern = spec.get("pattern", "literal")
+    # A grant may name a topic that does not exist yet (policy warns); a revoke must name a grant.
     topic = _live_topic(session, cluster.name, spec["topic"]) if pattern == "literal" else None
-    if pattern == "literal" and topic is None:
-        raise ValidationFailed("the request names an unknown topic",
-                               errors=[FieldError("/spec/topic", f"no topic {spec['topic']!r} on "
-                                                                 f"cluster {cluster.name!r}")])
+    if kind == "access.revoke" and not _matching_grants(session, cluster.name, spec):
+        raise ValidationFailed("nothing to revoke",
+                               errors=[FieldError("/spec", f"{spec['principal']} has no {spec['access']} grant on "
+                                                           f"{spec['topic']!r} on cluster {cluster.name!r}")])
     owner_team = topic.owner_team if topic else cluster.owner_team
     if identity.is_member(principal_team) and principal_team in identity.team_roles:
         requester_team = principal_team
@@ -169,8 +170,10 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
 
 
 def _usage(session: Session, cluster: str) -> dict[str, int]:
-    partitions = session.exec(select(func.coalesce(func.sum(TopicRow.partitions * TopicRow.replication_factor), 0))
-                              .where(TopicRow.cluster == cluster, col(TopicRow.deleted).is_(False))).one()
+    partitions, replicas = session.exec(
+        select(func.coalesce(func.sum(TopicRow.partitions), 0),
+               func.coalesce(func.sum(TopicRow.partitions * TopicRow.replication_factor), 0))
+        .where(TopicRow.cluster == cluster, col(TopicRow.deleted).is_(False))).one()
     topics = session.exec(select(TopicRow.config, TopicRow.expected_bytes_per_second, TopicRow.replication_factor)
                           .where(TopicRow.cluster == cluster, col(TopicRow.deleted).is_(False),
                                  col(TopicRow.expected_bytes_per_second).is_not(None))).all()
@@ -179,7 +182,7 @@ def _usage(session: Session, cluster: str) -> dict[str, int]:
         retention_ms = int(config.get("retention.ms", "604800000"))
         if rate and retention_ms > 0:
             disk += rate * (retention_ms // 1000) * rf
-    return {"partitions": int(partitions), "disk_bytes": disk}
+    return {"partitions": int(partitions), "replicas": int(replicas), "disk_bytes": disk}
 
 
 def _document(deps: RequestDeps, session: Session, identity: Identity, document: dict[str, Any],
@@ -188,15 +191,23 @@ def _document(deps: RequestDeps, session: Session, identity: Identity, document:
     topic = context.topic
     return deps.build_document(
         request={"kind": document["kind"], "cluster": cluster.name, "spec": document["spec"]},
-        requester={"subject": identity.subject, "team": context.requester_team, "teams": identity.teams,
-                   "roles": identity.roles(), "platform_admin": identity.platform_admin},
+        # The request is made on behalf of one team: rules see that team, not every team of the person,
+        # so a person in two teams cannot skip the owner's approval by being in both.
+        requester={"subject": identity.subject, "teams": [context.requester_team],
+                   "roles": ["platform_admin"] if identity.platform_admin else
+                   [identity.team_roles.get(context.requester_team, "member")]},
         cluster={"name": cluster.name, "environment": cluster.environment, "owner_team": cluster.owner_team,
                  "tags": cluster.tags, "broker_count": cluster.broker_count,
                  "partition_budget": cluster.partition_budget, "disk_budget_bytes": cluster.disk_budget_bytes,
                  "usage": _usage(session, cluster.name)},
-        topic=None if topic is None else {"name": topic.name, "owner_team": topic.owner_team,
-                                          "partitions": topic.partitions,
-                                          "replication_factor": topic.replication_factor, "config": topic.config},
+        topic=None if topic is None else {
+            "name": topic.name, "owner_team": topic.owner_team, "partitions": topic.partitions,
+            "replication_factor": topic.replication_factor, "config": topic.config,
+            "expected_bytes_per_second": topic.expected_bytes_per_second,
+            "grants": [{"principal": g.principal, "access": g.access, "group": g.group_id or None}
+                       for g in session.exec(select(AccessGrantRow).where(
+                           AccessGrantRow.cluster == cluster.name, AccessGrantRow.topic == topic.name,
+                           col(AccessGrantRow.deleted).is_(False))).all()]},
     )
 
 
@@ -234,6 +245,16 @@ def _upsert_grant(session: Session, request: RequestRow, cluster: str, topic: st
         return  # already granted: nothing changes, nothing to wait for
     session.flush()
     _link(session, request, "access_grant", row)
+
+
+def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> list[AccessGrantRow]:
+    grants = session.exec(select(AccessGrantRow).where(
+        AccessGrantRow.cluster == cluster, AccessGrantRow.topic == spec["topic"],
+        AccessGrantRow.pattern == spec.get("pattern", "literal"), AccessGrantRow.principal == spec["principal"],
+        AccessGrantRow.access == spec["access"], col(AccessGrantRow.deleted).is_(False))).all()
+    return [g for g in grants
+            if ("group" not in spec or g.group_id == spec["group"])
+            and ("transactional_id" not in spec or g.transactional_id == spec["transactional_id"])]
 
 
 def apply_to_desired_state(session: Session, request: RequestRow) -> None:
@@ -305,15 +326,7 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
         _upsert_grant(session, request, cluster, spec["topic"], spec.get("pattern", "literal"), spec["principal"],
                       spec["access"], spec.get("group", ""), spec.get("transactional_id", ""))
     elif request.kind == "access.revoke":
-        grants = session.exec(select(AccessGrantRow).where(
-            AccessGrantRow.cluster == cluster, AccessGrantRow.topic == spec["topic"],
-            AccessGrantRow.pattern == spec.get("pattern", "literal"), AccessGrantRow.principal == spec["principal"],
-            AccessGrantRow.access == spec["access"], col(AccessGrantRow.deleted).is_(False))).all()
-        for grant in grants:
-            if "group" in spec and grant.group_id != spec["group"]:
-                continue
-            if "transactional_id" in spec and grant.transactional_id != spec["transactional_id"]:
-                continue
+        for grant in _matching_grants(session, cluster, spec):
             grant.deleted = True
             _bump(grant)
             session.add(grant)

@@ -1,0 +1,130 @@
+"""Every endpoint in one table: who may call it, and what the OpenAPI document says about it.
+
+The authorization matrix test is generated from this table, so an endpoint cannot ship without
+its row. `access` names the weakest caller the endpoint answers; ownership rules inside the
+services (team membership, routed approvers) narrow it further and are listed in `note`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Access = Literal["public", "authenticated", "member", "owner", "platform_admin"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # OpenAPI path template
+    endpoint: str  # Flask endpoint name
+    summary: str
+    access: Access
+    note: str = ""
+    request_schema: str | None = None
+    success: int = 200
+    tags: tuple[str, ...] = ()
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", "/healthz", "health.healthz", "Process is up", "public", tags=("health",)),
+    Endpoint("GET", "/readyz", "health.readyz", "Database is reachable", "public", tags=("health",)),
+    Endpoint("GET", "/api/v1/openapi.json", "v1.openapi", "This document", "public", tags=("meta",)),
+    Endpoint("GET", "/api/v1/me", "v1.me", "The caller: subject, teams, roles", "authenticated", tags=("identity",)),
+    Endpoint("GET", "/api/v1/clusters", "v1.clusters", "Registered clusters (never credentials)", "authenticated",
+             tags=("clusters",)),
+    Endpoint("GET", "/api/v1/clusters/{cluster}/service-accounts", "v1.list_service_accounts",
+             "The caller's teams' service accounts on a cluster", "member", tags=("service accounts",)),
+    Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts", "v1.create_service_account",
+             "Create a SCRAM service account named <team>.<name>; the password is in this response only",
+             "member", note="name must start with one of the caller's teams", success=201,
+             tags=("service accounts",)),
+    Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate",
+             "v1.rotate_service_account", "New password (returned once)", "owner",
+             note="owner of the account's team", tags=("service accounts",)),
+    Endpoint("DELETE", "/api/v1/clusters/{cluster}/service-accounts/{principal}", "v1.delete_service_account",
+             "Delete a service account", "owner", note="owner of the account's team", success=204,
+             tags=("service accounts",)),
+    Endpoint("POST", "/api/v1/requests", "v1.submit",
+             "Submit a request (201), or ?dry_run=true for the decision only (200)", "member",
+             note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team",
+             request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",)),
+    Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
+             tags=("requests",)),
+    Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request", "authenticated",
+             note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",)),
+    Endpoint("POST", "/api/v1/requests/{id}/approve", "v1.approve", "Approve", "owner",
+             note="a routed approver (owner of the named team, or platform admin); never the requester",
+             tags=("requests",)),
+    Endpoint("POST", "/api/v1/requests/{id}/reject", "v1.reject", "Reject with a reason", "owner",
+             note="a routed approver", tags=("requests",)),
+    Endpoint("POST", "/api/v1/requests/{id}/cancel", "v1.cancel", "Cancel a pending request", "member",
+             note="the requester or an owner of the requesting team", tags=("requests",)),
+    Endpoint("GET", "/api/v1/topics", "v1.list_topics", "The topic catalogue across clusters", "authenticated",
+             tags=("topics",)),
+    Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
+             "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
+    Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
+             "authenticated", tags=("audit",)),
+    Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",
+             tags=("audit",)),
+)
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """OpenAPI 3.1 built from ENDPOINTS; request bodies reuse the files in schemas/ by $id."""
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        operation: dict[str, Any] = {
+            "operationId": endpoint.endpoint.replace(".", "_"),
+            "summary": endpoint.summary,
+            "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
+            "tags": list(endpoint.tags),
+            "responses": {
+                str(endpoint.success): {"description": "OK"},
+                "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
+            },
+        }
+        if endpoint.access != "public":
+            operation["security"] = [{"bearer": []}, {"session": []}]
+        if endpoint.request_schema:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}}}
+        parameters = [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                      for part in endpoint.path.split("/") if part.startswith("{")]
+        if parameters:
+            operation["parameters"] = parameters
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+    components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
+    components["Problem"] = {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"}, "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["path", "message"],
+                                                  "properties": {"path": {"type": "string"},
+                                                                 "message": {"type": "string"}}}},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Topicdesk API", "version": "1",
+                 "description": "Self-service Kafka topics and access. Errors are application/problem+json."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "A Topicdesk API token (tdk_...) or an OIDC access token (JWT)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "Browser session; writes also need the X-CSRF-Token header"},
+            },
+        },
+    }
+
+
+def _component_name(schema_id: str) -> str:
+    return schema_id.rsplit("/", 1)[-1].removesuffix(".json").replace(".", "_")
