@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import click
 
 from topicdesk.config import Settings
+from topicdesk.domain.errors import TopicdeskError
 from topicdesk.local_kafka.cli import local
+from topicdesk.policy.cli import policy
 
 
-@click.group()
+class _Group(click.Group):
+    """Domain errors become one line on stderr and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TopicdeskError as exc:
+            details = "; ".join(f"{e.path or '/'}: {e.message}" for e in exc.errors)
+            raise click.ClickException(exc.message + (f" ({details})" if details else "")) from exc
+
+
+@click.group(cls=_Group)
 def main() -> None:
     """Topicdesk: self-service Kafka topics and access."""
+
+
+def _engine() -> Any:
+    from topicdesk.adapters.db import make_engine
+
+    return make_engine(Settings.from_env().database_url)
 
 
 @main.command()
@@ -85,7 +107,121 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings)
 
 
+@main.group()
+def token() -> None:
+    """API tokens for service templates and CI pipelines."""
+
+
+@token.command("create")
+@click.option("--team", required=True)
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(["member", "owner", "admin"]), default="member", show_default=True)
+@click.option("--expires-days", type=int, default=None, help="Expire after this many days (default: never).")
+def token_create(team: str, name: str, role: str, expires_days: int | None) -> None:
+    """Create a token; it is printed once, on the last line of stdout."""
+    from topicdesk.domain.identity import Role
+    from topicdesk.services.tokens import create_token
+
+    created = create_token(_engine(), team=team, name=name, role=Role(role), actor="cli",
+                           expires_in=timedelta(days=expires_days) if expires_days else None)
+    click.echo(f"token {created.id} for team {team} ({role})" +
+               (f", expires {created.expires_at.isoformat()}" if created.expires_at else ""), err=True)
+    click.echo(created.token)
+
+
+@token.command("list")
+@click.option("--team", required=True)
+def token_list(team: str) -> None:
+    """List a team's tokens (never their values)."""
+    from topicdesk.adapters.db import unit_of_work
+    from topicdesk.services.tokens import list_tokens
+
+    with unit_of_work(_engine()) as session:
+        for row in list_tokens(session, team):
+            state = "revoked" if row.revoked_at else "active"
+            used = row.last_used_at.isoformat() if row.last_used_at else "never"
+            click.echo(f"{row.id}  {row.name:<24} {row.role:<7} {state:<8} last used {used}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke a token by its id."""
+    from topicdesk.services.tokens import revoke_token
+
+    row = revoke_token(_engine(), token_id=token_id, actor="cli")
+    click.echo(f"revoked {row.id} ({row.team}/{row.name})")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 and name the first bad event if it was tampered with."""
+    from topicdesk.adapters.audit_log import verify
+    from topicdesk.adapters.db import unit_of_work
+
+    with unit_of_work(_engine()) as session:
+        verdict = verify(session)
+    if not verdict.ok:
+        raise click.ClickException(f"audit chain broken at event {verdict.first_bad}: {verdict.problem}")
+    click.echo(f"ok: {verdict.events} events, head {verdict.head}")
+
+
+@main.group()
+def drift() -> None:
+    """Compare managed resources with the clusters; adopt unmanaged topics."""
+
+
+@drift.command("scan")
+@click.argument("cluster")
+def drift_scan(cluster: str) -> None:
+    """Report drift per resource and the unmanaged topics and ACLs of a cluster."""
+    from topicdesk.services.drift import scan_cluster
+
+    engine = _engine()
+    result = scan_cluster(engine, cluster, _port(engine, cluster))
+    for item in result.items:
+        click.echo(f"drift     {item['kind']:<26} {item['key']}  {item.get('message', '')}")
+    for name in result.unmanaged_topics:
+        click.echo(f"unmanaged topic {name}")
+    for binding in result.unmanaged_acls:
+        click.echo(f"unmanaged acl   {binding}")
+    click.echo(f"{len(result.items)} drifted, {len(result.unmanaged_topics)} unmanaged topics, "
+               f"{len(result.unmanaged_acls)} unmanaged ACLs", err=True)
+
+
+@drift.command("import")
+@click.argument("cluster")
+@click.argument("topics", nargs=-1, required=True)
+@click.option("--team", required=True, help="The team that will own the topics.")
+def drift_import(cluster: str, topics: tuple[str, ...], team: str) -> None:
+    """Adopt existing topics into a team's ownership, as they are on the cluster."""
+    from topicdesk.services.drift import import_topics
+
+    engine = _engine()
+    imported = import_topics(engine, cluster, list(topics), team, _port(engine, cluster), actor="cli")
+    click.echo(f"imported {len(imported)} topics into team {team}")
+
+
+def _port(engine: Any, cluster: str) -> Any:
+    from topicdesk.adapters.db import unit_of_work
+    from topicdesk.adapters.tables import ClusterRow
+    from topicdesk.bootstrap import kafka_port_for
+    from topicdesk.domain.errors import NotFound
+
+    with unit_of_work(engine) as session:
+        row = session.get(ClusterRow, cluster)
+    if row is None:
+        raise NotFound(f"no cluster named {cluster!r}")
+    return kafka_port_for(row)
+
+
 main.add_command(local)
+main.add_command(policy)
 
 
 if __name__ == "__main__":

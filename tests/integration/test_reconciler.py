@@ -209,9 +209,21 @@ def test_reconciler_killed_at_random_points_converges_after_restart(
                "--cluster", cluster]
     rng = random.Random(20261125)
     kills = interrupted = 0
-    for _ in range(4):
+    port = kafka_port_for_cluster(engine, cluster)
+    names = [f"{base}.t{n:03d}" for n in range(100)]
+
+    def apply_under_way() -> bool | None:
+        state = port.describe(names)
+        return True if state.topics or any(b.resource_name.startswith(base) for b in state.acls) else None
+
+    for round_ in range(4):
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 4.0))
+        if round_ == 0:
+            # The first kill lands while the apply is visibly under way on the broker.
+            eventually(apply_under_way, timeout=60, interval=0.05)
+            time.sleep(rng.uniform(0.0, 0.2))
+        else:
+            time.sleep(rng.uniform(0.2, 2.5))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -234,8 +246,6 @@ def test_reconciler_killed_at_random_points_converges_after_restart(
         errors = session.exec(select(TopicRow.name, TopicRow.last_error)
                               .where(col(TopicRow.last_error).is_not(None))).all()
     assert errors == []
-    port = kafka_port_for_cluster(engine, cluster)
-    names = [f"{base}.t{n:03d}" for n in range(100)]
     observed = port.describe(names)
     assert sorted(observed.topics) == names
     assert all(observed.topics[n].partitions == 2 for n in names)

@@ -1,0 +1,295 @@
+"""Hand-written fakes of the cluster port: an in-memory cluster and a recorder of port calls."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from topicdesk.domain.acls import AclBinding
+from topicdesk.domain.model import ClientQuota, DesiredTopic
+from topicdesk.domain.plan import ObservedState, ObservedTopic
+from topicdesk.services.cluster_port import (
+    ClusterPort,
+    Outcome,
+    OutcomeReason,
+    QuotaAlteration,
+    ScramCredential,
+)
+
+MUTATING = frozenset(
+    {
+        "create_topics",
+        "create_partitions",
+        "alter_configs",
+        "delete_topics",
+        "create_acls",
+        "delete_acls",
+        "alter_quotas",
+        "upsert_scram_users",
+        "delete_scram_users",
+    }
+)
+
+
+def _fail(reason: OutcomeReason, message: str, *, transient: bool = False) -> Outcome:
+    return Outcome.failure(reason, message, transient=transient)
+
+
+@dataclass
+class _Topic:
+    partitions: int
+    replication_factor: int
+    config: dict[str, str]
+
+
+@dataclass
+class FakeClusterPort:
+    """An in-memory cluster that answers like Kafka does, per resource.
+
+    `script(method, key, outcome, ...)` makes the next calls for that resource answer with the given
+    outcomes instead (e.g. THROTTLED twice, then the real thing).
+    `visible_after` delays new topics in describe() by that many describe calls (metadata lag).
+    """
+
+    brokers: int = 1
+    visible_after: int = 0
+    topics: dict[str, _Topic] = field(default_factory=dict)
+    acls: set[AclBinding] = field(default_factory=set)
+    quotas: dict[str, dict[str, float]] = field(default_factory=dict)
+    scram_users: dict[str, ScramCredential] = field(default_factory=dict)
+    _scripts: dict[tuple[str, str], list[Outcome]] = field(default_factory=dict)
+    _hidden: dict[str, int] = field(default_factory=dict)
+
+    def script(self, method: str, key: str, *outcomes: Outcome) -> None:
+        self._scripts.setdefault((method, key), []).extend(outcomes)
+
+    def _scripted(self, method: str, key: str) -> Outcome | None:
+        queue = self._scripts.get((method, key))
+        return queue.pop(0) if queue else None
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
+        for name in list(self._hidden):
+            self._hidden[name] -= 1
+            if self._hidden[name] < 0:
+                del self._hidden[name]
+        names = self.topics.keys() if topic_names is None else set(topic_names) & self.topics.keys()
+        return ObservedState(
+            topics={
+                n: ObservedTopic(n, self.topics[n].partitions, self.topics[n].replication_factor,
+                                 dict(self.topics[n].config))
+                for n in names
+                if n not in self._hidden
+            },
+            acls=frozenset(self.acls),
+            quotas={
+                p: ClientQuota(
+                    p,
+                    producer_byte_rate=_int(v.get("producer_byte_rate")),
+                    consumer_byte_rate=_int(v.get("consumer_byte_rate")),
+                    request_percentage=v.get("request_percentage"),
+                )
+                for p, v in self.quotas.items()
+                if v
+            },
+            scram_users=frozenset(self.scram_users),
+        )
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for t in topics:
+            if (o := self._scripted("create_topics", t.name)) is not None:
+                out[t.name] = o
+            elif t.name in self.topics:
+                out[t.name] = _fail(OutcomeReason.ALREADY_EXISTS, f"Topic '{t.name}' already exists.")
+            elif t.replication_factor > self.brokers:
+                out[t.name] = _fail(
+                    OutcomeReason.INVALID_REPLICATION_FACTOR,
+                    f"Unable to replicate the partition {t.replication_factor} time(s): "
+                    f"only {self.brokers} broker(s) are registered.",
+                )
+            elif t.partitions < 1:
+                out[t.name] = _fail(OutcomeReason.INVALID_PARTITIONS, "Number of partitions must be larger than 0.")
+            else:
+                self.topics[t.name] = _Topic(t.partitions, t.replication_factor, dict(t.config))
+                if self.visible_after:
+                    self._hidden[t.name] = self.visible_after
+                out[t.name] = Outcome.success()
+        return out
+
+    def create_partitions(self, totals: Mapping[str, int]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for name, total in totals.items():
+            topic = self.topics.get(name)
+            if (o := self._scripted("create_partitions", name)) is not None:
+                out[name] = o
+            elif topic is None:
+                out[name] = _fail(OutcomeReason.NOT_FOUND, f"topic {name} does not exist", transient=True)
+            elif total <= topic.partitions:
+                out[name] = _fail(
+                    OutcomeReason.INVALID_PARTITIONS,
+                    f"Topic currently has {topic.partitions} partitions, which is higher than the requested {total}.",
+                )
+            else:
+                topic.partitions = total
+                out[name] = Outcome.success()
+        return out
+
+    def alter_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for name, values in changes.items():
+            topic = self.topics.get(name)
+            if (o := self._scripted("alter_configs", name)) is not None:
+                out[name] = o
+            elif topic is None:
+                out[name] = _fail(OutcomeReason.NOT_FOUND, f"topic {name} does not exist", transient=True)
+            else:
+                for k, v in values.items():
+                    if v is None:
+                        topic.config.pop(k, None)
+                    else:
+                        topic.config[k] = v
+                out[name] = Outcome.success()
+        return out
+
+    def delete_topics(self, names: Sequence[str]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for name in names:
+            if (o := self._scripted("delete_topics", name)) is not None:
+                out[name] = o
+            elif self.topics.pop(name, None) is None:
+                out[name] = _fail(OutcomeReason.NOT_FOUND, "This server does not host this topic-partition.")
+            else:
+                out[name] = Outcome.success()
+        return out
+
+    def create_acls(self, bindings: Sequence[AclBinding]) -> dict[AclBinding, Outcome]:
+        out: dict[AclBinding, Outcome] = {}
+        for b in bindings:
+            if (o := self._scripted("create_acls", b.key)) is not None:
+                out[b] = o
+            else:
+                self.acls.add(b)
+                out[b] = Outcome.success()
+        return out
+
+    def delete_acls(self, bindings: Sequence[AclBinding]) -> dict[AclBinding, Outcome]:
+        out: dict[AclBinding, Outcome] = {}
+        for b in bindings:
+            if (o := self._scripted("delete_acls", b.key)) is not None:
+                out[b] = o
+            else:
+                self.acls.discard(b)
+                out[b] = Outcome.success()
+        return out
+
+    def alter_quotas(self, alterations: Sequence[QuotaAlteration]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for a in alterations:
+            if (o := self._scripted("alter_quotas", a.principal)) is not None:
+                out[a.principal] = o
+                continue
+            values = self.quotas.setdefault(a.principal, {})
+            values.update(a.set_values)
+            for k in a.remove:
+                values.pop(k, None)
+            if not values:
+                del self.quotas[a.principal]
+            out[a.principal] = Outcome.success()
+        return out
+
+    def upsert_scram_users(self, credentials: Sequence[ScramCredential]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for c in credentials:
+            if (o := self._scripted("upsert_scram_users", c.principal)) is not None:
+                out[c.principal] = o
+            else:
+                self.scram_users[c.principal] = c
+                out[c.principal] = Outcome.success()
+        return out
+
+    def delete_scram_users(self, principals: Sequence[str]) -> dict[str, Outcome]:
+        out: dict[str, Outcome] = {}
+        for p in principals:
+            if (o := self._scripted("delete_scram_users", p)) is not None:
+                out[p] = o
+            elif self.scram_users.pop(p, None) is None:
+                out[p] = _fail(OutcomeReason.NOT_FOUND, "Attempt to delete a user credential that does not exist")
+            else:
+                out[p] = Outcome.success()
+        return out
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    size: int  # number of resources in the call (topic names for describe; -1 = all topics)
+
+    @property
+    def mutating(self) -> bool:
+        return self.method in MUTATING
+
+
+@dataclass
+class RecordingClusterPort:
+    """Wraps any ClusterPort and records each call with the size of its batch."""
+
+    inner: ClusterPort
+    calls: list[Call] = field(default_factory=list)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    @property
+    def mutating_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.mutating]
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
+        self.calls.append(Call("describe", -1 if topic_names is None else len(topic_names)))
+        return self.inner.describe(topic_names)
+
+    def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:
+        self.calls.append(Call("create_topics", len(topics)))
+        return self.inner.create_topics(topics)
+
+    def create_partitions(self, totals: Mapping[str, int]) -> dict[str, Outcome]:
+        self.calls.append(Call("create_partitions", len(totals)))
+        return self.inner.create_partitions(totals)
+
+    def alter_configs(self, changes: Mapping[str, Mapping[str, str | None]]) -> dict[str, Outcome]:
+        self.calls.append(Call("alter_configs", len(changes)))
+        return self.inner.alter_configs(changes)
+
+    def delete_topics(self, names: Sequence[str]) -> dict[str, Outcome]:
+        self.calls.append(Call("delete_topics", len(names)))
+        return self.inner.delete_topics(names)
+
+    def create_acls(self, bindings: Sequence[AclBinding]) -> dict[AclBinding, Outcome]:
+        self.calls.append(Call("create_acls", len(bindings)))
+        return self.inner.create_acls(bindings)
+
+    def delete_acls(self, bindings: Sequence[AclBinding]) -> dict[AclBinding, Outcome]:
+        self.calls.append(Call("delete_acls", len(bindings)))
+        return self.inner.delete_acls(bindings)
+
+    def alter_quotas(self, alterations: Sequence[QuotaAlteration]) -> dict[str, Outcome]:
+        self.calls.append(Call("alter_quotas", len(alterations)))
+        return self.inner.alter_quotas(alterations)
+
+    def upsert_scram_users(self, credentials: Sequence[ScramCredential]) -> dict[str, Outcome]:
+        self.calls.append(Call("upsert_scram_users", len(credentials)))
+        return self.inner.upsert_scram_users(credentials)
+
+    def delete_scram_users(self, principals: Sequence[str]) -> dict[str, Outcome]:
+        self.calls.append(Call("delete_scram_users", len(principals)))
+        return self.inner.delete_scram_users(principals)
