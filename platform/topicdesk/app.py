@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+from topicdesk import schemas
 from topicdesk.adapters.db import make_engine
+from topicdesk.api.auth import init_auth
+from topicdesk.api.endpoints import openapi_document
 from topicdesk.api.health import health
 from topicdesk.api.problems import register_problem_handlers
+from topicdesk.api.v1 import v1
+from topicdesk.bootstrap import kafka_port_for
 from topicdesk.config import Settings
+from topicdesk.policy import PolicyBundle, build_evaluation_document, evaluate, load_bundle
+from topicdesk.services.reconcile import PortFactory
+from topicdesk.services.requests import RequestDeps
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> Flask:
+@functools.cache
+def _bundle(directory: Path | None) -> PolicyBundle:
+    # Checking every rule's schema against the metaschema costs ~0.3 s; once per process and path.
+    return load_bundle(directory) if directory else load_bundle()
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, port_factory: PortFactory | None = None,
+) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask("topicdesk")
     app.config.update(
@@ -22,9 +40,25 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         TESTING=settings.testing,
         JSON_SORT_KEYS=False,
     )
+    engine = engine or make_engine(settings.database_url)
+    # Schemas and policies load once, here: a broken file stops start-up instead of a request.
+    schema_set = schemas.default_schemas()
+    bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
-    app.extensions["topicdesk.engine"] = engine or make_engine(settings.database_url)
+    app.extensions["topicdesk.engine"] = engine
+    app.extensions["topicdesk.port_factory"] = port_factory or kafka_port_for
+    app.extensions["topicdesk.request_deps"] = RequestDeps(
+        engine=engine,
+        validate=lambda document: schemas.validate_request(document, schema_set),
+        evaluate=lambda document: evaluate(bundle, document),
+        build_document=lambda **parts: build_evaluation_document(
+            parts["request"], parts["requester"], parts["cluster"], parts["topic"]),
+    )
+    app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas())
     register_problem_handlers(app)
     app.register_blueprint(health)
+    # Session cookie flags, OIDC verifier, write rate limiter, /auth/* (login, callback, session, logout).
+    init_auth(app, settings)
+    app.register_blueprint(v1)
     logging.getLogger("topicdesk").setLevel(logging.INFO)
     return app

@@ -22,7 +22,24 @@ class Settings:
     # Requests larger than this are refused before parsing (a 10 MB body must not reach json.loads).
     max_body_bytes: int = 1_000_000
     testing: bool = False
+    # None: the default bundle in policies/.
+    policy_dir: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    # Where browsers reach the portal (e.g. https://topicdesk.example.com); the OIDC redirect URI is
+    # <public_url>/auth/callback. Unset: derived from each request's host (fine for local use only).
+    public_url: str | None = None
+    # None: Secure exactly when public_url is https. Set SESSION_COOKIE_SECURE to force either way.
+    session_cookie_secure: bool | None = None
+    session_lifetime_seconds: int = 8 * 3600
+    oidc: OidcSettings | None = None
+    write_rate_per_minute: float = 60.0
+    write_burst: int = 30
+
+    @property
+    def cookie_secure(self) -> bool:
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return bool(self.public_url and self.public_url.lower().startswith("https://"))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,7 +58,80 @@ class Settings:
             host=env.get("HOST", "127.0.0.1"),
             port=int(env.get("PORT", "8080")),
             max_body_bytes=int(env.get("TOPICDESK_MAX_BODY_BYTES", "1000000")),
+            public_url=(env.get("TOPICDESK_PUBLIC_URL") or "").rstrip("/") or None,
+            session_cookie_secure=_optional_bool(env, "SESSION_COOKIE_SECURE"),
+            session_lifetime_seconds=int(env.get("SESSION_LIFETIME_SECONDS", str(8 * 3600))),
+            oidc=OidcSettings.from_env(env),
+            write_rate_per_minute=float(env.get("TOPICDESK_WRITE_RATE_PER_MINUTE", "60")),
+            write_burst=int(env.get("TOPICDESK_WRITE_BURST", "30")),
         )
+
+
+# Only asymmetric signatures: an HS* token "signed" with the provider's public key must never verify.
+ASYMMETRIC_JWT_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
+                                       "ES512", "EdDSA"})
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """The company identity provider: login for people, and JWT access tokens for the API."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = ""
+    # The `aud` an access token must carry to be accepted by the API; defaults to the client id.
+    audience: str = ""
+    scopes: str = "openid profile email"
+    # Claim holding the user's groups (a list, or a space/comma separated string).
+    groups_claim: str = "groups"
+    # `team:payments` -> member of payments; `team:payments:owner` -> owner of payments.
+    team_group_prefix: str = "team:"
+    owner_group_suffix: str = ":owner"
+    # Members of this group are platform admins.
+    admin_group: str = "topicdesk-admins"
+    algorithms: tuple[str, ...] = ("RS256", "ES256")
+    leeway_seconds: int = 60
+
+    @property
+    def api_audience(self) -> str:
+        return self.audience or self.client_id
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> OidcSettings | None:
+        issuer = (env.get("OIDC_ISSUER") or "").strip()
+        client_id = (env.get("OIDC_CLIENT_ID") or "").strip()
+        if not issuer and not client_id:
+            return None
+        if not issuer or not client_id:
+            raise ValueError("set both OIDC_ISSUER and OIDC_CLIENT_ID (or neither, to turn OIDC off)")
+        algorithms = tuple(a.strip() for a in env.get("OIDC_ALGORITHMS", "RS256,ES256").split(",") if a.strip())
+        unsafe = set(algorithms) - ASYMMETRIC_JWT_ALGORITHMS
+        if unsafe or not algorithms:
+            raise ValueError(f"OIDC_ALGORITHMS may only list asymmetric algorithms, not {sorted(unsafe)}")
+        return cls(
+            issuer=issuer.rstrip("/"),
+            client_id=client_id,
+            client_secret=env.get("OIDC_CLIENT_SECRET", ""),
+            audience=env.get("OIDC_AUDIENCE", ""),
+            scopes=env.get("OIDC_SCOPES", "openid profile email"),
+            groups_claim=env.get("OIDC_GROUPS_CLAIM", "groups"),
+            team_group_prefix=env.get("OIDC_TEAM_GROUP_PREFIX", "team:"),
+            owner_group_suffix=env.get("OIDC_OWNER_GROUP_SUFFIX", ":owner"),
+            admin_group=env.get("OIDC_ADMIN_GROUP", "topicdesk-admins"),
+            algorithms=algorithms,
+            leeway_seconds=int(env.get("OIDC_LEEWAY_SECONDS", "60")),
+        )
+
+
+def _optional_bool(env: dict[str, str], name: str) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name} must be true or false, not {raw!r}")
 
 
 def normalize_database_url(url: str) -> str:

@@ -23,6 +23,7 @@ from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster, down, up
 from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.local_oidc import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, DEMO_USERS, start_provider
 from topicdesk.ports import PortInUse, ensure_port_free
 from topicdesk.services.tokens import create_token
 
@@ -82,6 +83,8 @@ def issue_demo_tokens(engine: Engine) -> list[tuple[str, Role, str]]:
 def run_demo(settings: Settings) -> None:
     ensure_port_free(settings.host, settings.port)
     state_dir = settings.data_dir / "local"
+    oidc_port = int(os.environ.get("OIDC_PORT", str(settings.port + 1)))
+    ensure_port_free(settings.host, oidc_port, "the demo's OpenID provider (set OIDC_PORT to move it)")
     click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
     clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
     children: list[subprocess.Popen[bytes]] = []
@@ -107,8 +110,12 @@ def run_demo(settings: Settings) -> None:
         seed(engine, clusters)
         tokens = issue_demo_tokens(engine)
         engine.dispose()
+        provider = start_provider(settings.data_dir / "oidc-provider.log", port=oidc_port)
+        children.append(provider.process)
+        public_url = f"http://{settings.host}:{settings.port}"
         env = {**os.environ, "TOPICDESK_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
-               "SECRET_KEY": settings.secret_key}
+               "SECRET_KEY": settings.secret_key, "OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": CLIENT_ID,
+               "OIDC_CLIENT_SECRET": CLIENT_SECRET, "OIDC_AUDIENCE": API_AUDIENCE, "TOPICDESK_PUBLIC_URL": public_url}
         exe = [sys.executable, "-m", "topicdesk.cli"]
         children.append(subprocess.Popen([*exe, "serve", "--no-migrate", "--host", settings.host,
                                           "--port", str(settings.port)], env=env))
@@ -123,7 +130,10 @@ def run_demo(settings: Settings) -> None:
     for cluster in clusters:
         click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
     click.echo(f"\nTopicdesk is running at http://{settings.host}:{settings.port}/")
-    click.echo("API tokens for the demo (also in .topicdesk/demo-tokens.txt):")
+    click.echo(f"Log in through the local OpenID provider ({provider.issuer}); pick one of these users:")
+    for user in DEMO_USERS.values():
+        click.echo(f"  {user.sub:<6} {', '.join(user.roles)}")
+    click.echo(f"API tokens for the demo (also in {settings.data_dir / 'demo-tokens.txt'}):")
     lines = [f"  {team:<9} {role.value:<7} {token}" for team, role, token in tokens]
     for line in lines:
         click.echo(line)

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from topicdesk.adapters.audit_log import verify
 from topicdesk.adapters.db import unit_of_work
+from topicdesk.api.auth import OIDC_EXTENSION, identity_from_request
 from topicdesk.api.common import (
     caller,
     decode_cursor,
@@ -19,11 +20,11 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
-from topicdesk.services.tokens import authenticate_token
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
@@ -33,15 +34,14 @@ REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "appr
 
 @v1.before_request
 def authenticate() -> None:
-    header = request.headers.get("Authorization", "")
     if request.endpoint == "v1.openapi":
         return
-    if not header:
-        raise Unauthenticated("send Authorization: Bearer <token>")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    g.identity = authenticate_token(engine(), token.strip())
+    identity = identity_from_request(engine(), current_app.extensions["topicdesk.settings"],
+                                     current_app.extensions.get(OIDC_EXTENSION))
+    if identity is None:
+        raise Unauthenticated("send Authorization: Bearer <token>, or log in at /auth/login")
+    g.identity = identity
+    enforce_write_rate(identity)
 
 
 def _deps() -> workflow.RequestDeps:

@@ -54,11 +54,10 @@ def _check_name(identity: Identity, name: object) -> str:
         raise ValidationFailed("bad service account name", errors=[FieldError(
             "/name", "use <team>.<name>: lowercase letters, digits, '.', '_' or '-', at most 200 characters")])
     team = _team_of(name)
-    if team not in identity.team_roles and not identity.platform_admin:
-        raise ValidationFailed("bad service account name", errors=[FieldError(
-            "/name", f"must start with your team's name and a dot ({', '.join(t + '.' for t in identity.teams)})")])
-    if not identity.is_owner(team) and not identity.is_member(team):
-        raise Forbidden(f"only members of team {team!r} can manage its service accounts")
+    if not identity.is_member(team):
+        # Naming an account after another team is asking for that team's identity: not allowed.
+        raise Forbidden(f"service account names start with your team's name and a dot "
+                        f"({', '.join(t + '.' for t in identity.teams)}); {team!r} is not your team")
     return name
 
 

@@ -1,0 +1,117 @@
+"""Per-principal limits on writes: a token bucket per caller, in memory, per process.
+
+One gunicorn worker serves the portal (see server.py), so one bucket per caller holds per instance;
+several instances each allow the configured rate (the limit protects the service, it is not a quota).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request
+
+from topicdesk.config import Settings
+from topicdesk.domain.errors import RateLimited
+from topicdesk.domain.identity import Identity
+
+EXTENSION_KEY = "topicdesk.write_limiter"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass
+class TokenBucket:
+    """`capacity` tokens, refilled at `rate` per second; each write takes one."""
+
+    capacity: float
+    rate: float
+    tokens: float
+    updated: float
+
+    def take(self, now: float) -> float:
+        """Take a token: 0.0 when allowed, else the seconds until one is available."""
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / self.rate
+
+    def full_at(self) -> float:
+        return self.updated + (self.capacity - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """Token buckets keyed by principal. Thread-safe; memory stays bounded by `max_principals`."""
+
+    def __init__(self, *, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
+                 max_principals: int = 10_000) -> None:
+        self.per_minute = per_minute
+        self.burst = max(1, burst)
+        self._rate = per_minute / 60.0
+        self._clock = clock
+        self._max = max_principals
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._rate > 0
+
+    def retry_after(self, principal: str) -> float:
+        """Take one token for `principal`: 0.0 when allowed, else seconds to wait."""
+        if not self.enabled:
+            return 0.0
+        with self._lock:
+            now = self._clock()
+            bucket = self._buckets.get(principal)
+            if bucket is None:
+                bucket = TokenBucket(float(self.burst), self._rate, float(self.burst), now)
+                self._buckets[principal] = bucket
+                self._prune(now)
+            else:
+                self._buckets.move_to_end(principal)
+            return bucket.take(now)
+
+    def check(self, principal: str) -> None:
+        wait = self.retry_after(principal)
+        if wait > 0:
+            raise RateLimited(
+                f"too many writes: at most {self.per_minute:g} per minute (bursts of {self.burst}) per caller; "
+                f"retry in {math.ceil(wait)} s", retry_after_seconds=max(1, math.ceil(wait)))
+
+    def _prune(self, now: float) -> None:
+        if len(self._buckets) <= self._max:
+            return
+        # A full bucket carries no state a fresh one would not; drop those first, then the least recent.
+        for key in [k for k, b in self._buckets.items() if b.full_at() <= now]:
+            del self._buckets[key]
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+def principal_key(identity: Identity) -> str:
+    # A person gets one budget whether they come with the browser session or with a JWT.
+    return identity.subject
+
+
+def install(app: Flask, settings: Settings) -> RateLimiter:
+    limiter = RateLimiter(per_minute=settings.write_rate_per_minute, burst=settings.write_burst)
+    app.extensions[EXTENSION_KEY] = limiter
+    return limiter
+
+
+def enforce_write_rate(identity: Identity) -> None:
+    """Called after authentication: writes (any method but GET/HEAD/OPTIONS) spend the caller's budget."""
+    if request.method in SAFE_METHODS:
+        return
+    limiter: RateLimiter | None = current_app.extensions.get(EXTENSION_KEY)
+    if limiter is not None:
+        limiter.check(principal_key(identity))

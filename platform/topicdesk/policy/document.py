@@ -1,0 +1,216 @@
+"""The evaluation document: everything a policy rule may look at, as plain JSON-like data.
+
+    {
+      "request":   {"kind", "cluster", "spec"},                  # as submitted, spec already valid
+      "requester": {"subject", "teams": [...], "roles": [...]},  # roles such as "platform_admin"
+      "cluster":   {"name", "environment": "dev"|"staging"|"prod", "owner_team", "tags": [...],
+                    "broker_count", "partition_budget", "disk_budget_bytes",     # null = unknown
+                    "usage": {"partitions", "replicas", "disk_bytes"}},          # now, on the cluster
+      "topic":     null | {"name", "owner_team", "partitions", "replication_factor", "config",
+                           "expected_bytes_per_second", "grants": [{"principal", "access", "group"}]},
+      "proposed":  null | {"name", "partitions", "replication_factor", "config",
+                           "expected_bytes_per_second", "added_partitions", "added_replicas"},
+      "ownership": {"topic_owner_team", "principal_team", "requester_owns_topic",
+                    "requester_owns_cluster", "requester_owns_principal"}
+    }
+
+`topic` is the topic the request names as Topicdesk knows it now (updates, deletes, grants and
+revokes; null for a new or unknown topic and for quotas). `proposed` is the topic as it would be
+after a topic.create or topic.update: the current state merged with the spec (config keys set to
+null removed), plus how many partitions and partition replicas the request adds. It is null for the
+other kinds. `ownership` answers who owns what, so rules can say "another team asks" declaratively:
+the topic's owner team (the cluster's owner for a topic Topicdesk does not know), the team of
+request.spec.principal (`User:<team>.<name>`; null when there is no principal or no dot), and
+whether any of the requester's teams owns the topic, the cluster and the principal (null when there
+is no principal). schemas/evaluation-document.json is the same description as a JSON Schema.
+
+The document is built once per request and shares the spec with the request: evaluate() only
+reads it, so nobody pays for a deep copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Requester:
+    subject: str = ""
+    teams: Sequence[str] = ()
+    roles: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ClusterUsage:
+    partitions: int = 0
+    replicas: int = 0
+    disk_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    name: str
+    environment: str
+    owner_team: str
+    tags: Sequence[str] = ()
+    broker_count: int | None = None
+    partition_budget: int | None = None
+    disk_budget_bytes: int | None = None
+    usage: ClusterUsage = field(default_factory=ClusterUsage)
+
+
+@dataclass(frozen=True)
+class TopicFacts:
+    name: str
+    owner_team: str
+    partitions: int | None = None
+    replication_factor: int | None = None
+    config: Mapping[str, str] = field(default_factory=dict)
+    expected_bytes_per_second: int | None = None
+    grants: Sequence[Mapping[str, Any]] = ()
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"expected a mapping or a dataclass, got {type(value).__name__}")
+
+
+def _requester(value: Requester | Mapping[str, Any]) -> dict[str, Any]:
+    data = _plain(value)
+    return {
+        "subject": data.get("subject", ""),
+        "teams": list(data.get("teams") or ()),
+        "roles": list(data.get("roles") or ()),
+    }
+
+
+def _cluster(value: ClusterFacts | Mapping[str, Any]) -> dict[str, Any]:
+    data = _plain(value)
+    usage = _plain(data.get("usage") or {})
+    return {
+        "name": data["name"],
+        "environment": data["environment"],
+        "owner_team": data["owner_team"],
+        "tags": list(data.get("tags") or ()),
+        "broker_count": data.get("broker_count"),
+        "partition_budget": data.get("partition_budget"),
+        "disk_budget_bytes": data.get("disk_budget_bytes"),
+        "usage": {
+            "partitions": usage.get("partitions", 0),
+            "replicas": usage.get("replicas", 0),
+            "disk_bytes": usage.get("disk_bytes", 0),
+        },
+    }
+
+
+def _topic(value: TopicFacts | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    data = _plain(value)
+    return {
+        "name": data["name"],
+        "owner_team": data["owner_team"],
+        "partitions": data.get("partitions"),
+        "replication_factor": data.get("replication_factor"),
+        "config": dict(data.get("config") or {}),
+        "expected_bytes_per_second": data.get("expected_bytes_per_second"),
+        "grants": [dict(grant) for grant in data.get("grants") or ()],
+    }
+
+
+def _proposed(kind: str, spec: Mapping[str, Any], topic: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if kind == "topic.create":
+        current: Mapping[str, Any] = {}
+    elif kind == "topic.update":
+        current = topic or {}
+    else:
+        return None
+    config = dict(current.get("config") or {})
+    for key, value in (spec.get("config") or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    partitions = spec.get("partitions", current.get("partitions"))
+    replication_factor = spec.get("replication_factor", current.get("replication_factor"))
+    throughput = spec.get("expected_throughput")
+    bytes_per_second = (
+        throughput.get("bytes_per_second")
+        if isinstance(throughput, Mapping)
+        else current.get("expected_bytes_per_second")
+    )
+    old_partitions = current.get("partitions") or 0
+    old_replicas = old_partitions * (current.get("replication_factor") or 0)
+    new_partitions = partitions if isinstance(partitions, int) else 0
+    new_replicas = new_partitions * (replication_factor if isinstance(replication_factor, int) else 0)
+    return {
+        "name": spec.get("name", current.get("name")),
+        "partitions": partitions,
+        "replication_factor": replication_factor,
+        "config": config,
+        "expected_bytes_per_second": bytes_per_second,
+        "added_partitions": max(0, new_partitions - old_partitions),
+        "added_replicas": max(0, new_replicas - old_replicas),
+    }
+
+
+def topic_owner_team(document: Mapping[str, Any]) -> str | None:
+    """The topic's owner; a topic Topicdesk does not know yet belongs to the cluster's owner."""
+    topic = document.get("topic")
+    if isinstance(topic, Mapping) and topic.get("owner_team"):
+        return str(topic["owner_team"])
+    cluster = document.get("cluster")
+    owner = cluster.get("owner_team") if isinstance(cluster, Mapping) else None
+    return str(owner) if owner else None
+
+
+def principal_team(principal: object) -> str | None:
+    """`User:payments.invoice-writer` -> `payments`; None for anything without a team prefix."""
+    if not isinstance(principal, str) or not principal.startswith("User:"):
+        return None
+    team, dot, rest = principal[len("User:") :].partition(".")
+    return team if dot and team and rest else None
+
+
+def _ownership(document: Mapping[str, Any]) -> dict[str, Any]:
+    teams = document["requester"]["teams"]
+    topic_owner = topic_owner_team(document)
+    owner_of_principal = principal_team(document["request"]["spec"].get("principal"))
+    return {
+        "topic_owner_team": topic_owner,
+        "principal_team": owner_of_principal,
+        "requester_owns_topic": topic_owner in teams,
+        "requester_owns_cluster": document["cluster"]["owner_team"] in teams,
+        "requester_owns_principal": None if owner_of_principal is None else owner_of_principal in teams,
+    }
+
+
+def build_evaluation_document(
+    request: Mapping[str, Any],
+    requester: Requester | Mapping[str, Any],
+    cluster: ClusterFacts | Mapping[str, Any],
+    topic_state: TopicFacts | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The document policies are evaluated against (shape in this module's docstring).
+
+    `request` is the submitted request ({kind, cluster, spec}; other keys are ignored); the others
+    may be the dataclasses of this module or mappings with the same keys.
+    """
+    kind = request["kind"]
+    spec: Mapping[str, Any] = request.get("spec") or {}
+    topic = _topic(topic_state)
+    document = {
+        "request": {"kind": kind, "cluster": request.get("cluster"), "spec": spec},
+        "requester": _requester(requester),
+        "cluster": _cluster(cluster),
+        "topic": topic,
+        "proposed": _proposed(kind, spec, topic),
+    }
+    document["ownership"] = _ownership(document)
+    return document
