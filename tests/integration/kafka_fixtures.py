@@ -1,0 +1,42 @@
+"""pytest plugin: real local Kafka clusters, started by the same code as `topicdesk local up`.
+
+Loaded from tests/conftest.py through `pytest_plugins`, or alone with
+`-p tests.integration.kafka_fixtures`. Clusters that cannot start fail the tests that need them,
+in CI and on a laptop alike: an integration test that skips proves nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka.errors import LocalKafkaError
+
+CLUSTER_NAMES = ("it-1", "it-2")
+
+
+@pytest.fixture(scope="session")
+def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[lk.LocalCluster]]:
+    """Two running single-node clusters (SASL/SCRAM, ACLs enforced), stopped after the session."""
+    state_dir = tmp_path_factory.mktemp("local-kafka")
+    try:
+        clusters = lk.up(list(CLUSTER_NAMES), state_dir)
+    except LocalKafkaError as exc:
+        lk.down(state_dir)
+        where = "in CI" if os.environ.get("CI") == "true" else "on this machine"
+        pytest.fail(f"local Kafka clusters could not start {where}: {exc.message}", pytrace=False)
+    try:
+        yield clusters
+    finally:
+        lk.down(state_dir)
+        left = lk.find_jvms(state_dir)
+        if left:
+            pytest.fail(f"local Kafka JVMs still running after down: pids {left}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster(kafka_clusters: list[lk.LocalCluster]) -> lk.LocalCluster:
+    return kafka_clusters[0]
