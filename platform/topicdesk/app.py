@@ -14,6 +14,7 @@ from topicdesk.adapters.db import make_engine
 from topicdesk.api.auth import init_auth
 from topicdesk.api.endpoints import openapi_document
 from topicdesk.api.health import health
+from topicdesk.api.portal import register_portal
 from topicdesk.api.problems import register_problem_handlers
 from topicdesk.api.v1 import v1
 from topicdesk.bootstrap import kafka_port_for
@@ -33,7 +34,8 @@ def create_app(
     settings: Settings | None = None, *, engine: Engine | None = None, port_factory: PortFactory | None = None,
 ) -> Flask:
     settings = settings or Settings.from_env()
-    app = Flask("topicdesk")
+    # static_folder=None: the portal blueprint serves frontend/dist itself, with the SPA fallback.
+    app = Flask("topicdesk", static_folder=None)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
@@ -60,5 +62,6 @@ def create_app(
     # Session cookie flags, OIDC verifier, write rate limiter, /auth/* (login, callback, session, logout).
     init_auth(app, settings)
     app.register_blueprint(v1)
+    register_portal(app, settings.frontend_dist)
     logging.getLogger("topicdesk").setLevel(logging.INFO)
     return app

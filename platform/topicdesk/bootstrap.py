@@ -7,9 +7,9 @@ from topicdesk.adapters.tables import ClusterRow
 from topicdesk.services.cluster_port import ClusterPort
 
 
-def kafka_port_for(cluster: ClusterRow) -> ClusterPort:
+def kafka_port_for(cluster: ClusterRow, *, request_timeout: float = 30.0) -> ClusterPort:
     from topicdesk.adapters.kafka_cluster import KafkaCluster
 
     credentials = resolve_credentials(cluster.admin_secret_ref)
     return KafkaCluster(client_config(cluster.bootstrap_servers, cluster.security_protocol, cluster.sasl_mechanism,
-                                      credentials))
+                                      credentials), request_timeout=request_timeout)

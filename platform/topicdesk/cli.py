@@ -180,10 +180,15 @@ def drift() -> None:
 @click.argument("cluster")
 def drift_scan(cluster: str) -> None:
     """Report drift per resource and the unmanaged topics and ACLs of a cluster."""
+    from topicdesk.services.cluster_port import close_port
     from topicdesk.services.drift import scan_cluster
 
     engine = _engine()
-    result = scan_cluster(engine, cluster, _port(engine, cluster))
+    port = _port(engine, cluster)
+    try:
+        result = scan_cluster(engine, cluster, port)
+    finally:
+        close_port(port)
     for item in result.items:
         click.echo(f"drift     {item['kind']:<26} {item['key']}  {item.get('message', '')}")
     for name in result.unmanaged_topics:
@@ -200,10 +205,15 @@ def drift_scan(cluster: str) -> None:
 @click.option("--team", required=True, help="The team that will own the topics.")
 def drift_import(cluster: str, topics: tuple[str, ...], team: str) -> None:
     """Adopt existing topics into a team's ownership, as they are on the cluster."""
+    from topicdesk.services.cluster_port import close_port
     from topicdesk.services.drift import import_topics
 
     engine = _engine()
-    imported = import_topics(engine, cluster, list(topics), team, _port(engine, cluster), actor="cli")
+    port = _port(engine, cluster)
+    try:
+        imported = import_topics(engine, cluster, list(topics), team, port, actor="cli")
+    finally:
+        close_port(port)
     click.echo(f"imported {len(imported)} topics into team {team}")
 
 

@@ -24,6 +24,8 @@ class Settings:
     testing: bool = False
     # None: the default bundle in policies/.
     policy_dir: Path | None = None
+    # None: frontend/dist of this checkout.
+    frontend_dist: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
     # Where browsers reach the portal (e.g. https://topicdesk.example.com); the OIDC redirect URI is
     # <public_url>/auth/callback. Unset: derived from each request's host (fine for local use only).

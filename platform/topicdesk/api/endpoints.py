@@ -24,6 +24,11 @@ class Endpoint:
     request_schema: str | None = None
     success: int = 200
     tags: tuple[str, ...] = ()
+    # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
+    query: tuple[tuple[str, str], ...] = ()
+
+
+PAGE = (("limit", "integer"), ("cursor", "string"))
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -49,9 +54,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/requests", "v1.submit",
              "Submit a request (201), or ?dry_run=true for the decision only (200)", "member",
              note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team",
-             request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",)),
+             request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",),
+             query=(("dry_run", "boolean"),)),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
-             tags=("requests",)),
+             tags=("requests",), query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
+                                        ("awaiting_me", "boolean"), *PAGE)),
     Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request", "authenticated",
              note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",)),
     Endpoint("POST", "/api/v1/requests/{id}/approve", "v1.approve", "Approve", "owner",
@@ -62,11 +69,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/requests/{id}/cancel", "v1.cancel", "Cancel a pending request", "member",
              note="the requester or an owner of the requesting team", tags=("requests",)),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics", "The topic catalogue across clusters", "authenticated",
-             tags=("topics",)),
+             tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
              "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
     Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
-             "authenticated", tags=("audit",)),
+             "authenticated", tags=("audit",), query=(("since", "string"), ("subject", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",
              tags=("audit",)),
 )
@@ -93,8 +100,11 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         if endpoint.request_schema:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}}}
-        parameters = [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
-                      for part in endpoint.path.split("/") if part.startswith("{")]
+        parameters: list[dict[str, Any]] = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in endpoint.path.split("/") if part.startswith("{")]
+        parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+                       for name, kind in endpoint.query]
         if parameters:
             operation["parameters"] = parameters
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation

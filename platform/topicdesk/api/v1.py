@@ -25,6 +25,8 @@ from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFaile
 from topicdesk.services import queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
+from topicdesk.services.cluster_port import close_port
+from topicdesk.services.drift import observe_topic
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
@@ -155,7 +157,15 @@ def list_topics() -> ResponseReturnValue:
 def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     caller()
     with unit_of_work(engine()) as session:
-        return jsonify(queries.get_topic(session, cluster, name))
+        view = queries.get_topic(session, cluster, name)
+    # Observed state is read live (one bulk describe), with a short timeout: the page must not hang
+    # on a cluster that is down; it says so instead.
+    port = _port_for(cluster, request_timeout=5.0)
+    try:
+        observed, problem = observe_topic(port, name)
+    finally:
+        close_port(port)
+    return jsonify({**view, "observed": observed, "observed_error": problem})
 
 
 @v1.get("/audit")
@@ -189,7 +199,7 @@ def audit_verify() -> ResponseReturnValue:
                    problem=verdict.problem)
 
 
-def _port_for(cluster_name: str) -> Any:
+def _port_for(cluster_name: str, **options: Any) -> Any:
     from topicdesk.adapters.tables import ClusterRow
     from topicdesk.domain.errors import NotFound
 
@@ -197,7 +207,7 @@ def _port_for(cluster_name: str) -> Any:
         cluster = session.get(ClusterRow, cluster_name)
     if cluster is None:
         raise NotFound(f"no cluster named {cluster_name!r}")
-    return current_app.extensions["topicdesk.port_factory"](cluster)
+    return current_app.extensions["topicdesk.port_factory"](cluster, **options)
 
 
 @v1.get("/clusters/<cluster>/service-accounts")
@@ -213,7 +223,11 @@ def create_service_account(cluster: str) -> ResponseReturnValue:
     unknown = sorted(set(body) - {"name"})
     if unknown:
         raise ValidationFailed("unknown fields", errors=[FieldError(f"/{k}", "unknown field") for k in unknown])
-    view = accounts.create_service_account(engine(), _port_for(cluster), identity, cluster, body.get("name"))
+    port = _port_for(cluster)
+    try:
+        view = accounts.create_service_account(engine(), port, identity, cluster, body.get("name"))
+    finally:
+        close_port(port)
     response = jsonify(view)
     response.status_code = 201
     response.headers["Cache-Control"] = "no-store"
@@ -222,7 +236,11 @@ def create_service_account(cluster: str) -> ResponseReturnValue:
 
 @v1.post("/clusters/<cluster>/service-accounts/<principal>/rotate")
 def rotate_service_account(cluster: str, principal: str) -> ResponseReturnValue:
-    view = accounts.rotate_service_account(engine(), _port_for(cluster), caller(), cluster, principal)
+    port = _port_for(cluster)
+    try:
+        view = accounts.rotate_service_account(engine(), port, caller(), cluster, principal)
+    finally:
+        close_port(port)
     response = jsonify(view)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -217,3 +217,10 @@ def outcome_for_kafka_error(
 def kafka_error_code(name: str) -> int | None:
     """Code of a Kafka error name from the table (e.g. THROTTLING_QUOTA_EXCEEDED -> 89)."""
     return _BY_NAME.get(name)
+
+
+def close_port(port: object) -> None:
+    """Release a port's client connections (adapters that hold some have close(); fakes do not)."""
+    close = getattr(port, "close", None)
+    if callable(close):
+        close()

@@ -19,12 +19,18 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.identity import Identity
-from topicdesk.services.requests import can_see, may_approve, request_view
+from topicdesk.services.requests import can_see, cluster_usage, may_approve, request_view
 
 
 def list_clusters(session: Session) -> list[dict[str, Any]]:
     # Cluster coordinates are not secret: every team needs them to connect its clients.
-    return [row.public_view() for row in session.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all()]
+    items = []
+    for row in session.exec(select(ClusterRow).order_by(col(ClusterRow.name))).all():
+        usage = cluster_usage(session, row.name)
+        items.append({**row.public_view(), "broker_count": row.broker_count, "tags": row.tags, "capacity": {
+            "partitions_used": usage["replicas"], "partition_budget": row.partition_budget,
+            "disk_bytes_used": usage["disk_bytes"], "disk_budget_bytes": row.disk_budget_bytes}})
+    return items
 
 
 def _visible_requests(identity: Identity) -> ColumnElement[bool] | None:
@@ -146,8 +152,8 @@ def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
     history = session.exec(select(RequestRow).where(RequestRow.cluster == cluster)
                            .order_by(col(RequestRow.created_at).desc()).limit(200)).all()
     drift = session.get(DriftReportRow, cluster)
-    topic_drift = [item for item in (drift.items if drift else [])
-                   if item.get("topic") == name or item.get("resource", "").endswith(f":{name}")]
+    topic_drift = [{**item, "desired": item.get("expected")} for item in (drift.items if drift else [])
+                   if _concerns_topic(str(item.get("key", "")), name)]
     return {
         **topic_view(row),
         "desired": {"partitions": row.partitions, "replication_factor": row.replication_factor,
@@ -161,6 +167,11 @@ def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
         "history": [request_view(r) for r in history
                     if r.spec.get("name") == name or r.spec.get("topic") == name],
     }
+
+
+def _concerns_topic(key: str, name: str) -> bool:
+    """Drift keys look like `topic:<name>` or `acl:topic:literal:<name>:<principal>:...`."""
+    return f":{name}:" in key + ":"
 
 
 def audit_view(row: AuditEventRow) -> dict[str, Any]:

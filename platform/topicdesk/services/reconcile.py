@@ -35,12 +35,13 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
-from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome
+from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
 from topicdesk.services.executor import ApplyReport, ApplySettings, apply
 
 log = logging.getLogger(__name__)
 
-PortFactory = Callable[[ClusterRow], ClusterPort]
+# Called with the cluster row and optional adapter options (request_timeout).
+PortFactory = Callable[..., ClusterPort]
 RESOURCE_TABLES: dict[str, Any] = {
     "topic": TopicRow,
     "access_grant": AccessGrantRow,
@@ -401,12 +402,15 @@ def run_once(
             cluster = session.get(ClusterRow, name)
         if cluster is None:
             continue
+        port: ClusterPort | None = None
         try:
             port = port_factory(cluster)
             reports.append(reconcile_cluster(engine, cluster, port, holder=me, token=token, settings=cfg))
         except Exception as exc:  # one broken cluster must not stop the others
             log.exception("reconciling cluster %s failed", name)
             reports.append(PassReport(name, claimed=True, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            close_port(port)
     return reports
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
-from topicdesk.adapters.audit_log import record_event
+from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
@@ -169,7 +169,8 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
     return _Context(cluster, requester_team, owner_team, topic)
 
 
-def _usage(session: Session, cluster: str) -> dict[str, int]:
+def cluster_usage(session: Session, cluster: str) -> dict[str, int]:
+    """Desired partitions, partition replicas and disk (expected bytes/s x retention x RF) of a cluster."""
     partitions, replicas = session.exec(
         select(func.coalesce(func.sum(TopicRow.partitions), 0),
                func.coalesce(func.sum(TopicRow.partitions * TopicRow.replication_factor), 0))
@@ -199,7 +200,7 @@ def _document(deps: RequestDeps, session: Session, identity: Identity, document:
         cluster={"name": cluster.name, "environment": cluster.environment, "owner_team": cluster.owner_team,
                  "tags": cluster.tags, "broker_count": cluster.broker_count,
                  "partition_budget": cluster.partition_budget, "disk_budget_bytes": cluster.disk_budget_bytes,
-                 "usage": _usage(session, cluster.name)},
+                 "usage": cluster_usage(session, cluster.name)},
         topic=None if topic is None else {
             "name": topic.name, "owner_team": topic.owner_team, "partitions": topic.partitions,
             "replication_factor": topic.replication_factor, "config": topic.config,
@@ -227,24 +228,31 @@ def _link(session: Session, request: RequestRow, kind: str, row: Any) -> None:
                                    generation=row.generation))
 
 
-def _upsert_grant(session: Session, request: RequestRow, cluster: str, topic: str, pattern: str,
-                  principal: str, access: str, group: str, transactional_id: str) -> None:
-    row = session.exec(select(AccessGrantRow).where(
+def _upsert_grants(session: Session, request: RequestRow, cluster: str, topic: str, pattern: str,
+                   wanted: Sequence[tuple[str, str, str, str]]) -> None:
+    """Grant each (principal, access, group, transactional_id) on one topic; one query finds those that exist."""
+    if not wanted:
+        return
+    found = session.exec(select(AccessGrantRow).where(
         AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic, AccessGrantRow.pattern == pattern,
-        AccessGrantRow.principal == principal, AccessGrantRow.access == access,
-        AccessGrantRow.group_id == group, AccessGrantRow.transactional_id == transactional_id)).first()
-    if row is None:
-        row = AccessGrantRow(cluster=cluster, topic=topic, pattern=pattern, principal=principal, access=access,
-                             group_id=group, transactional_id=transactional_id,
-                             granted_team=_team_of_principal(principal))
-        session.add(row)
-    elif row.deleted:
-        row.deleted = False
-        _bump(row)
-    else:
-        return  # already granted: nothing changes, nothing to wait for
-    session.flush()
-    _link(session, request, "access_grant", row)
+        col(AccessGrantRow.principal).in_({w[0] for w in wanted}),
+        col(AccessGrantRow.access).in_({w[1] for w in wanted}))).all()
+    existing = {(g.principal, g.access, g.group_id, g.transactional_id): g for g in found}
+    for principal, access, group, transactional_id in wanted:
+        row = existing.get((principal, access, group, transactional_id))
+        if row is None:
+            row = AccessGrantRow(cluster=cluster, topic=topic, pattern=pattern, principal=principal, access=access,
+                                 group_id=group, transactional_id=transactional_id,
+                                 granted_team=_team_of_principal(principal))
+            session.add(row)
+            existing[principal, access, group, transactional_id] = row
+        elif row.deleted:
+            row.deleted = False
+            _bump(row)
+        else:
+            continue  # already granted (or named twice): nothing changes, nothing to wait for
+        # Ids are made client-side: the links need no flush; one flush at the end batches the inserts.
+        _link(session, request, "access_grant", row)
 
 
 def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> list[AccessGrantRow]:
@@ -273,13 +281,11 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
             session.delete(old)
             session.flush()
         session.add(topic)
-        session.flush()
         _link(session, request, "topic", topic)
-        for principal in spec.get("producers") or []:
-            _upsert_grant(session, request, cluster, topic.name, "literal", principal, "produce", "", "")
-        for consumer in spec.get("consumers") or []:
-            _upsert_grant(session, request, cluster, topic.name, "literal", consumer["principal"], "consume",
-                          consumer.get("group", ""), "")
+        _upsert_grants(session, request, cluster, topic.name, "literal",
+                       [(principal, "produce", "", "") for principal in spec.get("producers") or []]
+                       + [(consumer["principal"], "consume", consumer.get("group", ""), "")
+                          for consumer in spec.get("consumers") or []])
     elif request.kind == "topic.update":
         current = _live_topic(session, cluster, spec["name"])
         if current is None:
@@ -323,8 +329,8 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
         session.flush()
         _link(session, request, "topic", topic)
     elif request.kind == "access.grant":
-        _upsert_grant(session, request, cluster, spec["topic"], spec.get("pattern", "literal"), spec["principal"],
-                      spec["access"], spec.get("group", ""), spec.get("transactional_id", ""))
+        _upsert_grants(session, request, cluster, spec["topic"], spec.get("pattern", "literal"),
+                       [(spec["principal"], spec["access"], spec.get("group", ""), spec.get("transactional_id", ""))])
     elif request.kind == "access.revoke":
         for grant in _matching_grants(session, cluster, spec):
             grant.deleted = True
@@ -390,16 +396,18 @@ def submit_request(
                              approvers=list(decision.approvers))
             session.add(row)
             session.flush()
-            record_event(session, actor=identity.subject, action="request:submit", subject=f"request:{row.id}",
-                         team=context.requester_team,
-                         data={"kind": row.kind, "cluster": row.cluster, "spec": row.spec, "reason": row.reason,
-                               "decision": decision_dict})
+            events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row.id}",
+                               team=context.requester_team,
+                               data={"kind": row.kind, "cluster": row.cluster, "spec": row.spec,
+                                     "reason": row.reason, "decision": decision_dict})]
             if row.status == "approved":
                 apply_to_desired_state(session, row)
-                record_event(session, actor="policy", action="request:auto_approve", subject=f"request:{row.id}",
-                             team=context.requester_team, data={"status": row.status})
+                events.append(NewEvent(actor="policy", action="request:auto_approve", subject=f"request:{row.id}",
+                                       team=context.requester_team, data={"status": row.status}))
             session.add(row)
-            session.flush()
+            # Last, so the audit head's lock is held only for the append and the commit: submissions
+            # queue on that one row, and everything above runs concurrently.
+            record_events(session, events)
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
                 session.add(IdempotencyKeyRow(principal=identity.subject, key=idempotency_key, body_hash=digest,

@@ -39,7 +39,7 @@ def new_password() -> str:
 
 def account_view(row: ServiceAccountRow, cluster: ClusterRow) -> dict[str, Any]:
     return {"principal": row.principal, "username": row.principal.partition(":")[2], "cluster": row.cluster,
-            "owner_team": row.owner_team, "created_at": row.created_at.isoformat(),
+            "owner_team": row.owner_team, "team": row.owner_team, "created_at": row.created_at.isoformat(),
             "rotated_at": row.rotated_at.isoformat() if row.rotated_at else None,
             "bootstrap_servers": cluster.bootstrap_servers, "security_protocol": cluster.security_protocol,
             "sasl_mechanism": cluster.sasl_mechanism}

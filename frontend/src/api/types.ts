@@ -1,0 +1,286 @@
+/**
+ * Types of the Topicdesk public API v1 as the portal uses it, written to match
+ * /work/shared/api-contract.md (and checked against /api/v1/openapi.json by `npm run check-api`).
+ * Fields marked "beyond the contract" are ones the portal reads when the server sends them and
+ * degrades without.
+ */
+
+/** RFC 9457 problem details. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  errors?: Array<{ path: string; message: string }>;
+}
+
+/** GET /auth/session (cookie session of the browser). */
+export interface Session {
+  subject: string;
+  teams: string[];
+  roles: string[];
+  platform_admin: boolean;
+  csrf_token: string;
+  /** When the session ends (the server sends it). */
+  expires_at?: string;
+  /** Beyond the contract: a display name from the OIDC profile. */
+  name?: string;
+}
+
+/** POST /auth/logout for a JSON caller. */
+export interface LogoutResult {
+  logged_out?: boolean;
+  /** The identity provider's end-session URL, when it has one. */
+  redirect_to?: string | null;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export type Environment = "dev" | "staging" | "prod" | (string & {});
+
+/** Beyond the contract: what a cluster uses of its budgets. */
+export interface ClusterCapacity {
+  partitions_used?: number | null;
+  partition_budget?: number | null;
+  disk_bytes_used?: number | null;
+  disk_budget_bytes?: number | null;
+}
+
+export interface Cluster {
+  name: string;
+  environment: Environment;
+  owner_team: string;
+  bootstrap_servers: string;
+  security_protocol: string;
+  sasl_mechanism: string;
+  /** Beyond the contract; absent or null when the server does not know. */
+  capacity?: ClusterCapacity | null;
+}
+
+/** Beyond the contract: GET /api/v1/clusters/{cluster}/service-accounts items. */
+export interface ServiceAccount {
+  principal: string;
+  username?: string;
+  cluster?: string;
+  team?: string;
+  created_at?: string;
+  status?: string;
+}
+
+/** POST /api/v1/clusters/{cluster}/service-accounts (201) and …/{principal}/rotate. */
+export interface ServiceAccountCredentials {
+  principal: string;
+  username: string;
+  /** Only in this response: shown once. */
+  password: string;
+  cluster: string;
+  bootstrap_servers: string;
+  security_protocol: string;
+  sasl_mechanism: string;
+}
+
+export const REQUEST_KINDS = [
+  "topic.create",
+  "topic.update",
+  "topic.delete",
+  "access.grant",
+  "access.revoke",
+  "quota.set",
+] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
+export const REQUEST_STATUSES = [
+  "pending_approval",
+  "denied",
+  "rejected",
+  "cancelled",
+  "approved",
+  "applying",
+  "applied",
+  "failed",
+] as const;
+export type RequestStatus = (typeof REQUEST_STATUSES)[number];
+
+/** A request in one of these statuses will not change any more. */
+export const FINAL_STATUSES: readonly RequestStatus[] = ["applied", "denied", "rejected", "cancelled", "failed"];
+
+export type CleanupPolicy = "delete" | "compact" | "compact,delete";
+
+export interface Consumer {
+  principal: string;
+  group: string;
+  group_pattern?: "literal" | "prefixed";
+}
+
+export interface ExpectedThroughput {
+  bytes_per_second: number;
+  peak_bytes_per_second?: number;
+  messages_per_second?: number;
+  average_message_bytes?: number;
+}
+
+export interface TopicCreateSpec {
+  name: string;
+  partitions: number;
+  replication_factor: number;
+  config?: Record<string, string>;
+  description?: string;
+  producers?: string[];
+  consumers?: Consumer[];
+  expected_throughput?: ExpectedThroughput;
+}
+
+export interface AccessGrantSpec {
+  topic: string;
+  principal: string;
+  access: "consume" | "produce";
+  group?: string;
+  transactional_id?: string;
+  pattern?: "literal" | "prefixed";
+}
+
+/** The body of POST /api/v1/requests (and of its dry run). */
+export type RequestSubmission =
+  | { kind: "topic.create"; cluster: string; spec: TopicCreateSpec; reason?: string }
+  | { kind: "access.grant" | "access.revoke"; cluster: string; spec: AccessGrantSpec; reason?: string }
+  | { kind: Exclude<RequestKind, "topic.create" | "access.grant" | "access.revoke">; cluster: string; spec: Record<string, unknown>; reason?: string };
+
+export type Outcome = "auto_approved" | "needs_approval" | "denied";
+export type RuleEffect = "deny" | "require_approval" | "warn" | (string & {});
+
+export interface DecisionRule {
+  id: string;
+  effect: RuleEffect;
+  message: string;
+}
+
+export interface Decision {
+  outcome: Outcome;
+  rules: DecisionRule[];
+  approvers: string[];
+}
+
+/** POST /api/v1/requests?dry_run=true (200). */
+export interface DryRunResult {
+  decision: Decision;
+  dry_run?: boolean;
+}
+
+export interface Approval {
+  by: string;
+  at: string;
+  comment?: string;
+}
+
+/** Beyond the contract: one status change of a request, oldest first. */
+export interface StatusChange {
+  status: RequestStatus;
+  at: string;
+  by?: string | null;
+  note?: string | null;
+}
+
+export interface TopicRequest {
+  id: string;
+  kind: RequestKind;
+  cluster: string;
+  spec: Record<string, unknown>;
+  requested_by: string;
+  created_at: string;
+  status: RequestStatus;
+  decision: Decision;
+  approvals: Approval[];
+  error: { reason: string; message: string } | null;
+  applied_at: string | null;
+  /** Beyond the contract (the server sends them today). */
+  reason?: string;
+  requester_team?: string;
+  owner_team?: string;
+  updated_at?: string;
+  rejection_reason?: string | null;
+  /** Beyond the contract: the status timeline; the portal derives one when absent. */
+  history?: StatusChange[];
+}
+
+export type ResourceStatus = "applied" | "pending" | "error" | "deleting" | "deleted" | (string & {});
+
+export interface TopicSummary {
+  cluster: string;
+  name: string;
+  owner_team: string;
+  partitions: number;
+  replication_factor: number;
+  config: Record<string, string>;
+  description?: string | null;
+  status?: ResourceStatus;
+  last_error?: string | null;
+}
+
+export interface TopicState {
+  partitions: number;
+  replication_factor: number;
+  config: Record<string, string>;
+}
+
+/** One difference between desired and observed state found by the drift scan. */
+export interface DriftItem {
+  resource?: string;
+  topic?: string;
+  kind?: string;
+  field?: string;
+  desired?: unknown;
+  observed?: unknown;
+  actual?: unknown;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export interface AccessGrant {
+  principal: string;
+  topic: string;
+  access: "consume" | "produce";
+  pattern?: "literal" | "prefixed";
+  group?: string | null;
+  transactional_id?: string | null;
+  team?: string;
+  status?: ResourceStatus;
+  last_error?: string | null;
+}
+
+export interface TopicDetail extends TopicSummary {
+  desired: TopicState;
+  /** Beyond what the server sends today: what the cluster reported at the last read back or drift scan. */
+  observed?: TopicState | null;
+  observed_at?: string | null;
+  drift: DriftItem[];
+  drift_scanned_at?: string | null;
+  access_grants: AccessGrant[];
+  history: TopicRequest[];
+  generation?: number;
+  observed_generation?: number;
+  applied_at?: string | null;
+}
+
+export interface AuditEvent {
+  id: string;
+  event_id?: string;
+  occurred_at: string;
+  actor: string;
+  action: string;
+  subject: string;
+  team?: string | null;
+  data?: Record<string, unknown> | null;
+  hash?: string;
+  prev_hash?: string;
+}
+
+export interface AuditVerification {
+  ok: boolean;
+  events: number;
+  head: string | null;
+  first_bad: string | null;
+  problem?: string | null;
+}

@@ -1,0 +1,45 @@
+"""The OpenAPI document: served, complete, and covering every operation the portal calls."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from topicdesk.app import create_app
+from topicdesk.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _document(tmp_path: Path) -> dict[str, object]:
+    app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path)}))
+    response = app.test_client().get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, object] = response.json
+    return document
+
+
+def test_document_is_openapi_31_and_reuses_the_request_schemas(tmp_path: Path) -> None:
+    document = _document(tmp_path)
+    assert document["openapi"] == "3.1.0"
+    components = document["components"]
+    assert isinstance(components, dict)
+    for kind in ("topic_create", "topic_update", "topic_delete", "access_grant", "access_revoke", "quota_set",
+                 "request"):
+        assert kind in components["schemas"]
+    paths = document["paths"]
+    assert isinstance(paths, dict)
+    assert "requestBody" in paths["/api/v1/requests"]["post"]
+
+
+def test_every_operation_the_portal_calls_is_in_the_document(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed to check the portal's API client against the document"
+    path = tmp_path / "openapi.json"
+    path.write_text(json.dumps(_document(tmp_path)))
+    result = subprocess.run([node, str(ROOT / "frontend" / "scripts" / "check-api.mjs"), str(path)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 failed" in result.stdout
