@@ -87,7 +87,10 @@ def demo() -> None:
 @click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
 @click.option("--lease-seconds", type=float, default=60.0, show_default=True,
               help="How long a cluster stays claimed by this process without renewal.")
-def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float) -> None:
+@click.option("--drift-interval", type=float, default=300.0, show_default=True,
+              help="Seconds between drift scans of each cluster this process holds.")
+def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float,
+              drift_interval: float) -> None:
     """Apply approved desired state to the clusters, then keep them reconciled."""
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for
@@ -104,7 +107,8 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
         if any(r.error for r in reports):
             raise SystemExit(1)
         return
-    run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings)
+    run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
+                drift_interval=drift_interval)
 
 
 @main.group()

@@ -58,11 +58,52 @@ def seed(engine: Engine, clusters: list[LocalCluster]) -> None:
             local = by_name[team.cluster]
             row = session.get(ClusterRow, team.cluster) or ClusterRow(
                 name=team.cluster, environment="dev", owner_team=team.name, bootstrap_servers="",
-                admin_secret_ref="", broker_count=1, partition_budget=2000, disk_budget_bytes=20 * 1024**3,
+                admin_secret_ref="", broker_count=1, partition_budget=2000, disk_budget_bytes=200 * 1024**3,
                 tags=["local", "demo"])
             row.bootstrap_servers = local.bootstrap
             row.admin_secret_ref = f"file:{local.state_file}"
             session.add(row)
+
+
+def seed_requests(engine: Engine) -> int:
+    """A few topics and one pending cross-team access request, submitted through the real workflow
+    (schemas, policies, audit) on the first run only. Returns how many requests were submitted."""
+    from topicdesk.adapters.tables import RequestRow
+    from topicdesk.domain.identity import Identity
+    from topicdesk.policy import build_evaluation_document, evaluate, load_bundle
+    from topicdesk.schemas import validate_request
+    from topicdesk.services.requests import RequestDeps, submit_request
+
+    with unit_of_work(engine) as session:
+        if session.exec(select(RequestRow)).first() is not None:
+            return 0
+    bundle = load_bundle()
+    deps = RequestDeps(engine=engine, validate=validate_request, evaluate=lambda doc: evaluate(bundle, doc),
+                       build_document=lambda **p: build_evaluation_document(p["request"], p["requester"],
+                                                                             p["cluster"], p["topic"]))
+    bob = Identity("bob@example.com", {"payments": Role.MEMBER}, via="session")
+    dave = Identity("dave@example.com", {"ingest": Role.MEMBER}, via="session")
+    week = "604800000"
+    submissions = [
+        (bob, {"kind": "topic.create", "cluster": "payments-dev", "reason": "invoicing service", "spec": {
+            "name": "payments.invoices.v1", "partitions": 6, "replication_factor": 1,
+            "config": {"retention.ms": week, "cleanup.policy": "delete"}, "description": "Invoices issued",
+            "producers": ["User:payments.invoice-writer"],
+            "consumers": [{"principal": "User:payments.invoice-reader", "group": "payments.invoice-readers"}],
+            "expected_throughput": {"bytes_per_second": 20_000}}}),
+        (bob, {"kind": "topic.create", "cluster": "payments-dev", "reason": "refund events", "spec": {
+            "name": "payments.refunds.v1", "partitions": 3, "replication_factor": 1,
+            "config": {"retention.ms": week}, "description": "Refunds granted to customers"}}),
+        (dave, {"kind": "topic.create", "cluster": "ingest-dev", "reason": "raw clickstream", "spec": {
+            "name": "ingest.clicks.raw", "partitions": 12, "replication_factor": 1,
+            "config": {"retention.ms": "86400000"}, "description": "Raw clicks from the edge collectors"}}),
+        (dave, {"kind": "access.grant", "cluster": "payments-dev", "reason": "revenue dashboards", "spec": {
+            "topic": "payments.invoices.v1", "principal": "User:ingest.analytics", "access": "consume",
+            "group": "ingest.analytics"}}),
+    ]
+    for identity, document in submissions:
+        submit_request(deps, identity, document)
+    return len(submissions)
 
 
 def issue_demo_tokens(engine: Engine) -> list[tuple[str, Role, str]]:
@@ -108,6 +149,9 @@ def run_demo(settings: Settings) -> None:
         migrations.upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         seed(engine, clusters)
+        seeded = seed_requests(engine)
+        if seeded:
+            click.echo(f"seeded {seeded} demo requests (topics, and an access request awaiting payments' owner)")
         tokens = issue_demo_tokens(engine)
         engine.dispose()
         provider = start_provider(settings.data_dir / "oidc-provider.log", port=oidc_port)
@@ -152,7 +196,7 @@ def run_demo(settings: Settings) -> None:
 
 def extra_processes() -> list[tuple[str, list[str]]]:
     """Processes that run beside the portal."""
-    return [("the reconciler", ["reconcile", "--interval", "1"])]
+    return [("the reconciler", ["reconcile", "--interval", "1", "--drift-interval", "30"])]
 
 
 def _wait_healthy(settings: Settings, server: subprocess.Popen[bytes]) -> None:

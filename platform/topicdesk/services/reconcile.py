@@ -433,16 +433,44 @@ def pending_work(engine: Engine) -> bool:
 def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
+    drift_interval: float = 300.0,
 ) -> None:
-    """Pass after pass; a pass that found work is followed at once by the next one."""
+    """Pass after pass; a pass that found work is followed at once by the next one. Every
+    `drift_interval` seconds the clusters this process holds are also scanned for drift."""
     import time
 
     me = default_holder()
     wanted = list(clusters) if clusters is not None else None
+    last_scan: dict[str, float] = {}
     while not stop():
         reports = run_once(engine, port_factory, holder=me, settings=settings, clusters=wanted)
         for report in reports:
             if report.resources or report.error:
                 log.info("reconcile %s: %s", report.cluster, report)
+        now = time.monotonic()
+        for report in reports:
+            if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
+                last_scan[report.cluster] = now
+                scan_drift(engine, port_factory, report.cluster)
         if not any(r.resources for r in reports) or not pending_work(engine):
             time.sleep(interval)
+
+
+def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
+    from topicdesk.services.drift import scan_cluster
+
+    with unit_of_work(engine) as session:
+        cluster = session.get(ClusterRow, cluster_name)
+    if cluster is None:
+        return
+    port: ClusterPort | None = None
+    try:
+        port = port_factory(cluster)
+        scan = scan_cluster(engine, cluster_name, port)
+        if scan.items or scan.unmanaged_topics:
+            log.info("drift on %s: %d drifted, %d unmanaged topics", cluster_name, len(scan.items),
+                     len(scan.unmanaged_topics))
+    except Exception:  # a failed scan is retried at the next interval; reconciling goes on
+        log.exception("drift scan of %s failed", cluster_name)
+    finally:
+        close_port(port)

@@ -1,0 +1,126 @@
+"""The reconciler's bookkeeping with an in-memory cluster: observed generations, back-off on
+transient errors, parked permanent failures that fail their request, and the periodic drift scan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from tests.fakes import FakeClusterPort
+from tests.support import seed_teams
+from topicdesk import migrations
+from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.tables import ClusterRow, DriftReportRow, RequestResourceRow, RequestRow, TopicRow
+from topicdesk.services.cluster_port import Outcome, OutcomeReason
+from topicdesk.services.executor import ApplySettings
+from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+
+FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
+                                              readback_timeout=0.5, readback_max_attempts=3))
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    seed_teams(engine)
+    with unit_of_work(engine) as session:
+        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
+                               admin_secret_ref="env:X"))
+    yield engine
+    engine.dispose()
+
+
+def _topic_with_request(engine: Engine, name: str, partitions: int = 2) -> str:
+    with unit_of_work(engine) as session:
+        topic = TopicRow(cluster="c1", name=name, owner_team="payments", partitions=partitions,
+                         replication_factor=1)
+        request = RequestRow(kind="topic.create", cluster="c1", spec={"name": name}, requested_by="bob",
+                             requester_team="payments", owner_team="payments", status="approved")
+        session.add(topic)
+        session.add(request)
+        session.flush()
+        session.add(RequestResourceRow(request_id=request.id, resource_kind="topic", resource_id=topic.id,
+                                       generation=1))
+        return request.id
+
+
+def _status(engine: Engine, request_id: str) -> RequestRow:
+    with unit_of_work(engine) as session:
+        row = session.get(RequestRow, request_id)
+        assert row is not None
+        return row
+
+
+def _topic(engine: Engine, name: str) -> TopicRow:
+    with unit_of_work(engine) as session:
+        return session.exec(select(TopicRow).where(TopicRow.name == name)).one()
+
+
+def test_applied_generation_is_observed_and_the_request_applied(engine: Engine) -> None:
+    port = FakeClusterPort()
+    request_id = _topic_with_request(engine, "payments.a")
+    [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
+    assert (report.applied, report.failed, report.retrying) == (1, 0, 0)
+    assert port.topics["payments.a"].partitions == 2
+    assert _topic(engine, "payments.a").observed_generation == 1
+    assert _status(engine, request_id).status == "applied"
+
+
+def test_transient_error_backs_off_with_a_visible_error_then_succeeds(engine: Engine) -> None:
+    port = FakeClusterPort()
+    port.script("create_topics", "payments.b",
+                Outcome.failure(OutcomeReason.THROTTLED, "throttled by the broker", transient=True))
+    request_id = _topic_with_request(engine, "payments.b")
+    [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
+    assert report.retrying == 1
+    topic = _topic(engine, "payments.b")
+    assert topic.last_error_reason == "throttled"
+    assert topic.not_before is not None
+    assert _status(engine, request_id).status == "applying"
+    # Still backing off: the next pass leaves it alone.
+    assert run_once(engine, lambda _c, **_o: port, settings=FAST)[0].resources == 0
+    with unit_of_work(engine) as session:
+        row = session.exec(select(TopicRow).where(TopicRow.name == "payments.b")).one()
+        row.not_before = None
+        session.add(row)
+    assert run_once(engine, lambda _c, **_o: port, settings=FAST)[0].applied == 1
+    assert _topic(engine, "payments.b").last_error is None
+    assert _status(engine, request_id).status == "applied"
+
+
+def test_permanent_error_parks_the_generation_and_fails_the_request_with_kafkas_reason(engine: Engine) -> None:
+    port = FakeClusterPort()
+    port.script("create_topics", "payments.c",
+                Outcome.failure(OutcomeReason.POLICY_VIOLATION, "Topic replication factor must be <= 1",
+                                transient=False, kafka_error="POLICY_VIOLATION"))
+    request_id = _topic_with_request(engine, "payments.c")
+    [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
+    assert report.failed == 1
+    request = _status(engine, request_id)
+    assert request.status == "failed"
+    assert request.error == {"reason": "policy_violation", "message": "Topic replication factor must be <= 1"}
+    # Parked: not retried until the desired state changes.
+    assert run_once(engine, lambda _c, **_o: port, settings=FAST)[0].resources == 0
+
+
+def test_the_loop_scans_for_drift_at_its_interval(engine: Engine) -> None:
+    port = FakeClusterPort()
+    _topic_with_request(engine, "payments.d")
+    def passes(count: int) -> Callable[[], bool]:
+        remaining = iter(range(count))
+        return lambda: next(remaining, None) is None
+
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=passes(2))
+    port.topics["payments.stray"] = type(port.topics["payments.d"])(1, 1, {})
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=passes(1))
+    with unit_of_work(engine) as session:
+        report = session.get(DriftReportRow, "c1")
+        assert report is not None
+        assert report.items == []
+        assert report.unmanaged_topics == ["payments.stray"]
