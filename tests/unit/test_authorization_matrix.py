@@ -127,6 +127,10 @@ def team(*, member: str = OK) -> dict[str, str]:
     return {"anonymous": UNAUTH, "other_team": DENIED, "member": member, "owner": OK, "admin": OK}
 
 
+def admins_only() -> dict[str, str]:
+    return {"anonymous": UNAUTH, "other_team": DENIED, "member": DENIED, "owner": DENIED, "admin": OK}
+
+
 # One row per endpoint in api/endpoints.py, keyed by its Flask endpoint name.
 CASES: dict[str, Case] = {
     "health.healthz": Case("GET", lambda w: "/healthz", None, everyone(anonymous=OK)),
@@ -134,6 +138,11 @@ CASES: dict[str, Case] = {
     "v1.openapi": Case("GET", lambda w: "/api/v1/openapi.json", None, everyone(anonymous=OK)),
     "v1.me": Case("GET", lambda w: "/api/v1/me", None, everyone()),
     "v1.clusters": Case("GET", lambda w: "/api/v1/clusters", None, everyone()),
+    "v1.register_cluster": Case("POST", lambda w: "/api/v1/clusters", lambda w: {
+        "name": "ingest-prod", "environment": "prod", "owner_team": "ingest", "bootstrap_servers": "k1:9093",
+        "admin_secret_ref": "env:INGEST_PROD_ADMIN"}, admins_only()),
+    "v1.change_cluster": Case("PATCH", lambda w: "/api/v1/clusters/payments-dev", lambda w: {"broker_count": 3},
+                              admins_only()),
     "v1.list_service_accounts": Case("GET", lambda w: "/api/v1/clusters/payments-dev/service-accounts", None,
                                      everyone()),  # each team sees only its own accounts (checked below)
     "v1.create_service_account": Case("POST", lambda w: "/api/v1/clusters/payments-dev/service-accounts",
@@ -209,6 +218,8 @@ def test_matrix_rows_agree_with_the_documented_access_level() -> None:
             assert case.expect["other_team"] == DENIED, name
         if access == "owner":
             assert case.expect["member"] == DENIED, name
+        if access == "platform_admin":
+            assert case.expect == admins_only(), name
 
 
 def test_other_teams_see_neither_requests_nor_service_accounts_of_payments(world: World) -> None:

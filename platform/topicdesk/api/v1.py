@@ -22,6 +22,7 @@ from topicdesk.api.common import (
 )
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from topicdesk.services import clusters as clusters_service
 from topicdesk.services import queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
@@ -70,6 +71,20 @@ def clusters() -> ResponseReturnValue:
     with unit_of_work(engine()) as session:
         items = queries.list_clusters(session)
     return jsonify(items=items, next_cursor=None)
+
+
+@v1.post("/clusters")
+def register_cluster() -> ResponseReturnValue:
+    view = clusters_service.register_cluster(engine(), caller(), json_body())
+    response = jsonify(view)
+    response.status_code = 201
+    response.headers["Location"] = f"/api/v1/clusters/{view['name']}"
+    return response
+
+
+@v1.patch("/clusters/<cluster>")
+def change_cluster(cluster: str) -> ResponseReturnValue:
+    return jsonify(clusters_service.change_cluster(engine(), caller(), cluster, json_body()))
 
 
 @v1.post("/requests")
