@@ -89,7 +89,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     assert quota.json["status"] == "pending_approval", quota.json
     w.app.extensions["topicdesk.engine"].dispose()
     ids = {"topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
-           "password": account.json["password"]}
+           "password": account.json["password"], "member_token": tokens["member"].split("_")[1]}
     return directory / "matrix.db", tokens, ids
 
 
@@ -163,6 +163,11 @@ CASES: dict[str, Case] = {
     "v1.reject": Case("POST", lambda w: f"/api/v1/requests/{w.ids['access']}/reject",
                       lambda w: {"reason": "no"}, {**team(member=DENIED), "admin": DENIED}),
     "v1.cancel": Case("POST", lambda w: f"/api/v1/requests/{w.ids['quota']}/cancel", None, team()),
+    "v1.list_team_tokens": Case("GET", lambda w: "/api/v1/teams/payments/tokens", None, team(member=DENIED)),
+    "v1.create_team_token": Case("POST", lambda w: "/api/v1/teams/payments/tokens",
+                                 lambda w: {"name": "ci-pipeline", "role": "member"}, team(member=DENIED)),
+    "v1.revoke_team_token": Case("DELETE", lambda w: f"/api/v1/teams/payments/tokens/{w.ids['member_token']}",
+                                 None, team(member=DENIED)),
     "v1.list_topics": Case("GET", lambda w: "/api/v1/topics", None, everyone()),
     "v1.get_topic": Case("GET", lambda w: "/api/v1/clusters/payments-dev/topics/payments.orders", None,
                          everyone()),

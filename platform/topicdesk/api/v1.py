@@ -265,3 +265,72 @@ def rotate_service_account(cluster: str, principal: str) -> ResponseReturnValue:
 def delete_service_account(cluster: str, principal: str) -> ResponseReturnValue:
     accounts.delete_service_account(engine(), caller(), cluster, principal)
     return "", 204
+
+
+def _team_owner(team: str) -> Any:
+    from topicdesk.domain.errors import Forbidden, NotFound
+
+    identity = caller()
+    if not identity.is_member(team):
+        raise NotFound(f"no team {team!r} among yours")
+    if not identity.is_owner(team):
+        raise Forbidden(f"only owners of team {team!r} manage its API tokens")
+    return identity
+
+
+def _token_view(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "team": row.team, "name": row.name, "role": row.role, "created_by": row.created_by,
+            "created_at": row.created_at.isoformat(),
+            "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+            "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None}
+
+
+@v1.get("/teams/<team>/tokens")
+def list_team_tokens(team: str) -> ResponseReturnValue:
+    from topicdesk.services.tokens import list_tokens
+
+    _team_owner(team)
+    with unit_of_work(engine()) as session:
+        items = [_token_view(row) for row in list_tokens(session, team)]
+    return jsonify(items=items, next_cursor=None)
+
+
+@v1.post("/teams/<team>/tokens")
+def create_team_token(team: str) -> ResponseReturnValue:
+    from datetime import timedelta
+
+    from topicdesk.domain.identity import Role
+    from topicdesk.services.tokens import create_token
+
+    identity = _team_owner(team)
+    body = json_body()
+    errors = [FieldError(f"/{key}", "unknown field") for key in sorted(set(body) - {"name", "role", "expires_in_days"})]
+    role = body.get("role", "member")
+    if role not in ("member", "owner"):
+        # An admin token is a platform decision: the CLI makes those, not a team's owners.
+        errors.append(FieldError("/role", "must be member or owner"))
+    days = body.get("expires_in_days", 90)
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 366:
+        errors.append(FieldError("/expires_in_days", "must be a whole number of days from 1 to 366"))
+    if not isinstance(body.get("name"), str):
+        errors.append(FieldError("/name", "is required"))
+    if errors:
+        raise ValidationFailed("the token cannot be created", errors=errors)
+    created = create_token(engine(), team=team, name=body["name"], role=Role(role), actor=identity.subject,
+                           expires_in=timedelta(days=days))
+    response = jsonify(id=created.id, team=team, name=created.name, role=role,
+                       expires_at=created.expires_at.isoformat() if created.expires_at else None,
+                       token=created.token)
+    response.status_code = 201
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@v1.delete("/teams/<team>/tokens/<token_id>")
+def revoke_team_token(team: str, token_id: str) -> ResponseReturnValue:
+    from topicdesk.services.tokens import revoke_token
+
+    identity = _team_owner(team)
+    revoke_token(engine(), token_id=token_id, actor=identity.subject, team=team)
+    return "", 204
