@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, new_id, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
+
+
+def table(model: type[Any]) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append with record_events."""
+
+    actor: str
+    action: str
+    subject: str
+    data: dict[str, Any] | None = None
+    team: str | None = None
 
 
 def record_event(
@@ -17,29 +33,46 @@ def record_event(
     team: str | None = None,
 ) -> AuditEventRow:
     """Append one event in the caller's transaction, so it commits or rolls back with the change."""
-    _ensure_head(session)
-    # Bumping the head first takes its row lock (PostgreSQL) or the write lock (SQLite): concurrent
-    # appends queue here, so the chain stays linear.
-    session.execute(update(AuditHeadRow).where(col(AuditHeadRow.id) == 1).values(seq=AuditHeadRow.seq + 1))
-    head = session.exec(select(AuditHeadRow).where(AuditHeadRow.id == 1)).one()
-    session.refresh(head)
-    occurred_at = utcnow()
-    payload = data or {}
-    event_id = new_id()
-    digest = event_hash(head.hash, head.seq, event_id, occurred_at, actor, action, subject, payload)
-    row = AuditEventRow(seq=head.seq, event_id=event_id, occurred_at=occurred_at, actor=actor, action=action,
-                        subject=subject, team=team, data=payload, prev_hash=head.hash, hash=digest)
-    session.add(row)
-    head.hash = digest
-    session.add(head)
-    session.flush()
-    return row
+    return record_events(session, [NewEvent(actor, action, subject, data, team)])[0]
 
 
-def _ensure_head(session: Session) -> None:
-    if session.get(AuditHeadRow, 1) is None:
+def record_events(session: Session, events: Sequence[NewEvent]) -> list[AuditEventRow]:
+    """Append events, in order, in the caller's transaction.
+
+    Taking the next sequence numbers locks the head row (PostgreSQL) or needs the write lock
+    (SQLite) until the transaction ends: concurrent appends queue there, so the chain stays linear.
+    Callers that append at the end of their unit of work hold that lock only for these few
+    statements and the commit.
+    """
+    if not events:
+        return []
+    session.flush()  # the caller's pending writes go out before the head is locked, not while it is held
+    head = table(AuditHeadRow)
+    bump = update(head).where(head.c.id == 1).values(seq=head.c.seq + len(events)).returning(head.c.seq, head.c.hash)
+    taken = session.execute(bump).first()
+    if taken is None:  # the first event ever: start the chain
         session.add(AuditHeadRow(id=1, seq=0, hash=GENESIS_HASH))
         session.flush()
+        taken = session.execute(bump).one()
+    last_seq, prev_hash = int(taken[0]), str(taken[1])
+    rows = []
+    for seq, event in enumerate(events, start=last_seq - len(events) + 1):
+        occurred_at = utcnow()
+        payload = event.data or {}
+        event_id = new_id()
+        digest = event_hash(prev_hash, seq, event_id, occurred_at, event.actor, event.action, event.subject, payload)
+        rows.append(AuditEventRow(seq=seq, event_id=event_id, occurred_at=occurred_at, actor=event.actor,
+                                  action=event.action, subject=event.subject, team=event.team, data=payload,
+                                  prev_hash=prev_hash, hash=digest))
+        prev_hash = digest
+    session.add_all(rows)
+    session.execute(update(head).where(head.c.id == 1).values(hash=prev_hash))
+    # A head row this session loaded earlier is stale now.
+    cached = session.identity_map.get(Session.identity_key(AuditHeadRow, 1))
+    if cached is not None:
+        session.expire(cached)
+    session.flush()
+    return rows
 
 
 def _records(session: Session, batch: int = 2000) -> Iterator[AuditRecord]:

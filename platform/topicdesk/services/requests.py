@@ -405,13 +405,13 @@ def submit_request(
                 events.append(NewEvent(actor="policy", action="request:auto_approve", subject=f"request:{row.id}",
                                        team=context.requester_team, data={"status": row.status}))
             session.add(row)
-            # Last, so the audit head's lock is held only for the append and the commit: submissions
-            # queue on that one row, and everything above runs concurrently.
-            record_events(session, events)
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
                 session.add(IdempotencyKeyRow(principal=identity.subject, key=idempotency_key, body_hash=digest,
                                               status_code=result.status_code, response=result.body))
+            # Last, so the audit head's lock is held only for the append and the commit: submissions
+            # queue on that one row, and everything above runs concurrently.
+            record_events(session, events)
             return result
     except IntegrityError:
         # Two submissions with one Idempotency-Key raced: the loser replays the winner's answer.
