@@ -13,14 +13,15 @@ from topicdesk.local_kafka.cluster import LocalCluster
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.3) -> T:
+def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.3,
+               retry_on: tuple[type[Exception], ...] = (KafkaException, AssertionError)) -> T:
     """Metadata and ACL changes reach the broker asynchronously: poll for a bounded time."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
             result = check()
-        except (KafkaException, AssertionError) as exc:
+        except retry_on as exc:
             last = exc
         else:
             if result is not None:

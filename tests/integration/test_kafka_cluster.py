@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import KafkaError
 
 # confluent_kafka.admin re-exports these without __all__, which strict mypy does not accept.
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType  # type: ignore[attr-defined]
 
 from tests.fakes import RecordingClusterPort
+from tests.kafka_clients import as_user, consume_one, eventually, produce_one
 from topicdesk.adapters.kafka_cluster import KafkaCluster
 from topicdesk.domain.acls import AclOperation, bindings_for
 from topicdesk.domain.acls import ResourceType as AclResource
@@ -28,18 +28,6 @@ from topicdesk.services.executor import ApplyReport, apply, create_topic_chunks
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.2) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @pytest.fixture
@@ -66,40 +54,6 @@ def reconcile(
     desired: DesiredState, port: RecordingClusterPort, passwords: dict[str, str] | None = None
 ) -> ApplyReport:
     return apply(plan(desired, port.describe(names_of(desired))), port, passwords=passwords)
-
-
-def as_user(cluster: LocalCluster, principal: str, password: str, **extra: Any) -> dict[str, Any]:
-    return {**cluster.client_config(), "sasl.username": principal.removeprefix("User:"), "sasl.password": password,
-            **extra}
-
-
-def produce_one(conf: dict[str, Any], topic: str, value: bytes) -> KafkaError | None:
-    outcome: list[KafkaError | None] = []
-    producer = Producer({**conf, "message.timeout.ms": 5000, "enable.idempotence": True})
-    producer.produce(topic, value, on_delivery=lambda err, _msg: outcome.append(err))
-    assert producer.flush(10) == 0, "delivery report did not arrive"
-    return outcome[0]
-
-
-def consume_one(conf: dict[str, Any], topic: str, timeout: float = 15.0) -> bytes | KafkaError:
-    """The first message, or the first error the consumer reports."""
-    consumer = Consumer({**conf, "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            err = msg.error()
-            if err is not None:
-                return err  # type: ignore[no-any-return]
-            value = msg.value()
-            assert isinstance(value, bytes)
-            return value
-        raise AssertionError("neither a message nor an error arrived")
-    finally:
-        consumer.close()
 
 
 def topic_overrides(cluster: LocalCluster, topic: str) -> dict[str, str]:

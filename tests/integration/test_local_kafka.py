@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicCollection
 
 # confluent_kafka.admin re-exports these without __all__, which strict mypy does not accept.
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -29,6 +29,8 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
+from tests import kafka_clients
+from tests.kafka_clients import produce_one
 from topicdesk.adapters import kafka_quotas as q
 from topicdesk.local_kafka import cluster as lk
 from topicdesk.local_kafka.distribution import ensure_kafka_libs
@@ -39,20 +41,8 @@ pytestmark = pytest.mark.integration
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.3) -> T:
-    """Metadata and ACL changes reach the broker asynchronously: poll for a bounded time."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = check()
-        except (KafkaException, q.ClientQuotaError) as exc:
-            last = exc
-        else:
-            if result is not None:
-                return result
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last error: {last})")
+def eventually(check: Callable[[], T | None], timeout: float = 20.0) -> T:
+    return kafka_clients.eventually(check, timeout, retry_on=(KafkaException, q.ClientQuotaError))
 
 
 def admin(cluster: lk.LocalCluster) -> AdminClient:
@@ -92,16 +82,6 @@ def allow(cluster: lk.LocalCluster, principal: str, rtype: ResourceType, name: s
     client = admin(cluster)
     for future in client.create_acls(bindings, request_timeout=30).values():
         future.result(timeout=30)
-
-
-def produce_one(conf: dict[str, Any], topic: str, value: bytes) -> KafkaError | None:
-    """Produce one message and return the delivery error (None when delivered)."""
-    outcome: list[KafkaError | None] = []
-    producer = Producer({**conf, "message.timeout.ms": 8000, "enable.idempotence": True})
-    producer.produce(topic, value, on_delivery=lambda err, _msg: outcome.append(err))
-    remaining = producer.flush(15)
-    assert remaining == 0, "delivery report did not arrive"
-    return outcome[0]
 
 
 def test_topic_created_on_local_cluster_is_described(kafka_cluster: lk.LocalCluster) -> None:

@@ -212,6 +212,8 @@ def test_rejection_reason_is_shown_to_the_requester_and_cancel_ends_a_request(ap
     assert rejected.status_code == 200
     seen = api.get("payments-owner", big["id"])
     assert (seen["status"], seen["rejection_reason"]) == ("rejected", "use two consumers")
+    assert [(h["status"], h["by"]) for h in seen["history"]] == [
+        ("pending_approval", "token:payments/payments-owner"), ("rejected", "token:platform/admin")]
 
     other = api.submit("payments-owner", "quota.set", {"principal": principal, "consumer_byte_rate": 209715200})
     assert api.call("payments-owner", "POST", f"/api/v1/requests/{other['id']}/cancel").status_code == 200

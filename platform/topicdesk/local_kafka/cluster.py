@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from topicdesk import ports
 from topicdesk.local_kafka.distribution import KAFKA_VERSION, ensure_kafka_libs
 from topicdesk.local_kafka.errors import LocalKafkaError, PortInUseError
 
@@ -267,14 +268,8 @@ def jvm_options(heap_mb: int) -> list[str]:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # The JVM binds with SO_REUSEADDR, so a port held only by TIME_WAIT sockets is usable.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
+    # The JVM binds with SO_REUSEADDR, as the shared check does: TIME_WAIT sockets do not count.
+    return ports.port_is_free(host, port)
 
 
 def find_free_ports(count: int, taken: set[int], host: str = HOST, start: int | None = None) -> list[int]:

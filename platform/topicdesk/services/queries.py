@@ -84,11 +84,29 @@ def list_requests(
     return items, None
 
 
+STATUS_BY_ACTION = {"request:submit": "pending_approval", "request:auto_approve": "approved",
+                    "request:approve": "approved", "request:reject": "rejected", "request:cancel": "cancelled",
+                    "request:applied": "applied", "request:failed": "failed"}
+
+
 def get_request(session: Session, identity: Identity, request_id: str) -> dict[str, Any]:
     row = session.get(RequestRow, request_id)
     if row is None or not can_see(identity, row):
         raise NotFound("no such request")
-    return request_view(row)
+    # The status timeline comes from the audit log: each transition was recorded with its actor.
+    events = session.exec(select(AuditEventRow).where(AuditEventRow.subject == f"request:{row.id}")
+                          .order_by(col(AuditEventRow.seq))).all()
+    history = []
+    for event in events:
+        status = STATUS_BY_ACTION.get(event.action)
+        if event.action == "request:submit":
+            outcome = str((event.data.get("decision") or {}).get("outcome"))
+            # An auto-approved request's next event says `approved`; the submit adds nothing to show.
+            status = {"denied": "denied", "needs_approval": "pending_approval"}.get(outcome)
+        if status:
+            history.append({"status": status, "at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+                            "by": event.actor})
+    return {**request_view(row), "history": history}
 
 
 def topic_view(row: TopicRow) -> dict[str, Any]:
