@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from tests.support import seed_teams
 from topicdesk import migrations
@@ -13,6 +15,10 @@ from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.services.tokens import create_token
+
+
+def body(response: TestResponse) -> Any:
+    return response.json
 
 
 def _client(tmp_path: Path) -> tuple[FlaskClient, dict[str, str]]:
@@ -34,15 +40,15 @@ def test_admin_registers_and_changes_a_cluster_and_both_are_audited(tmp_path: Pa
     client, admin = _client(tmp_path)
     created = client.post("/api/v1/clusters", json=GOOD, headers=admin)
     assert created.status_code == 201, created.json
-    assert created.json["admin_secret_ref"] == "env:PAYMENTS_PROD_ADMIN"
-    listed = client.get("/api/v1/clusters", headers=admin).json["items"]
+    assert body(created)["admin_secret_ref"] == "env:PAYMENTS_PROD_ADMIN"
+    listed = body(client.get("/api/v1/clusters", headers=admin))["items"]
     assert [c["name"] for c in listed] == ["payments-prod"]
     assert "admin_secret_ref" not in listed[0]
     assert client.post("/api/v1/clusters", json=GOOD, headers=admin).status_code == 409
     changed = client.patch("/api/v1/clusters/payments-prod", json={"broker_count": 5}, headers=admin)
     assert changed.status_code == 200
-    assert changed.json["broker_count"] == 5
-    actions = [e["action"] for e in client.get("/api/v1/audit", headers=admin).json["items"]]
+    assert body(changed)["broker_count"] == 5
+    actions = [e["action"] for e in body(client.get("/api/v1/audit", headers=admin))["items"]]
     assert actions[:2] == ["cluster:change", "cluster:register"]
 
 
@@ -52,9 +58,9 @@ def test_bad_registrations_list_every_error(tmp_path: Path) -> None:
            "admin_secret_ref": "hunter2", "password": "x"}
     response = client.post("/api/v1/clusters", json=bad, headers=admin)
     assert response.status_code == 422
-    paths = sorted(e["path"] for e in response.json["errors"])
+    paths = sorted(e["path"] for e in body(response)["errors"])
     assert paths == ["/admin_secret_ref", "/bootstrap_servers", "/environment", "/name", "/password"]
     unknown_team = client.post("/api/v1/clusters", json={**GOOD, "owner_team": "nobody"}, headers=admin)
     assert unknown_team.status_code == 422
-    assert unknown_team.json["errors"] == [{"path": "/owner_team", "message": "no such team"}]
+    assert body(unknown_team)["errors"] == [{"path": "/owner_team", "message": "no such team"}]
     assert client.patch("/api/v1/clusters/missing", json={"broker_count": 1}, headers=admin).status_code == 404

@@ -309,9 +309,10 @@ def test_observed_topic_is_plain_data() -> None:
 
 def test_adapter_maps_client_exceptions_through_the_same_table() -> None:
     from confluent_kafka import KafkaError, KafkaException
+    from kafka import errors as kafka_errors
 
     from topicdesk.adapters import kafka_quotas
-    from topicdesk.adapters.kafka_cluster import kafka_errors, outcome_of_exception
+    from topicdesk.adapters.kafka_cluster import outcome_of_exception
 
     throttled = outcome_of_exception(KafkaException(KafkaError(KafkaError.THROTTLING_QUOTA_EXCEEDED)))
     assert (throttled.reason, throttled.transient) == (OutcomeReason.THROTTLED, True)

@@ -17,7 +17,8 @@ def _document(tmp_path: Path) -> dict[str, object]:
     app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path)}))
     response = app.test_client().get("/api/v1/openapi.json")
     assert response.status_code == 200
-    document: dict[str, object] = response.json
+    document = response.json
+    assert isinstance(document, dict)
     return document
 
 
