@@ -11,7 +11,7 @@ import pytest
 
 from topicdesk.local_postgres import LocalPostgres, start_local_postgres
 
-pytest_plugins = ["tests.integration.kafka_fixtures", "tests.e2e.oidc_fixtures"]
+pytest_plugins = ["tests.integration.kafka_fixtures", "tests.e2e.oidc_fixtures", "tests.e2e.portal_fixtures"]
 
 DATABASE_BACKENDS = ["sqlite", "postgresql"]
 

@@ -15,6 +15,14 @@ export function SpecView({ request }: { request: TopicRequest }) {
   add("Principal", spec.principal, (v: string) => <code>{principalName(v)}</code>);
   add("Access", spec.access);
   add("Consumer group", spec.group, (v: string) => <code>{v}</code>);
+  add("Transactional id", spec.transactional_id, (v: string) => <code>{v}</code>);
+  // quota.set: a number sets the quota, null removes it (back to the broker default).
+  const quota = (label: string, key: string, render: (v: number) => string) => {
+    if (key in spec) rows.push([label, spec[key] === null ? "removed (broker default)" : render(Number(spec[key]))]);
+  };
+  quota("Produce quota", "producer_byte_rate", (v) => `${formatBytes(v)}/s per broker`);
+  quota("Fetch quota", "consumer_byte_rate", (v) => `${formatBytes(v)}/s per broker`);
+  quota("Request time quota", "request_percentage", (v) => `${v}% of a thread per broker`);
   add("Partitions", spec.partitions);
   add("Replication factor", spec.replication_factor);
   const config = (spec.config ?? {}) as Record<string, string | null>;
