@@ -106,6 +106,14 @@ def submit() -> ResponseReturnValue:
     return response
 
 
+@v1.post("/desired-state")
+def apply_desired_state() -> ResponseReturnValue:
+    from topicdesk.services.desired_state import apply_desired_state as apply_file
+
+    result = apply_file(_deps(), caller(), json_body(), dry_run=query_bool("dry_run"), prune=query_bool("prune"))
+    return jsonify(result)
+
+
 @v1.get("/requests")
 def list_requests() -> ResponseReturnValue:
     identity = caller()

@@ -346,9 +346,10 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
         else:
             _bump(quota)
         quota.deleted = False
-        quota.producer_byte_rate = spec.get("producer_byte_rate")
-        quota.consumer_byte_rate = spec.get("consumer_byte_rate")
-        quota.request_percentage = spec.get("request_percentage")
+        # Quotas the spec does not name keep their value; null removes one (schemas/quota.set.json).
+        for key in ("producer_byte_rate", "consumer_byte_rate", "request_percentage"):
+            if key in spec:
+                setattr(quota, key, spec[key])
         if quota.producer_byte_rate is None and quota.consumer_byte_rate is None and quota.request_percentage is None:
             quota.deleted = True
         session.add(quota)
