@@ -31,6 +31,8 @@ def serve(app: Flask, host: str, port: int, *, threads: int = 8) -> None:
         "threads": threads,
         "worker_class": "gthread",
         "accesslog": "-",
+        # The path without its query string: /auth/callback carries a one-time code in it.
+        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
         "graceful_timeout": 5,
         "timeout": 60,
     }).run()
