@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from topicdesk.config import Settings
+from topicdesk.config import ConfigError, Settings
 from topicdesk.domain.errors import TopicdeskError
 from topicdesk.local_kafka.cli import local
 from topicdesk.policy.cli import policy
@@ -22,6 +22,8 @@ class _Group(click.Group):
         except TopicdeskError as exc:
             details = "; ".join(f"{e.path or '/'}: {e.message}" for e in exc.errors)
             raise click.ClickException(exc.message + (f" ({details})" if details else "")) from exc
+        except ConfigError as exc:
+            raise click.ClickException(f"configuration: {exc}") from exc
 
 
 @click.group(cls=_Group)

@@ -6,6 +6,21 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+
+_N = TypeVar("_N", int, float)
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is missing or wrong; the message names it."""
+
+
+def _number(env: dict[str, str], name: str, default: str, kind: type[_N]) -> _N:
+    raw = env.get(name, default)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'}, not {raw!r}") from None
 
 
 def _default_data_dir() -> Path:
@@ -58,14 +73,14 @@ class Settings:
             data_dir=data_dir,
             secret_key=secret_key,
             host=env.get("HOST", "127.0.0.1"),
-            port=int(env.get("PORT", "8080")),
-            max_body_bytes=int(env.get("TOPICDESK_MAX_BODY_BYTES", "1000000")),
+            port=_number(env, "PORT", "8080", int),
+            max_body_bytes=_number(env, "TOPICDESK_MAX_BODY_BYTES", "1000000", int),
             public_url=(env.get("TOPICDESK_PUBLIC_URL") or "").rstrip("/") or None,
             session_cookie_secure=_optional_bool(env, "SESSION_COOKIE_SECURE"),
-            session_lifetime_seconds=int(env.get("SESSION_LIFETIME_SECONDS", str(8 * 3600))),
+            session_lifetime_seconds=_number(env, "SESSION_LIFETIME_SECONDS", str(8 * 3600), int),
             oidc=OidcSettings.from_env(env),
-            write_rate_per_minute=float(env.get("TOPICDESK_WRITE_RATE_PER_MINUTE", "60")),
-            write_burst=int(env.get("TOPICDESK_WRITE_BURST", "30")),
+            write_rate_per_minute=_number(env, "TOPICDESK_WRITE_RATE_PER_MINUTE", "60", float),
+            write_burst=_number(env, "TOPICDESK_WRITE_BURST", "30", int),
         )
 
 
@@ -105,11 +120,11 @@ class OidcSettings:
         if not issuer and not client_id:
             return None
         if not issuer or not client_id:
-            raise ValueError("set both OIDC_ISSUER and OIDC_CLIENT_ID (or neither, to turn OIDC off)")
+            raise ConfigError("set both OIDC_ISSUER and OIDC_CLIENT_ID (or neither, to turn OIDC off)")
         algorithms = tuple(a.strip() for a in env.get("OIDC_ALGORITHMS", "RS256,ES256").split(",") if a.strip())
         unsafe = set(algorithms) - ASYMMETRIC_JWT_ALGORITHMS
         if unsafe or not algorithms:
-            raise ValueError(f"OIDC_ALGORITHMS may only list asymmetric algorithms, not {sorted(unsafe)}")
+            raise ConfigError(f"OIDC_ALGORITHMS may only list asymmetric algorithms, not {sorted(unsafe)}")
         return cls(
             issuer=issuer.rstrip("/"),
             client_id=client_id,
@@ -121,7 +136,7 @@ class OidcSettings:
             owner_group_suffix=env.get("OIDC_OWNER_GROUP_SUFFIX", ":owner"),
             admin_group=env.get("OIDC_ADMIN_GROUP", "topicdesk-admins"),
             algorithms=algorithms,
-            leeway_seconds=int(env.get("OIDC_LEEWAY_SECONDS", "60")),
+            leeway_seconds=_number(env, "OIDC_LEEWAY_SECONDS", "60", int),
         )
 
 
@@ -133,7 +148,7 @@ def _optional_bool(env: dict[str, str], name: str) -> bool | None:
         return True
     if raw in {"0", "false", "no", "off"}:
         return False
-    raise ValueError(f"{name} must be true or false, not {raw!r}")
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
 def normalize_database_url(url: str) -> str:

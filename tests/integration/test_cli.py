@@ -75,3 +75,11 @@ def test_policy_test_runs_the_default_case_files() -> None:
     result = CliRunner().invoke(main, ["policy", "test"])
     assert result.exit_code == 0, result.output
     assert " 0 failed" in result.output
+
+
+def test_bad_configuration_is_one_line(env: dict[str, str]) -> None:
+    for bad in ({"PORT": "abc"}, {"OIDC_ISSUER": "http://127.0.0.1:1"}, {"TOPICDESK_WRITE_BURST": "many"}):
+        result = CliRunner().invoke(main, ["serve"], env={**env, **bad})
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("Error: configuration: ")
+        assert result.stderr.strip().count("\n") == 0
