@@ -33,6 +33,9 @@ export function RequestAccess({ topic }: { topic: TopicDetail }) {
   const group = editedGroup ?? principalName(chosen);
   const clientErrors: Record<string, string> = {};
   if (!chosen) clientErrors.principal = "choose one of your team's service accounts";
+  else if ((topic.access_grants ?? []).some((g) => g.principal === chosen && g.access === access)) {
+    clientErrors.principal = `${principalName(chosen)} already has ${access} access to this topic`;
+  }
   if (access === "consume") {
     const problem = validateGroupId(group);
     if (problem) clientErrors.group = problem;
