@@ -226,10 +226,10 @@ def test_partitions_configs_deletes_and_quotas_each_in_one_call(time: FakeTime) 
     report = reconcile(desired, port, time)
     assert report.ok, report.failed
     assert [(c.method, c.size) for c in port.mutating_calls] == [
+        ("alter_quotas", 2),
         ("create_partitions", 2),
         ("alter_configs", 2),
         ("delete_acls", 3),
-        ("alter_quotas", 2),
         ("delete_topics", 1),
     ]
     assert fake.topics["a"].partitions == 4

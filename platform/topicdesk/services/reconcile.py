@@ -20,7 +20,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from topicdesk.adapters.audit_log import record_event
+from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
@@ -36,7 +36,7 @@ from topicdesk.adapters.tables import (
 from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
-from topicdesk.services.executor import ApplyReport, ApplySettings, apply
+from topicdesk.services.executor import ApplySettings, apply
 
 log = logging.getLogger(__name__)
 
@@ -204,16 +204,6 @@ def load_work(session: Session, cluster: str, limit: int) -> _Work:
 
 # --- one pass ---------------------------------------------------------------------------------------
 
-def _outcome_of(report: ApplyReport, kind: str, row: Any) -> Outcome:
-    if kind == "topic":
-        return report.topic_outcome(row.name)
-    if kind == "access_grant":
-        return report.grant_outcome(grant_value(row))
-    if kind == "client_quota":
-        return report.outcome_for([quota_key(row.principal)])
-    return report.outcome_for([service_account_key(row.principal)])
-
-
 def _subject(kind: str, row: Any) -> str:
     if kind == "topic":
         return f"topic:{row.cluster}/{row.name}"
@@ -260,18 +250,22 @@ def reconcile_cluster(
     for change in the_plan.changes:
         changes_by_key.setdefault(change.key, []).append(change.as_dict())
 
+    outcomes = applied.outcomes()  # once: per-key lookups below, not a rebuild per resource
     with unit_of_work(engine) as session:
         if not _still_holds(session, cluster.name, holder, token):
             # Another reconciler took over (our lease expired mid-pass): it will redo this work.
             report.error = "lease lost; results discarded"
             return report
         now = utcnow()
+        current = _load_rows(session, rows)
         touched: list[tuple[str, str]] = []
+        events: list[NewEvent] = []
         for kind, stale in rows:
-            row = session.get(RESOURCE_TABLES[kind], stale.id)
+            row = current.get((kind, stale.id))
             if row is None:
                 continue
-            outcome = _outcome_of(applied, kind, stale)
+            keys = _keys_of(kind, stale)
+            outcome = _combined([outcomes[k] for k in keys if k in outcomes])
             generation = planned[(kind, stale.id)]
             if outcome.ok:
                 if row.generation == generation:
@@ -291,16 +285,43 @@ def reconcile_cluster(
                 row.not_before = now + timedelta(seconds=delay)
                 row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
                 report.retrying += 1
-            session.add(row)
             touched.append((kind, row.id))
-            key_changes = [c for key in _keys_of(kind, stale) for c in changes_by_key.get(key, [])]
+            key_changes = [c for key in keys for c in changes_by_key.get(key, [])]
             if key_changes or not outcome.ok:
-                record_event(session, actor=f"reconciler:{holder}", action=f"{kind}:apply",
-                             subject=_subject(kind, stale), team=_team(kind, stale),
-                             data={"generation": generation, "changes": key_changes, "outcome": outcome.as_dict()})
+                events.append(NewEvent(actor=f"reconciler:{holder}", action=f"{kind}:apply",
+                                       subject=_subject(kind, stale), team=_team(kind, stale),
+                                       data={"generation": generation, "changes": key_changes,
+                                             "outcome": outcome.as_dict()}))
         session.flush()
-        settle_requests(session, touched)
+        events += settle_requests(session, touched)
+        # One append for the whole pass, last: the audit head is locked only for it and the commit.
+        record_events(session, events)
     return report
+
+
+def _combined(outcomes: list[Outcome]) -> Outcome:
+    """The worst of a resource's outcomes: permanent failure, then transient, else success."""
+    for outcome in outcomes:
+        if outcome.permanent:
+            return outcome
+    for outcome in outcomes:
+        if not outcome.ok:
+            return outcome
+    return outcomes[0] if len(outcomes) == 1 else Outcome.success()
+
+
+def _load_rows(session: Session, rows: list[tuple[str, Any]], chunk: int = 900) -> dict[tuple[str, str], Any]:
+    """Fresh copies of the pass's rows, one IN query per table and chunk instead of a get per row."""
+    ids_by_kind: dict[str, list[str]] = {}
+    for kind, row in rows:
+        ids_by_kind.setdefault(kind, []).append(row.id)
+    found: dict[tuple[str, str], Any] = {}
+    for kind, ids in ids_by_kind.items():
+        table = RESOURCE_TABLES[kind]
+        for start in range(0, len(ids), chunk):
+            for row in session.exec(select(table).where(col(table.id).in_(ids[start:start + chunk]))).all():
+                found[(kind, row.id)] = row
+    return found
 
 
 def _reason(outcome: Outcome) -> str:
@@ -345,39 +366,54 @@ def _mark_applying(session: Session, resources: Iterable[tuple[str, str]]) -> No
                     .values(status="applying", updated_at=utcnow()))
 
 
-def settle_requests(session: Session, resources: Iterable[tuple[str, str]]) -> None:
+def settle_requests(session: Session, resources: Iterable[tuple[str, str]], chunk: int = 900) -> list[NewEvent]:
     """Requests whose every resource generation is observed become `applied`; any parked as a
-    permanent failure makes the request `failed` with Kafka's reason."""
+    permanent failure makes the request `failed` with Kafka's reason. Returns their audit events."""
     ids = [rid for _, rid in resources]
-    if not ids:
-        return
-    request_ids = set(session.exec(select(RequestResourceRow.request_id)
-                                   .where(col(RequestResourceRow.resource_id).in_(ids))).all())
+    request_ids: set[str] = set()
+    for start in range(0, len(ids), chunk):
+        request_ids.update(session.exec(select(RequestResourceRow.request_id).where(
+            col(RequestResourceRow.resource_id).in_(ids[start:start + chunk]))).all())
     if not request_ids:
-        return
-    open_requests = session.exec(select(RequestRow).where(col(RequestRow.id).in_(request_ids),
-                                                          col(RequestRow.status).in_(["approved", "applying"]))
-                                 .with_for_update()).all()
+        return []
+    wanted = sorted(request_ids)
+    open_requests: list[RequestRow] = []
+    links: dict[str, list[RequestResourceRow]] = {}
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start:start + chunk]
+        open_requests += session.exec(select(RequestRow).where(
+            col(RequestRow.id).in_(part), col(RequestRow.status).in_(["approved", "applying"]))
+            .with_for_update()).all()
+        for link in session.exec(select(RequestResourceRow).where(col(RequestResourceRow.request_id).in_(part))).all():
+            links.setdefault(link.request_id, []).append(link)
+    resources_needed = [(link.resource_kind, link.resource_id) for request in open_requests
+                        for link in links.get(request.id, [])]
+    rows = _load_rows(session, [(kind, _Id(rid)) for kind, rid in resources_needed])
+    events: list[NewEvent] = []
+    now = utcnow()
     for request in open_requests:
-        links = session.exec(select(RequestResourceRow).where(RequestResourceRow.request_id == request.id)).all()
         done, failure = True, None
-        for link in links:
-            row = session.get(RESOURCE_TABLES[link.resource_kind], link.resource_id)
+        for link in links.get(request.id, []):
+            row = rows.get((link.resource_kind, link.resource_id))
             if row is None or row.observed_generation >= link.generation:
                 continue
             done = False
             if row.failed_generation >= link.generation:
                 failure = {"reason": row.last_error_reason or "failed", "message": row.last_error or ""}
-        now = utcnow()
         if failure is not None:
             request.status, request.error, request.updated_at = "failed", failure, now
-            record_event(session, actor="reconciler", action="request:failed", subject=f"request:{request.id}",
-                         team=request.requester_team, data={"error": failure})
+            events.append(NewEvent(actor="reconciler", action="request:failed", subject=f"request:{request.id}",
+                                   team=request.requester_team, data={"error": failure}))
         elif done:
             request.status, request.applied_at, request.updated_at = "applied", now, now
-            record_event(session, actor="reconciler", action="request:applied", subject=f"request:{request.id}",
-                         team=request.requester_team, data={"status": "applied"})
-        session.add(request)
+            events.append(NewEvent(actor="reconciler", action="request:applied", subject=f"request:{request.id}",
+                                   team=request.requester_team, data={"status": "applied"}))
+    return events
+
+
+@dataclass(frozen=True)
+class _Id:
+    id: str
 
 
 # --- the loop ---------------------------------------------------------------------------------------
