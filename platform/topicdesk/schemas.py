@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
@@ -83,7 +84,7 @@ class SchemaSet:
             if base not in self.schemas:
                 raise KeyError(f"no schema {base} in {self.directory}")
             schema: Mapping[str, Any] = self.schemas[schema_id] if "#" not in schema_id else {"$ref": schema_id}
-            found = Draft202012Validator(schema, registry=self.registry)
+            found = Draft202012Validator(inline_refs(self.registry, base, schema), registry=self.registry)
             self._validators[schema_id] = found
         return found
 
@@ -91,6 +92,64 @@ class SchemaSet:
         """Every error of `instance` against a schema, as readable FieldErrors sorted by path."""
         document: Any = instance
         return field_errors(self.validator(schema_id).iter_errors(document), prefix=prefix)
+
+
+# Draft 2020-12 keywords whose value is a schema, a list of schemas, or a map of names to schemas.
+_SUBSCHEMA = frozenset({"additionalProperties", "propertyNames", "items", "contains", "not", "if", "then", "else",
+                        "unevaluatedItems", "unevaluatedProperties", "contentSchema"})
+_SUBSCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_SUBSCHEMA_MAPS = frozenset({"properties", "patternProperties", "dependentSchemas"})
+
+
+def inline_refs(registry: Registry[Any], base_uri: str, schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The schema with each `$ref` replaced, in place, by `allOf: [the schema it points to]`.
+
+    In draft 2020-12 the two mean the same and report the same errors (the same keywords fail, at
+    the same instance paths, with the same subschema objects), but jsonschema resolves a `$ref` on
+    every validation (URL joins and registry lookups: half the cost of validating a request), while
+    an inlined schema costs nothing extra. A `$ref` that loops back to a schema being inlined, one
+    beside an `allOf`, and one to a schema outside the registry stay, made absolute. The files'
+    schemas are not modified; shared subschemas stay shared.
+    """
+    done: dict[int, Any] = {}
+    active: set[int] = set()
+
+    def walk(node: Any, base: str) -> Any:
+        if not isinstance(node, Mapping):
+            return node  # true / false
+        if id(node) in done:
+            return done[id(node)]
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        active.add(id(node))
+        out: dict[str, Any] = {}
+        for keyword, value in node.items():
+            if keyword == "$ref" and isinstance(value, str):
+                target = urljoin(base, value)
+                try:
+                    resolved = registry.resolver(base_uri=base).lookup(value)
+                except Unresolvable:
+                    out[keyword] = target
+                    continue
+                contents = resolved.contents
+                if "allOf" in node or id(contents) in active or target.startswith("https://json-schema.org/"):
+                    out[keyword] = target
+                else:
+                    out["allOf"] = [walk(contents, target.split("#", 1)[0])]
+            elif keyword in _SUBSCHEMA:
+                out[keyword] = walk(value, base)
+            elif keyword in _SUBSCHEMA_LISTS and isinstance(value, list):
+                out[keyword] = [walk(item, base) for item in value]
+            elif keyword in _SUBSCHEMA_MAPS and isinstance(value, Mapping):
+                out[keyword] = {name: walk(item, base) for name, item in value.items()}
+            else:
+                out[keyword] = value  # not a schema ($defs, enum, x-messages, ...): as it is
+        active.discard(id(node))
+        done[id(node)] = out
+        return out
+
+    inlined: Mapping[str, Any] = walk(schema, base_uri)
+    return inlined
 
 
 def load_schemas(directory: Path = SCHEMA_DIR) -> SchemaSet:

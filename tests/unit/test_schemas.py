@@ -11,16 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from topicdesk.domain.errors import FieldError, ValidationFailed
 from topicdesk.schemas import (
     DESIRED_STATE_SCHEMA_ID,
+    POLICY_SCHEMA_ID,
     REQUEST_KINDS,
+    REQUEST_SCHEMA_ID,
     SCHEMA_BASE_URI,
     SCHEMA_DIR,
     SchemaFileError,
     all_schemas,
     default_schemas,
+    field_errors,
     kind_schema_id,
     load_schemas,
     request_errors,
@@ -497,3 +501,58 @@ def test_a_ref_that_points_nowhere_fails_at_load(tmp_path: Path) -> None:
         match=r"topic\.delete\.json: \$ref 'common.json#/\$defs/topic_nmae' at /properties/name does not resolve",
     ):
         load_schemas(directory)
+
+
+# --- $refs inlined at compile time report exactly what the files say ------------------------------
+
+BAD_VALUES: tuple[object, ...] = (None, True, -1, 0, 2.5, 10**15, "", "x" * 300, "User:*", "a/b", [], [None], {},
+                                  {"unknown": 1})
+
+
+def _mutations(document: object) -> list[object]:
+    """The document with each value, down to two levels, swapped for each bad value (or dropped)."""
+    found: list[object] = []
+    if not isinstance(document, dict):
+        return found
+    for key, value in document.items():
+        for bad in BAD_VALUES:
+            found.append({**document, key: bad})
+        found.append({k: v for k, v in document.items() if k != key})
+        if isinstance(value, dict):
+            found += [{**document, key: inner} for inner in _mutations(value)]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            found += [{**document, key: [inner, *value[1:]]} for inner in _mutations(value[0])]
+    return found
+
+
+def _corpus() -> list[tuple[str, object]]:
+    schema_set = default_schemas()
+    cases: list[tuple[str, object]] = []
+    for schema_id, schema in schema_set.schemas.items():
+        for example in schema.get("examples", []):
+            cases += [(schema_id, example), *((schema_id, bad) for bad in _mutations(example))]
+    for document in VALID_REQUESTS.values():
+        cases += [(REQUEST_SCHEMA_ID, document), *((REQUEST_SCHEMA_ID, bad) for bad in _mutations(document))]
+        spec_id = kind_schema_id(document["kind"])
+        cases += [(spec_id, bad) for bad in _mutations(document["spec"])]
+    # One policy file: the policy schema checks rule schemas against the (slow) draft metaschema.
+    policy = json.loads((SCHEMA_DIR.parent / "policies" / "naming.policy.json").read_text(encoding="utf-8"))
+    cases += [(POLICY_SCHEMA_ID, policy), *((POLICY_SCHEMA_ID, bad) for bad in _mutations(policy))]
+    return cases
+
+
+def test_inlined_refs_give_the_same_errors_as_resolving_them() -> None:
+    schema_set = default_schemas()
+    raw = {schema_id: Draft202012Validator(schema, registry=schema_set.registry)
+           for schema_id, schema in schema_set.schemas.items()}
+    corpus = _corpus()
+    assert len(corpus) > 1500
+    differing = []
+    for schema_id, document in corpus:
+        expected = field_errors(raw[schema_id].iter_errors(document))
+        if schema_set.errors(schema_id, document) != expected:
+            differing.append((schema_id, document))
+    assert not differing, differing[:3]
+    # And the point of it: no $ref is left on the request path.
+    for schema_id in (REQUEST_SCHEMA_ID, *(kind_schema_id(kind) for kind in REQUEST_KINDS)):
+        assert '"$ref"' not in json.dumps(schema_set.validator(schema_id).schema), schema_id

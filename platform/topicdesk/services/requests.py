@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Engine
+from pydantic_core import PydanticUndefined
+from sqlalchemy import Table, and_, bindparam, delete, false, insert, literal_column, null, true, update
+from sqlalchemy import select as core_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, func, select
+from sqlalchemy.sql.expression import ScalarSelect
+from sqlmodel import Session, SQLModel, col, func, select
 
 from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
 from topicdesk.adapters.db import unit_of_work
@@ -26,6 +32,7 @@ from topicdesk.adapters.tables import (
     RequestResourceRow,
     RequestRow,
     TopicRow,
+    new_id,
     utcnow,
 )
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -77,24 +84,27 @@ def decision_view(decision: DecisionLike) -> dict[str, Any]:
     }
 
 
-def request_view(row: RequestRow) -> dict[str, Any]:
+def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
+    """The API's view of a request: from a loaded row, or from the values just inserted."""
+    get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
+    applied_at = get("applied_at")
     return {
-        "id": row.id,
-        "kind": row.kind,
-        "cluster": row.cluster,
-        "spec": row.spec,
-        "reason": row.reason,
-        "requested_by": row.requested_by,
-        "requester_team": row.requester_team,
-        "owner_team": row.owner_team,
-        "created_at": _rfc3339(row.created_at),
-        "updated_at": _rfc3339(row.updated_at),
-        "status": row.status,
-        "decision": row.decision,
-        "approvals": row.approvals,
-        "rejection_reason": row.rejection_reason,
-        "error": row.error,
-        "applied_at": _rfc3339(row.applied_at) if row.applied_at else None,
+        "id": get("id"),
+        "kind": get("kind"),
+        "cluster": get("cluster"),
+        "spec": get("spec"),
+        "reason": get("reason"),
+        "requested_by": get("requested_by"),
+        "requester_team": get("requester_team"),
+        "owner_team": get("owner_team"),
+        "created_at": _rfc3339(get("created_at")),
+        "updated_at": _rfc3339(get("updated_at")),
+        "status": get("status"),
+        "decision": get("decision"),
+        "approvals": get("approvals"),
+        "rejection_reason": get("rejection_reason"),
+        "error": get("error"),
+        "applied_at": _rfc3339(applied_at) if applied_at else None,
     }
 
 
@@ -106,14 +116,106 @@ def body_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+# --- Core statements on the hot path ------------------------------------------------------------------
+# Submitting writes a request, its desired state, its links and audit events. Those go through
+# SQLAlchemy Core with statements built once (their cache keys are memoized), not through ORM
+# units of work: ORM object construction and flush bookkeeping cost several times the SQL itself.
+
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+_CLUSTERS, _TOPICS, _GRANTS = _table(ClusterRow), _table(TopicRow), _table(AccessGrantRow)
+_QUOTAS, _REQUESTS, _LINKS = _table(ClientQuotaRow), _table(RequestRow), _table(RequestResourceRow)
+_IDEMPOTENCY_KEYS = _table(IdempotencyKeyRow)
+_INSERT_REQUEST, _INSERT_LINKS, _INSERT_TOPIC = insert(_REQUESTS), insert(_LINKS), insert(_TOPICS)
+_INSERT_QUOTA, _INSERT_IDEMPOTENCY_KEY = insert(_QUOTAS), insert(_IDEMPOTENCY_KEYS)
+_DELETE_TOPIC = delete(_TOPICS).where(_TOPICS.c.id == bindparam("topic_id"))
+
+
+def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any, Callable[[], Any] | None], ...]:
+    return tuple((name, field.default, field.default_factory)  # type: ignore[misc]
+                 for name, field in model.model_fields.items())
+
+
+_FIELD_DEFAULTS: dict[type[SQLModel], tuple[tuple[str, Any, Callable[[], Any] | None], ...]] = {
+    model: _defaults(model) for model in (TopicRow, AccessGrantRow, ClientQuotaRow)}
+
+
+def _row_values(model: type[SQLModel], **values: Any) -> dict[str, Any]:
+    """Every column of a new row, with the model's defaults where `values` says nothing."""
+    for name, default, factory in _FIELD_DEFAULTS[model]:
+        if name not in values:
+            if factory is not None:
+                values[name] = factory()
+            elif default is PydanticUndefined:
+                raise TypeError(f"{model.__name__}.{name} is required")
+            else:
+                values[name] = default
+    return values
+
+
+def _topic_id(deleted: bool) -> ScalarSelect[Any]:
+    return (core_select(_TOPICS.c.id).where(_TOPICS.c.cluster == bindparam("cluster"),
+                                            _TOPICS.c.name == bindparam("topic"), _TOPICS.c.deleted.is_(deleted))
+            .scalar_subquery())
+
+
+# A cluster's usage in one pass over its live topics: partitions, partition replicas, and how many
+# topics declare an expected throughput (only those count against the disk budget; they are read
+# one by one, and only when there are any).
+_LIVE_TOPICS = and_(_TOPICS.c.cluster == bindparam("cluster"), _TOPICS.c.deleted.is_(False))
+_USAGE = core_select(
+    func.coalesce(func.sum(_TOPICS.c.partitions), 0).label("used_partitions"),
+    func.coalesce(func.sum(_TOPICS.c.partitions * _TOPICS.c.replication_factor), 0).label("used_replicas"),
+    func.count(_TOPICS.c.expected_bytes_per_second).label("rated_topics"),
+).where(_LIVE_TOPICS)
+_RATED_TOPICS = core_select(_TOPICS.c.config, _TOPICS.c.expected_bytes_per_second, _TOPICS.c.replication_factor
+                            ).where(_LIVE_TOPICS, _TOPICS.c.expected_bytes_per_second.is_not(None))
+# One round trip for what a submission needs to know before policy runs: the cluster, its usage and
+# the topic the request names (live, or the tombstone a topic.create replaces). No row: no cluster.
+_USAGE_TABLE = _USAGE.subquery("usage")
+_CONTEXT = (
+    core_select(
+        _CLUSTERS.c.name, _CLUSTERS.c.environment, _CLUSTERS.c.owner_team, _CLUSTERS.c.tags,
+        _CLUSTERS.c.broker_count, _CLUSTERS.c.partition_budget, _CLUSTERS.c.disk_budget_bytes,
+        _USAGE_TABLE.c.used_partitions, _USAGE_TABLE.c.used_replicas, _USAGE_TABLE.c.rated_topics,
+        _topic_id(False).label("live_topic_id"), _topic_id(True).label("tombstone_id"))
+    .select_from(_CLUSTERS.join(_USAGE_TABLE, true()))
+    .where(_CLUSTERS.c.name == bindparam("cluster"))
+)
+
+
+def _usage(connection: Connection, cluster: str, totals: Any) -> dict[str, int]:
+    """Usage from a row with used_partitions, used_replicas and rated_topics."""
+    disk = 0
+    if totals.rated_topics:
+        disk = _disk_bytes(connection.execute(_RATED_TOPICS, {"cluster": cluster}).all())
+    return {"partitions": int(totals.used_partitions), "replicas": int(totals.used_replicas), "disk_bytes": disk}
+
+
 # --- context: what the request touches -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Cluster:
+    name: str
+    environment: str
+    owner_team: str
+    tags: list[str]
+    broker_count: int
+    partition_budget: int
+    disk_budget_bytes: int
+
 
 @dataclass
 class _Context:
-    cluster: ClusterRow
+    cluster: _Cluster
     requester_team: str
     owner_team: str
     topic: TopicRow | None
+    usage: dict[str, int]
+    # The deleted row a topic.create of the same name replaces (None: there is none).
+    tombstone_id: str | None = None
 
 
 def _team_of_principal(principal: str) -> str:
@@ -126,12 +228,33 @@ def _live_topic(session: Session, cluster: str, name: str) -> TopicRow | None:
                                                col(TopicRow.deleted).is_(False))).first()
 
 
+def _disk_bytes(topics: Sequence[tuple[Mapping[str, str], int | None, int]]) -> int:
+    """Expected bytes/s x retention x RF, summed over (config, expected_bytes_per_second, RF)."""
+    disk = 0
+    for config, rate, rf in topics:
+        retention_ms = int(config.get("retention.ms", "604800000"))
+        if rate and retention_ms > 0:
+            disk += rate * (retention_ms // 1000) * rf
+    return disk
+
+
 def _resolve_context(session: Session, identity: Identity, document: dict[str, Any]) -> _Context:
     kind, spec = document["kind"], document["spec"]
-    cluster = session.get(ClusterRow, document["cluster"])
-    if cluster is None:
+    if kind in TOPIC_KINDS:
+        topic_name = spec["name"]
+    elif kind in ("access.grant", "access.revoke") and spec.get("pattern", "literal") == "literal":
+        topic_name = spec["topic"]
+    else:
+        topic_name = None
+    connection = session.connection()
+    first = connection.execute(_CONTEXT, {"cluster": document["cluster"], "topic": topic_name}).first()
+    if first is None:
         raise ValidationFailed("the request names an unknown cluster",
                                errors=[FieldError("/cluster", f"no cluster named {document['cluster']!r}")])
+    cluster = _Cluster(first.name, first.environment, first.owner_team, first.tags, first.broker_count,
+                       first.partition_budget, first.disk_budget_bytes)
+    usage = _usage(connection, cluster.name, first)
+    live_id: str | None = first.live_topic_id
     if kind in TOPIC_KINDS or kind == "quota.set":
         # Producer-owner model: only the cluster's owner team changes its topics and quotas.
         if not identity.is_member(cluster.owner_team):
@@ -139,19 +262,18 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
                             f"can request {kind}")
         topic = None
         if kind in TOPIC_KINDS:
-            topic = _live_topic(session, cluster.name, spec["name"])
-            if kind == "topic.create" and topic is not None:
+            if kind == "topic.create" and live_id is not None:
                 raise Conflict(f"topic {spec['name']!r} already exists on cluster {cluster.name!r}")
-            if kind != "topic.create" and topic is None:
+            if kind != "topic.create" and live_id is None:
                 raise ValidationFailed("the request names an unknown topic",
                                        errors=[FieldError("/spec/name", f"no topic {spec['name']!r} on "
                                                                         f"cluster {cluster.name!r}")])
-        return _Context(cluster, cluster.owner_team, cluster.owner_team, topic)
+            topic = session.get(TopicRow, live_id) if live_id is not None else None
+        return _Context(cluster, cluster.owner_team, cluster.owner_team, topic, usage, first.tombstone_id)
     # access.grant / access.revoke: asked by the team that owns the principal (or the topic owner).
     principal_team = _team_of_principal(spec["principal"])
-    pattern = spec.get("pattern", "literal")
     # A grant may name a topic that does not exist yet (policy warns); a revoke must name a grant.
-    topic = _live_topic(session, cluster.name, spec["topic"]) if pattern == "literal" else None
+    topic = session.get(TopicRow, live_id) if live_id is not None else None
     if kind == "access.revoke" and not _matching_grants(session, cluster.name, spec):
         raise ValidationFailed("nothing to revoke",
                                errors=[FieldError("/spec", f"{spec['principal']} has no {spec['access']} grant on "
@@ -166,24 +288,13 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
     else:
         raise Forbidden(f"principal {spec['principal']!r} does not belong to your team; "
                         f"request access for your own team's principals")
-    return _Context(cluster, requester_team, owner_team, topic)
+    return _Context(cluster, requester_team, owner_team, topic, usage)
 
 
 def cluster_usage(session: Session, cluster: str) -> dict[str, int]:
     """Desired partitions, partition replicas and disk (expected bytes/s x retention x RF) of a cluster."""
-    partitions, replicas = session.exec(
-        select(func.coalesce(func.sum(TopicRow.partitions), 0),
-               func.coalesce(func.sum(TopicRow.partitions * TopicRow.replication_factor), 0))
-        .where(TopicRow.cluster == cluster, col(TopicRow.deleted).is_(False))).one()
-    topics = session.exec(select(TopicRow.config, TopicRow.expected_bytes_per_second, TopicRow.replication_factor)
-                          .where(TopicRow.cluster == cluster, col(TopicRow.deleted).is_(False),
-                                 col(TopicRow.expected_bytes_per_second).is_not(None))).all()
-    disk = 0
-    for config, rate, rf in topics:
-        retention_ms = int(config.get("retention.ms", "604800000"))
-        if rate and retention_ms > 0:
-            disk += rate * (retention_ms // 1000) * rf
-    return {"partitions": int(partitions), "replicas": int(replicas), "disk_bytes": disk}
+    connection = session.connection()
+    return _usage(connection, cluster, connection.execute(_USAGE, {"cluster": cluster}).one())
 
 
 def _document(deps: RequestDeps, session: Session, identity: Identity, document: dict[str, Any],
@@ -200,7 +311,7 @@ def _document(deps: RequestDeps, session: Session, identity: Identity, document:
         cluster={"name": cluster.name, "environment": cluster.environment, "owner_team": cluster.owner_team,
                  "tags": cluster.tags, "broker_count": cluster.broker_count,
                  "partition_budget": cluster.partition_budget, "disk_budget_bytes": cluster.disk_budget_bytes,
-                 "usage": cluster_usage(session, cluster.name)},
+                 "usage": context.usage},
         topic=None if topic is None else {
             "name": topic.name, "owner_team": topic.owner_team, "partitions": topic.partitions,
             "replication_factor": topic.replication_factor, "config": topic.config,
@@ -223,36 +334,54 @@ def _bump(row: Any) -> None:
     row.not_before = None
 
 
-def _link(session: Session, request: RequestRow, kind: str, row: Any) -> None:
-    session.add(RequestResourceRow(request_id=request.id, resource_kind=kind, resource_id=row.id,
-                                   generation=row.generation))
+Link = dict[str, Any]  # a request_resource row without its request_id
 
 
-def _upsert_grants(session: Session, request: RequestRow, cluster: str, topic: str, pattern: str,
-                   wanted: Sequence[tuple[str, str, str, str]]) -> None:
-    """Grant each (principal, access, group, transactional_id) on one topic; one query finds those that exist."""
+def _link(kind: str, resource_id: str, generation: int) -> Link:
+    return {"resource_kind": kind, "resource_id": resource_id, "generation": generation}
+
+
+def _insert_links(connection: Connection, request_id: str, links: Sequence[Link]) -> None:
+    if links:
+        connection.execute(_INSERT_LINKS, [{"request_id": request_id, **link} for link in links])
+
+
+_GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id")
+
+
+def _upsert_grants(connection: Connection, cluster: str, topic: str, pattern: str,
+                   wanted: Sequence[tuple[str, str, str, str]]) -> list[Link]:
+    """Grant each (principal, access, group, transactional_id) on one topic, in one statement.
+
+    A missing grant is inserted, a deleted one comes back with a new generation, a live one is left
+    alone (nothing changes, nothing to wait for). RETURNING gives exactly the rows to link.
+    """
     if not wanted:
-        return
-    found = session.exec(select(AccessGrantRow).where(
-        AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic, AccessGrantRow.pattern == pattern,
-        col(AccessGrantRow.principal).in_({w[0] for w in wanted}),
-        col(AccessGrantRow.access).in_({w[1] for w in wanted}))).all()
-    existing = {(g.principal, g.access, g.group_id, g.transactional_id): g for g in found}
-    for principal, access, group, transactional_id in wanted:
-        row = existing.get((principal, access, group, transactional_id))
-        if row is None:
-            row = AccessGrantRow(cluster=cluster, topic=topic, pattern=pattern, principal=principal, access=access,
-                                 group_id=group, transactional_id=transactional_id,
-                                 granted_team=_team_of_principal(principal))
-            session.add(row)
-            existing[principal, access, group, transactional_id] = row
-        elif row.deleted:
-            row.deleted = False
-            _bump(row)
-        else:
-            continue  # already granted (or named twice): nothing changes, nothing to wait for
-        # Ids are made client-side: the links need no flush; one flush at the end batches the inserts.
-        _link(session, request, "access_grant", row)
+        return []
+    now = utcnow()
+    rows = [_row_values(AccessGrantRow, cluster=cluster, topic=topic, pattern=pattern, principal=principal,
+                        access=access, group_id=group, transactional_id=transactional_id,
+                        granted_team=_team_of_principal(principal), updated_at=now, created_at=now)
+            # Named twice: once. Sorted, so concurrent upserts lock existing rows in the same order.
+            for principal, access, group, transactional_id in sorted(set(wanted))]
+    statement = _GRANT_UPSERTS[connection.dialect.name]
+    return [_link("access_grant", row.id, row.generation) for row in connection.execute(statement, rows)]
+
+
+def _grant_upsert(dialect: Any) -> Any:
+    upsert = dialect.insert(_GRANTS)
+    # SQL literals, not bound parameters, after VALUES: then SQLAlchemy sends all rows in one statement.
+    return upsert.on_conflict_do_update(
+        index_elements=[_GRANTS.c[name] for name in _GRANT_KEY],
+        set_={"deleted": false(), "generation": _GRANTS.c.generation + literal_column("1"),
+              "updated_at": upsert.excluded.updated_at, "last_error": null(), "last_error_reason": null(),
+              "attempts": literal_column("0"), "not_before": null()},
+        where=_GRANTS.c.deleted.is_(True),
+    ).returning(_GRANTS.c.id, _GRANTS.c.generation)
+
+
+# INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING: PostgreSQL and SQLite (3.35+) both speak it.
+_GRANT_UPSERTS = {"postgresql": _grant_upsert(postgresql), "sqlite": _grant_upsert(sqlite)}
 
 
 def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> list[AccessGrantRow]:
@@ -265,101 +394,140 @@ def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> li
             and ("transactional_id" not in spec or g.transactional_id == spec["transactional_id"])]
 
 
-def apply_to_desired_state(session: Session, request: RequestRow) -> None:
-    """Turn an approved request into desired-state rows with new generations (same transaction)."""
-    spec, cluster = request.spec, request.cluster
-    if request.kind == "topic.create":
+_LOOK_UP = object()  # write_desired_state: find a topic.create's tombstone itself
+
+
+def _bump_values(generation: int) -> dict[str, Any]:
+    return {"generation": generation + 1, "updated_at": utcnow(), "last_error": None, "last_error_reason": None,
+            "attempts": 0, "not_before": None}
+
+
+def _write_desired_state(session: Session, kind: str, cluster: str, spec: dict[str, Any], owner_team: str,
+                        *, tombstone: Any = _LOOK_UP) -> list[Link]:
+    """Write an approved request's desired-state rows with new generations (the caller's transaction).
+
+    Returns the links (resource kind, id, generation) the request must see observed before it is
+    applied; none means nothing changed. `tombstone` is the id of the deleted topic row a
+    topic.create replaces (None: there is none), when the caller already looked.
+    """
+    connection = session.connection()
+    if kind == "topic.create":
         rate = (spec.get("expected_throughput") or {}).get("bytes_per_second")
-        topic = TopicRow(cluster=cluster, name=spec["name"], owner_team=request.owner_team,
-                         partitions=spec["partitions"], replication_factor=spec["replication_factor"],
-                         config=dict(spec.get("config") or {}), description=spec.get("description", ""),
-                         managed_config_keys=sorted(spec.get("config") or {}),
-                         data_contract=spec.get("data_contract"), expected_bytes_per_second=rate)
+        config = spec.get("config") or {}
+        now = utcnow()
+        topic = _row_values(TopicRow, cluster=cluster, name=spec["name"], owner_team=owner_team,
+                            partitions=spec["partitions"], replication_factor=spec["replication_factor"],
+                            config=dict(config), description=spec.get("description", ""),
+                            managed_config_keys=sorted(config), data_contract=spec.get("data_contract"),
+                            expected_bytes_per_second=rate, updated_at=now, created_at=now)
         # A topic deleted earlier keeps a tombstone until the cluster confirms; a re-create replaces it.
-        old = session.exec(select(TopicRow).where(TopicRow.cluster == cluster, TopicRow.name == spec["name"])).first()
-        if old is not None:
-            session.delete(old)
-            session.flush()
-        session.add(topic)
-        _link(session, request, "topic", topic)
-        _upsert_grants(session, request, cluster, topic.name, "literal",
-                       [(principal, "produce", "", "") for principal in spec.get("producers") or []]
-                       + [(consumer["principal"], "consume", consumer.get("group", ""), "")
-                          for consumer in spec.get("consumers") or []])
-    elif request.kind == "topic.update":
+        if tombstone is _LOOK_UP:
+            tombstone = connection.execute(core_select(_TOPICS.c.id).where(
+                _TOPICS.c.cluster == cluster, _TOPICS.c.name == spec["name"])).scalar()
+        if tombstone is not None:
+            connection.execute(_DELETE_TOPIC, {"topic_id": tombstone})
+        connection.execute(_INSERT_TOPIC, topic)
+        return [_link("topic", topic["id"], topic["generation"]),
+                *_upsert_grants(connection, cluster, spec["name"], "literal",
+                                [(principal, "produce", "", "") for principal in spec.get("producers") or []]
+                                + [(consumer["principal"], "consume", consumer.get("group", ""), "")
+                                   for consumer in spec.get("consumers") or []])]
+    links: list[Link] = []
+    if kind == "topic.update":
         current = _live_topic(session, cluster, spec["name"])
         if current is None:
             raise Conflict(f"topic {spec['name']!r} no longer exists")
-        topic = current
+        topic_row = current
         if "partitions" in spec:
-            topic.partitions = spec["partitions"]
+            topic_row.partitions = spec["partitions"]
         if "config" in spec:
-            merged = dict(topic.config)
+            merged = dict(topic_row.config)
             for key, value in spec["config"].items():
                 if value is None:
                     merged.pop(key, None)
                 else:
                     merged[key] = value
-            topic.config = merged
-            topic.managed_config_keys = sorted(set(topic.managed_config_keys) | set(spec["config"]))
+            topic_row.config = merged
+            topic_row.managed_config_keys = sorted(set(topic_row.managed_config_keys) | set(spec["config"]))
         if "description" in spec:
-            topic.description = spec["description"]
+            topic_row.description = spec["description"]
         if "expected_throughput" in spec:
-            topic.expected_bytes_per_second = (spec["expected_throughput"] or {}).get("bytes_per_second")
-        _bump(topic)
-        session.add(topic)
-        session.flush()
-        _link(session, request, "topic", topic)
-    elif request.kind == "topic.delete":
+            topic_row.expected_bytes_per_second = (spec["expected_throughput"] or {}).get("bytes_per_second")
+        _bump(topic_row)
+        session.add(topic_row)
+        links.append(_link("topic", topic_row.id, topic_row.generation))
+    elif kind == "topic.delete":
         doomed = _live_topic(session, cluster, spec["name"])
         if doomed is None:
             raise Conflict(f"topic {spec['name']!r} no longer exists")
-        topic = doomed
-        topic.deleted = True
-        _bump(topic)
-        session.add(topic)
+        topic_row = doomed
+        topic_row.deleted = True
+        _bump(topic_row)
+        session.add(topic_row)
         for grant in session.exec(select(AccessGrantRow).where(
-                AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic.name,
+                AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic_row.name,
                 AccessGrantRow.pattern == "literal", col(AccessGrantRow.deleted).is_(False))).all():
             grant.deleted = True
             _bump(grant)
             session.add(grant)
-            session.flush()
-            _link(session, request, "access_grant", grant)
-        session.flush()
-        _link(session, request, "topic", topic)
-    elif request.kind == "access.grant":
-        _upsert_grants(session, request, cluster, spec["topic"], spec.get("pattern", "literal"),
-                       [(spec["principal"], spec["access"], spec.get("group", ""), spec.get("transactional_id", ""))])
-    elif request.kind == "access.revoke":
+            links.append(_link("access_grant", grant.id, grant.generation))
+        links.append(_link("topic", topic_row.id, topic_row.generation))
+    elif kind == "access.grant":
+        links = _upsert_grants(connection, cluster, spec["topic"], spec.get("pattern", "literal"),
+                               [(spec["principal"], spec["access"], spec.get("group", ""),
+                                 spec.get("transactional_id", ""))])
+    elif kind == "access.revoke":
         for grant in _matching_grants(session, cluster, spec):
             grant.deleted = True
             _bump(grant)
             session.add(grant)
-            session.flush()
-            _link(session, request, "access_grant", grant)
-    elif request.kind == "quota.set":
-        quota = session.exec(select(ClientQuotaRow).where(ClientQuotaRow.cluster == cluster,
-                                                          ClientQuotaRow.principal == spec["principal"])).first()
-        if quota is None:
-            quota = ClientQuotaRow(cluster=cluster, principal=spec["principal"], owner_team=request.owner_team)
-        else:
-            _bump(quota)
-        quota.deleted = False
-        # Quotas the spec does not name keep their value; null removes one (schemas/quota.set.json).
-        for key in ("producer_byte_rate", "consumer_byte_rate", "request_percentage"):
-            if key in spec:
-                setattr(quota, key, spec[key])
-        if quota.producer_byte_rate is None and quota.consumer_byte_rate is None and quota.request_percentage is None:
-            quota.deleted = True
-        session.add(quota)
-        session.flush()
-        _link(session, request, "client_quota", quota)
-    # Nothing to wait for (e.g. a grant that already existed): applied at once.
-    has_links = session.exec(select(RequestResourceRow).where(RequestResourceRow.request_id == request.id)).first()
-    request.status = "approved" if has_links else "applied"
-    if not has_links:
+            links.append(_link("access_grant", grant.id, grant.generation))
+    elif kind == "quota.set":
+        links.append(_set_quota(connection, cluster, spec, owner_team))
+    return links
+
+
+_QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
+_FIND_QUOTA = core_select(_QUOTAS.c.id, _QUOTAS.c.generation, *(_QUOTAS.c[key] for key in _QUOTA_KEYS)).where(
+    _QUOTAS.c.cluster == bindparam("cluster"), _QUOTAS.c.principal == bindparam("principal"))
+
+
+def _set_quota(connection: Connection, cluster: str, spec: dict[str, Any], owner_team: str) -> Link:
+    found = connection.execute(_FIND_QUOTA, {"cluster": cluster, "principal": spec["principal"]}).first()
+    # Quotas the spec does not name keep their value; null removes one (schemas/quota.set.json).
+    rates = {key: spec[key] if key in spec else (found._mapping[key] if found else None) for key in _QUOTA_KEYS}
+    deleted = all(value is None for value in rates.values())
+    if found is None:
+        now = utcnow()
+        row = _row_values(ClientQuotaRow, cluster=cluster, principal=spec["principal"], owner_team=owner_team,
+                          deleted=deleted, updated_at=now, created_at=now, **rates)
+        connection.execute(_INSERT_QUOTA, row)
+        return _link("client_quota", row["id"], row["generation"])
+    changes = {**_bump_values(found.generation), "deleted": deleted, **rates}
+    connection.execute(update(_QUOTAS).where(_QUOTAS.c.id == found.id).values(**changes))
+    return _link("client_quota", found.id, changes["generation"])
+
+
+def _settle(request: RequestRow | dict[str, Any], links: Sequence[Link]) -> None:
+    """Nothing to wait for (e.g. a grant that already existed): applied at once."""
+    if isinstance(request, dict):
+        request["status"] = "approved" if links else "applied"
+        if not links:
+            request["applied_at"] = utcnow()
+        return
+    request.status = "approved" if links else "applied"
+    if not links:
         request.applied_at = utcnow()
+
+
+def apply_to_desired_state(session: Session, request: RequestRow) -> None:
+    """Turn an approved (ORM-loaded) request into desired-state rows with new generations (same transaction)."""
+    links = _write_desired_state(session, request.kind, request.cluster, request.spec, request.owner_team)
+    if links:
+        if request in session.new:
+            session.flush()  # the links reference the request row
+        _insert_links(session.connection(), request.id, links)
+    _settle(request, links)
 
 
 # --- use cases --------------------------------------------------------------------------------------
@@ -380,7 +548,7 @@ def submit_request(
     deps: RequestDeps, identity: Identity, document: dict[str, Any], *, idempotency_key: str | None = None,
 ) -> SubmitResult:
     deps.validate(document)
-    digest = body_hash(document)
+    digest = body_hash(document) if idempotency_key is not None else ""
     try:
         with unit_of_work(deps.engine) as session:
             if idempotency_key is not None:
@@ -390,26 +558,35 @@ def submit_request(
             context = _resolve_context(session, identity, document)
             decision = deps.evaluate(_document(deps, session, identity, document, context))
             decision_dict = decision_view(decision)
-            row = RequestRow(kind=document["kind"], cluster=context.cluster.name, spec=document["spec"],
-                             reason=document.get("reason", ""), requested_by=identity.subject,
-                             requester_team=context.requester_team, owner_team=context.owner_team,
-                             status=STATUS_BY_OUTCOME[decision.outcome], decision=decision_dict,
-                             approvers=list(decision.approvers))
-            session.add(row)
-            session.flush()
-            events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row.id}",
+            now = utcnow()
+            row: dict[str, Any] = {
+                "id": new_id(), "kind": document["kind"], "cluster": context.cluster.name, "spec": document["spec"],
+                "reason": document.get("reason", ""), "requested_by": identity.subject,
+                "requester_team": context.requester_team, "owner_team": context.owner_team, "created_at": now,
+                "updated_at": now, "status": STATUS_BY_OUTCOME[decision.outcome], "decision": decision_dict,
+                "approvers": list(decision.approvers), "approvals": [], "rejection_reason": None, "error": None,
+                "applied_at": None}
+            events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row['id']}",
                                team=context.requester_team,
-                               data={"kind": row.kind, "cluster": row.cluster, "spec": row.spec,
-                                     "reason": row.reason, "decision": decision_dict})]
-            if row.status == "approved":
-                apply_to_desired_state(session, row)
-                events.append(NewEvent(actor="policy", action="request:auto_approve", subject=f"request:{row.id}",
-                                       team=context.requester_team, data={"status": row.status}))
-            session.add(row)
+                               data={"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"],
+                                     "reason": row["reason"], "decision": decision_dict})]
+            links: list[Link] = []
+            if row["status"] == "approved":
+                # An auto-approved request updates desired state in the same transaction.
+                links = _write_desired_state(session, row["kind"], row["cluster"], row["spec"], row["owner_team"],
+                                             tombstone=context.tombstone_id)
+                _settle(row, links)
+                events.append(NewEvent(actor="policy", action="request:auto_approve",
+                                       subject=f"request:{row['id']}", team=context.requester_team,
+                                       data={"status": row["status"]}))
+            connection = session.connection()
+            connection.execute(_INSERT_REQUEST, row)
+            _insert_links(connection, row["id"], links)
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
-                session.add(IdempotencyKeyRow(principal=identity.subject, key=idempotency_key, body_hash=digest,
-                                              status_code=result.status_code, response=result.body))
+                connection.execute(_INSERT_IDEMPOTENCY_KEY, {
+                    "principal": identity.subject, "key": idempotency_key, "body_hash": digest,
+                    "status_code": result.status_code, "response": result.body, "created_at": now})
             # Last, so the audit head's lock is held only for the append and the commit: submissions
             # queue on that one row, and everything above runs concurrently.
             record_events(session, events)

@@ -2,6 +2,11 @@
 
 The token text is `tdk_<id>_<secret>`; only SHA-256 of the secret is stored, and the text is
 returned once, by create.
+
+A token that checked out is remembered for TOKEN_CACHE_SECONDS, keyed by the SHA-256 of its whole
+text, so a client making many calls does not cost a database read (and transaction) each.
+revoke_token forgets it at once in this process; a revocation made by another process (the CLI,
+another instance) takes effect here within TOKEN_CACHE_SECONDS. Expiry is checked on every call.
 """
 
 from __future__ import annotations
@@ -10,6 +15,10 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,6 +35,8 @@ TOKEN_PATTERN = re.compile(r"^tdk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 # Last-use writes are throttled so that every API call does not become a database write.
 LAST_USE_RESOLUTION = timedelta(minutes=1)
+TOKEN_CACHE_SECONDS = 5.0
+TOKEN_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,70 @@ class CreatedToken:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Validated:
+    identity: Identity
+    expires_at: datetime | None  # the token's own expiry
+    until: float  # when this entry stops being trusted (clock time)
+
+
+class ValidatedTokenCache:
+    """Tokens that authenticated recently: (engine, SHA-256 of the token text) -> Identity.
+
+    Thread-safe and bounded (least recently stored dropped first). `forget` runs after a revocation
+    commits; an authentication that read the row before that cannot store a stale entry, because
+    storing requires the epoch it started with.
+    """
+
+    def __init__(self, *, ttl_seconds: float = TOKEN_CACHE_SECONDS, max_entries: int = TOKEN_CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._max = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[tuple[Engine, str], _Validated] = OrderedDict()
+        self._lock = threading.Lock()
+        self.epoch = 0
+
+    def get(self, engine: Engine, digest: str) -> Identity | None:
+        entry = self._entries.get((engine, digest))
+        if entry is None or entry.until <= self._clock():
+            return None
+        if entry.expires_at is not None and entry.expires_at <= utcnow():
+            return None
+        return entry.identity
+
+    def put(self, engine: Engine, digest: str, identity: Identity, expires_at: datetime | None, epoch: int) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        now = self._clock()
+        with self._lock:
+            if epoch != self.epoch:
+                return  # a revocation happened meanwhile: what was read may be stale
+            self._entries.pop((engine, digest), None)
+            self._entries[engine, digest] = _Validated(identity, expires_at, now + self.ttl_seconds)
+            # Entries are stored in time order with one TTL: the expired ones are at the front.
+            while self._entries and (len(self._entries) > self._max
+                                     or next(iter(self._entries.values())).until <= now):
+                self._entries.popitem(last=False)
+
+    def forget(self, token_id: str) -> None:
+        with self._lock:
+            self.epoch += 1
+            for key in [k for k, v in self._entries.items() if v.identity.token_id == token_id]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.epoch += 1
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+TOKEN_CACHE = ValidatedTokenCache()
 
 
 def create_token(
@@ -78,16 +153,20 @@ def list_tokens(session: Session, team: str) -> list[ApiTokenRow]:
 
 
 def revoke_token(engine: Engine, *, token_id: str, actor: str, team: str | None = None) -> ApiTokenRow:
-    with unit_of_work(engine) as session:
-        row = session.get(ApiTokenRow, token_id)
-        if row is None or (team is not None and row.team != team):
-            raise NotFound("no such token")
-        if row.revoked_at is None:
-            row.revoked_at = utcnow()
-            session.add(row)
-            record_event(session, actor=actor, action="token:revoke", subject=f"token:{row.id}", team=row.team,
-                         data={"team": row.team, "name": row.name})
-        return row
+    try:
+        with unit_of_work(engine) as session:
+            row = session.get(ApiTokenRow, token_id)
+            if row is None or (team is not None and row.team != team):
+                raise NotFound("no such token")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+                session.add(row)
+                record_event(session, actor=actor, action="token:revoke", subject=f"token:{row.id}", team=row.team,
+                             data={"team": row.team, "name": row.name})
+            return row
+    finally:
+        # After the commit: an authentication racing with it either sees the revocation or cannot cache.
+        TOKEN_CACHE.forget(token_id)
 
 
 def authenticate_token(engine: Engine, token: str) -> Identity:
@@ -95,6 +174,23 @@ def authenticate_token(engine: Engine, token: str) -> Identity:
     if not match:
         raise Unauthenticated("the bearer token is not a Topicdesk API token")
     token_id, secret = match.groups()
+    digest = _hash(token)
+    cached = TOKEN_CACHE.get(engine, digest)
+    if cached is not None:
+        return cached
+    epoch = TOKEN_CACHE.epoch
+    checked = _authenticate_in_database(engine, token_id, secret)
+    TOKEN_CACHE.put(engine, digest, checked.identity, checked.expires_at, epoch)
+    return checked.identity
+
+
+@dataclass(frozen=True)
+class _Authenticated:
+    identity: Identity
+    expires_at: datetime | None
+
+
+def _authenticate_in_database(engine: Engine, token_id: str, secret: str) -> _Authenticated:
     with unit_of_work(engine) as session:
         row = session.get(ApiTokenRow, token_id)
         # Compare even when the row is missing, so timing does not tell which ids exist.
@@ -111,7 +207,9 @@ def authenticate_token(engine: Engine, token: str) -> Identity:
             session.add(row)
         role = Role(row.role)
         if role == Role.ADMIN:
-            return Identity(subject=f"token:{row.team}/{row.name}", team_roles={row.team: Role.OWNER},
-                            platform_admin=True, via="token", token_id=row.id)
-        return Identity(subject=f"token:{row.team}/{row.name}", team_roles={row.team: role}, via="token",
-                        token_id=row.id)
+            identity = Identity(subject=f"token:{row.team}/{row.name}", team_roles={row.team: Role.OWNER},
+                                platform_admin=True, via="token", token_id=row.id)
+        else:
+            identity = Identity(subject=f"token:{row.team}/{row.name}", team_roles={row.team: role}, via="token",
+                                token_id=row.id)
+        return _Authenticated(identity, row.expires_at)
