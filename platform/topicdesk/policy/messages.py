@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from topicdesk.policy.builtins import as_number
 from topicdesk.policy.paths import DOCUMENT_ROOTS, MISSING, DocumentPath
 
 MESSAGE_ROOTS: Final = DOCUMENT_ROOTS | {"check", "params"}
@@ -23,16 +24,8 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    number = as_number(value)
+    return None if number is None else float(number)
 
 
 def format_bytes(value: Any) -> str:
