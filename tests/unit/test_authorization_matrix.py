@@ -260,3 +260,10 @@ def test_secrets_appear_only_in_the_one_time_creation_response(
     logs = caplog.text
     for secret in secrets:
         assert secret not in logs
+
+
+def test_the_rendered_table_in_the_docs_is_current() -> None:
+    from topicdesk.api.endpoints import render_markdown
+
+    rendered = (Path(__file__).resolve().parents[2] / "docs" / "authorization.md").read_text()
+    assert rendered == render_markdown(), "run: python -m topicdesk.api.endpoints > docs/authorization.md"

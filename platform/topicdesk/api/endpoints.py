@@ -155,3 +155,36 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def _component_name(schema_id: str) -> str:
     return schema_id.rsplit("/", 1)[-1].removesuffix(".json").replace(".", "_")
+
+
+ACCESS_WORDS = {
+    "public": "anyone",
+    "authenticated": "any signed-in caller",
+    "member": "members of the team concerned",
+    "owner": "owners of the team concerned",
+    "platform_admin": "platform admins",
+}
+
+
+def render_markdown() -> str:
+    """docs/authorization.md: the endpoint table as people read it (a test keeps the file in step)."""
+    lines = [
+        "# Who may call what",
+        "",
+        "Generated from `platform/topicdesk/api/endpoints.py` by",
+        "`python -m topicdesk.api.endpoints > docs/authorization.md`; `tests/unit/test_authorization_matrix.py`",
+        "checks every row against anonymous callers, another team's member, a member, an owner and a",
+        "platform admin. Platform admins may do what owners may, except approve what is routed to a team.",
+        "Things of other teams answer 404.",
+        "",
+        "| method | path | what | who | rules |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for endpoint in ENDPOINTS:
+        lines.append(f"| {endpoint.method} | `{endpoint.path}` | {endpoint.summary} | "
+                     f"{ACCESS_WORDS[endpoint.access]} | {endpoint.note} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")
