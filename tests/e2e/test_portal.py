@@ -311,8 +311,11 @@ def test_other_team_requests_access_and_owner_approves_in_the_inbox(portal: Port
     expect(grant).to_have_attribute("data-access", "consume")
     expect(grant).to_contain_text("applied")
     expect(dave.get_by_test_id("topic-history").locator("tbody tr")).to_have_count(2)
-    expect(dave.get_by_test_id("request-access-form").get_by_test_id("policy-preview")).to_have_attribute(
-        "data-state", "decided")
+    # Asking again for access the account already has is stopped at the field, before any request.
+    form = dave.get_by_test_id("request-access-form")
+    expect(form.get_by_test_id("policy-preview")).to_have_attribute("data-state", "incomplete")
+    form.get_by_test_id("submit-access-request").click()
+    expect(form.get_by_test_id("field-error-principal")).to_contain_text("already has consume access")
     portal.screenshot(dave, "topic")
 
 

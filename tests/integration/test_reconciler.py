@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -208,22 +209,26 @@ def test_reconciler_killed_at_random_points_converges_after_restart(
     command = [sys.executable, "-m", "topicdesk.cli", "reconcile", "--interval", "0.2", "--lease-seconds", "3",
                "--cluster", cluster]
     rng = random.Random(20261125)
-    kills = interrupted = 0
     port = kafka_port_for_cluster(engine, cluster)
     names = [f"{base}.t{n:03d}" for n in range(100)]
 
-    def apply_under_way() -> bool | None:
-        state = port.describe(names)
-        return True if state.topics or any(b.resource_name.startswith(base) for b in state.acls) else None
+    def lease_taken_by(process: subprocess.Popen[bytes]) -> bool | None:
+        from topicdesk.adapters.tables import ClusterLeaseRow
 
-    for round_ in range(4):
+        with unit_of_work(engine) as session:
+            lease = session.get(ClusterLeaseRow, cluster)
+        return True if lease is not None and str(lease.holder).endswith(f":{process.pid}") else None
+
+    kills = interrupted = 0
+    # Kill right after the process claims the cluster (a pass then describes, applies, reads back
+    # and records, for 100 topics), at a random point early in that pass; go on until several
+    # kills landed, at least one of them while work was still unrecorded.
+    for _round in range(8):
+        if kills >= 3 and interrupted >= 1:
+            break
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if round_ == 0:
-            # The first kill lands while the apply is visibly under way on the broker.
-            eventually(apply_under_way, timeout=60, interval=0.05)
-            time.sleep(rng.uniform(0.0, 0.2))
-        else:
-            time.sleep(rng.uniform(0.2, 2.5))
+        eventually(functools.partial(lease_taken_by, process), timeout=60, interval=0.01)
+        time.sleep(rng.uniform(0.0, 0.15))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1

@@ -460,12 +460,14 @@ def stop_process(cluster: LocalCluster, timeout: float = DEFAULT_STOP_TIMEOUT) -
         return
     _signal_group(cluster.pid, signal.SIGTERM)
     if _wait_dead(cluster, timeout):
+        _reap(cluster.pid)
         return
     log.warning("local cluster %s (pid %s) ignored SIGTERM for %.0fs; killing it", cluster.name,
                 cluster.pid, timeout)
     _signal_group(cluster.pid, signal.SIGKILL)
     if not _wait_dead(cluster, 10):
         raise LocalKafkaError(f"local cluster {cluster.name} (pid {cluster.pid}) survived SIGKILL")
+    _reap(cluster.pid)
 
 
 # --- state files -----------------------------------------------------------------------------
