@@ -1,13 +1,14 @@
 import { type FormEvent, useMemo, useRef, useState } from "react";
-import { api, ApiError, newIdempotencyKey } from "../api/client";
+import { api } from "../api/client";
 import type { RequestSubmission, TopicDetail } from "../api/types";
 import { useAsync, usePolicyPreview, useSession } from "../hooks";
 import { ACCESS_GRANT_RULES, mergeFieldErrors, splitProblem, type FieldErrors } from "../lib/problems";
 import { routes } from "../lib/route";
 import { principalName, principalTeam, validateGroupId } from "../lib/validation";
-import { Link, navigate } from "../router";
+import { Link } from "../router";
 import { PolicyPreview } from "./PolicyPreview";
-import { Banner, EmptyState, ErrorState, Field, Loading, errorMessage } from "./ui";
+import { focusFirstInvalid, submitRequest, type IdempotencyMemo } from "./submitRequest";
+import { Banner, EmptyState, ErrorState, Field, Loading } from "./ui";
 
 /** Ask for consume or produce access to a topic for one of my team's service accounts. */
 export function RequestAccess({ topic }: { topic: TopicDetail }) {
@@ -26,7 +27,7 @@ export function RequestAccess({ topic }: { topic: TopicDetail }) {
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [banner, setBanner] = useState<string[]>([]);
   const [submitting, setSubmitting] = useState(false);
-  const idempotency = useRef<{ body: string; key: string } | null>(null);
+  const idempotency = useRef<IdempotencyMemo | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
 
   const chosen = principal || mine[0]?.principal || "";
@@ -60,24 +61,16 @@ export function RequestAccess({ topic }: { topic: TopicDetail }) {
     setAttempted(true);
     setBanner([]);
     if (!body) {
-      window.setTimeout(() => formRef.current?.querySelector<HTMLElement>("[aria-invalid='true']")?.focus(), 0);
+      focusFirstInvalid(formRef);
       return;
     }
-    const json = JSON.stringify(body);
-    if (idempotency.current?.body !== json) idempotency.current = { body: json, key: newIdempotencyKey() };
     setSubmitting(true);
-    try {
-      const created = await api.submit(body, idempotency.current.key);
-      navigate(routes.request(created.id));
-    } catch (error) {
+    const failure = await submitRequest(body, idempotency, ACCESS_GRANT_RULES);
+    if (failure) {
       setSubmitting(false);
-      if (error instanceof ApiError && (error.status === 422 || error.status === 400)) {
-        const split = splitProblem(error.problem, ACCESS_GRANT_RULES);
-        setServerErrors(split.fields);
-        setBanner(split.general.length ? split.general : ["Some fields need attention; see the messages next to them."]);
-      } else {
-        setBanner([errorMessage(error)]);
-      }
+      setServerErrors(failure.fields);
+      setBanner(failure.banner);
+      focusFirstInvalid(formRef);
     }
   };
 

@@ -1,8 +1,9 @@
 import { type FormEvent, useMemo, useRef, useState } from "react";
-import { api, ApiError, newIdempotencyKey } from "../api/client";
+import { api } from "../api/client";
 import type { Cluster, ServiceAccount } from "../api/types";
 import { PolicyPreview } from "../components/PolicyPreview";
-import { Banner, EmptyState, ErrorState, Field, Loading, PageHeader, errorMessage } from "../components/ui";
+import { focusFirstInvalid, submitRequest, type IdempotencyMemo } from "../components/submitRequest";
+import { Banner, EmptyState, ErrorState, Field, Loading, PageHeader } from "../components/ui";
 import { useAsync, usePolicyPreview, useSession, useTitle } from "../hooks";
 import { mergeFieldErrors, splitProblem, TOPIC_CREATE_RULES, type FieldErrors } from "../lib/problems";
 import { routes } from "../lib/route";
@@ -27,7 +28,7 @@ import {
   type ThroughputUnit,
 } from "../lib/units";
 import { principalName, teamPrefix } from "../lib/validation";
-import { Link, navigate, useLocation } from "../router";
+import { Link, useLocation } from "../router";
 
 export function NewTopicPage() {
   useTitle("New topic");
@@ -67,7 +68,7 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [banner, setBanner] = useState<string[]>([]);
   const [submitting, setSubmitting] = useState(false);
-  const idempotency = useRef<{ body: string; key: string } | null>(null);
+  const idempotency = useRef<IdempotencyMemo | null>(null);
   const formRef = useRef<HTMLFormElement>(null);
 
   const accounts = useAsync<ServiceAccount[]>(
@@ -82,7 +83,6 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
   const clientErrors = useMemo(() => validateTopicForm(values), [values]);
   const clientValid = Object.keys(clientErrors).length === 0;
   const body = useMemo(() => (clientValid ? buildTopicRequest(values) : null), [clientValid, values]);
-  const bodyJson = body ? JSON.stringify(body) : "";
 
   const { state: preview, retry: retryPreview } = usePolicyPreview(body, Object.keys(clientErrors).length, (problem) => {
     const split = splitProblem(problem, TOPIC_CREATE_RULES);
@@ -116,24 +116,16 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
     setAttempted(true);
     setBanner([]);
     if (!body) {
-      window.setTimeout(() => formRef.current?.querySelector<HTMLElement>("[aria-invalid='true']")?.focus(), 0);
+      focusFirstInvalid(formRef);
       return;
     }
-    if (idempotency.current?.body !== bodyJson) idempotency.current = { body: bodyJson, key: newIdempotencyKey() };
     setSubmitting(true);
-    try {
-      const created = await api.submit(body, idempotency.current.key);
-      navigate(routes.request(created.id));
-    } catch (error) {
+    const failure = await submitRequest(body, idempotency, TOPIC_CREATE_RULES);
+    if (failure) {
       setSubmitting(false);
-      if (error instanceof ApiError && (error.status === 422 || error.status === 400)) {
-        const split = splitProblem(error.problem, TOPIC_CREATE_RULES);
-        setServerErrors(split.fields);
-        setBanner(split.general.length ? split.general : ["Some fields need attention; see the messages next to them."]);
-        window.setTimeout(() => formRef.current?.querySelector<HTMLElement>("[aria-invalid='true']")?.focus(), 0);
-      } else {
-        setBanner([errorMessage(error)]);
-      }
+      setServerErrors(failure.fields);
+      setBanner(failure.banner);
+      focusFirstInvalid(formRef);
     }
   };
 
