@@ -196,7 +196,7 @@ export interface TopicRequest {
   error: { reason: string; message: string } | null;
   applied_at: string | null;
   /** Beyond the contract (the server sends them today). */
-  reason?: string;
+  reason?: string | null;
   requester_team?: string;
   owner_team?: string;
   updated_at?: string;
