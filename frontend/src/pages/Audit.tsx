@@ -47,7 +47,7 @@ export function AuditPage() {
                   <td data-label="When"><Time at={event.occurred_at} /></td>
                   <td data-label="Action"><code>{event.action}</code></td>
                   <td data-label="Subject" className="mono break">{event.subject}</td>
-                  <td data-label="Actor" className="break">{event.actor}</td>
+                  <td data-label="Actor" className="actor">{event.actor}</td>
                   <td data-label="Team">{event.team ?? "–"}</td>
                   <td data-label="Details"><EventDetails event={event} /></td>
                 </tr>
