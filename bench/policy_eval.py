@@ -12,7 +12,7 @@ Timing runs alternate between the measures, so a busy machine slows them alike; 
 median of the per-run ratios. Also shown, not part of the verdict: building the document plus
 evaluating, and a bad request that fires seven rules (so messages are rendered).
 
-Usage: PYTHONPATH=platform python bench/policy_eval.py [--number 2000] [--repeat 7] [--max-ratio 3]
+Usage: PYTHONPATH=platform:. python bench/policy_eval.py [--number 2000] [--repeat 7] [--max-ratio 3]
 Exit status 1 when evaluate / baseline is above --max-ratio.
 """
 
@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from jsonschema import Draft202012Validator
+from tests.contract import CONTRACT_TOPIC_CREATE
 
 from topicdesk.policy import (
     ClusterFacts,
@@ -40,20 +41,7 @@ from topicdesk.policy import (
 from topicdesk.schemas import SchemaSet, default_schemas, kind_schema_id
 
 # The topic.create example of the API contract.
-REQUEST: dict[str, Any] = {
-    "kind": "topic.create",
-    "cluster": "payments-dev",
-    "spec": {
-        "name": "payments.invoices.v1",
-        "partitions": 6,
-        "replication_factor": 1,
-        "config": {"retention.ms": "604800000", "cleanup.policy": "delete"},
-        "description": "Invoices issued",
-        "producers": ["User:payments.invoice-writer"],
-        "consumers": [{"principal": "User:payments.invoice-reader", "group": "payments.invoice-readers"}],
-    },
-    "reason": "new service",
-}
+REQUEST: dict[str, Any] = CONTRACT_TOPIC_CREATE
 BAD_SPEC: dict[str, Any] = {
     "name": "billing.x",
     "partitions": 50,

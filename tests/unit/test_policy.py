@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.contract import CONTRACT_TOPIC_CREATE
 from topicdesk.policy import (
     POLICY_DIR,
     ClusterFacts,
@@ -568,19 +569,7 @@ def test_changing_a_policy_file_changes_decisions_without_code(tmp_path: Path) -
 
 
 def test_the_default_bundle_on_the_contract_example() -> None:
-    request = {
-        "kind": "topic.create",
-        "cluster": "payments-dev",
-        "spec": {
-            "name": "payments.invoices.v1",
-            "partitions": 6,
-            "replication_factor": 1,
-            "config": {"retention.ms": "604800000", "cleanup.policy": "delete"},
-            "description": "Invoices issued",
-            "producers": ["User:payments.invoice-writer"],
-            "consumers": [{"principal": "User:payments.invoice-reader", "group": "payments.invoice-readers"}],
-        },
-    }
+    request = {k: v for k, v in CONTRACT_TOPIC_CREATE.items() if k != "reason"}
     assert evaluate(load_bundle(), document(request)) == Decision("auto_approved", [], [])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.contract import CONTRACT_TOPIC_CREATE
 from topicdesk.domain.errors import FieldError, ValidationFailed
 from topicdesk.schemas import (
     DESIRED_STATE_SCHEMA_ID,
@@ -31,22 +32,6 @@ from topicdesk.schemas import (
     schema_errors,
     validate_request,
 )
-
-# The examples of ../shared/api-contract.md, verbatim.
-CONTRACT_TOPIC_CREATE: dict[str, Any] = {
-    "kind": "topic.create",
-    "cluster": "payments-dev",
-    "spec": {
-        "name": "payments.invoices.v1",
-        "partitions": 6,
-        "replication_factor": 1,
-        "config": {"retention.ms": "604800000", "cleanup.policy": "delete"},
-        "description": "Invoices issued",
-        "producers": ["User:payments.invoice-writer"],
-        "consumers": [{"principal": "User:payments.invoice-reader", "group": "payments.invoice-readers"}],
-    },
-    "reason": "new service",
-}
 
 VALID_REQUESTS: dict[str, dict[str, Any]] = {
     "contract topic.create": CONTRACT_TOPIC_CREATE,
