@@ -1,4 +1,4 @@
-import { type FormEvent, useMemo, useRef, useState } from "react";
+import { type FormEvent, type InputHTMLAttributes, useMemo, useRef, useState } from "react";
 import { api } from "../api/client";
 import type { Cluster, ServiceAccount } from "../api/types";
 import { PolicyPreview } from "../components/PolicyPreview";
@@ -24,8 +24,6 @@ import {
   RETENTION_UNITS,
   throughputToBytesPerSecond,
   THROUGHPUT_UNITS,
-  type RetentionUnit,
-  type ThroughputUnit,
 } from "../lib/units";
 import { principalName, teamPrefix } from "../lib/validation";
 import { Link, useLocation } from "../router";
@@ -229,21 +227,12 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
                 : retentionMs < 0 ? "retention.ms = -1 (unlimited)"
                 : `retention.ms = ${formatNumber(retentionMs)} (${describeRetention(retentionMs)})`}>
               {(props) => (
-                <div className="input-group">
-                  <input {...props} name="retention" type="number" inputMode="decimal" min={0} step="any"
-                    value={values.retentionAmount} disabled={values.retentionUnlimited} data-testid="retention-amount"
-                    onChange={(event) => update({ retentionAmount: event.target.value }, "retention")}
-                    onBlur={() => touch("retention")} />
-                  <select aria-label="Retention unit" value={values.retentionUnit} disabled={values.retentionUnlimited}
-                    data-testid="retention-unit"
-                    onChange={(event) => update({ retentionUnit: event.target.value as RetentionUnit }, "retention")}>
-                    {RETENTION_UNITS.map((unit) => (
-                      <option key={unit} value={unit}>
-                        {unit}
-                      </option>
-                    ))}
-                  </select>
-                </div>
+                <AmountWithUnit inputProps={props} name="retention" unitLabel="Retention unit"
+                  amount={values.retentionAmount} unit={values.retentionUnit} units={RETENTION_UNITS}
+                  disabled={values.retentionUnlimited}
+                  onAmount={(retentionAmount) => update({ retentionAmount }, "retention")}
+                  onUnit={(retentionUnit) => update({ retentionUnit }, "retention")}
+                  onBlur={() => touch("retention")} />
               )}
             </Field>
             <label className="checkbox">
@@ -363,20 +352,11 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
                 ? `${formatNumber(throughputBytes)} bytes/s (1 KB = 1024 bytes); used for the capacity check.`
                 : "What producers will write at a normal peak; used for the capacity check."}>
               {(props) => (
-                <div className="input-group">
-                  <input {...props} name="throughput" type="number" inputMode="decimal" min={0} step="any"
-                    value={values.throughputAmount} data-testid="throughput-amount"
-                    onChange={(event) => update({ throughputAmount: event.target.value }, "throughput")}
-                    onBlur={() => touch("throughput")} />
-                  <select aria-label="Throughput unit" value={values.throughputUnit} data-testid="throughput-unit"
-                    onChange={(event) => update({ throughputUnit: event.target.value as ThroughputUnit }, "throughput")}>
-                    {THROUGHPUT_UNITS.map((unit) => (
-                      <option key={unit} value={unit}>
-                        {unit}
-                      </option>
-                    ))}
-                  </select>
-                </div>
+                <AmountWithUnit inputProps={props} name="throughput" unitLabel="Throughput unit"
+                  amount={values.throughputAmount} unit={values.throughputUnit} units={THROUGHPUT_UNITS}
+                  onAmount={(throughputAmount) => update({ throughputAmount }, "throughput")}
+                  onUnit={(throughputUnit) => update({ throughputUnit }, "throughput")}
+                  onBlur={() => touch("throughput")} />
               )}
             </Field>
             <Field label="Reason (optional)" name="reason" errors={errors.reason}
@@ -410,5 +390,35 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
         </Link>
       </div>
     </form>
+  );
+}
+
+/** A number with its unit (retention, throughput): one input and one select, named `<name>-amount/-unit`. */
+function AmountWithUnit<U extends string>(props: {
+  inputProps: InputHTMLAttributes<HTMLInputElement>;
+  name: string;
+  unitLabel: string;
+  amount: string;
+  unit: U;
+  units: readonly U[];
+  disabled?: boolean;
+  onAmount: (amount: string) => void;
+  onUnit: (unit: U) => void;
+  onBlur: () => void;
+}) {
+  return (
+    <div className="input-group">
+      <input {...props.inputProps} name={props.name} type="number" inputMode="decimal" min={0} step="any"
+        value={props.amount} disabled={props.disabled} data-testid={`${props.name}-amount`}
+        onChange={(event) => props.onAmount(event.target.value)} onBlur={props.onBlur} />
+      <select aria-label={props.unitLabel} value={props.unit} disabled={props.disabled}
+        data-testid={`${props.name}-unit`} onChange={(event) => props.onUnit(event.target.value as U)}>
+        {props.units.map((unit) => (
+          <option key={unit} value={unit}>
+            {unit}
+          </option>
+        ))}
+      </select>
+    </div>
   );
 }
