@@ -257,7 +257,7 @@ def reconcile_cluster(
             report.error = "lease lost; results discarded"
             return report
         now = utcnow()
-        current = _load_rows(session, rows)
+        current = _load_rows(session, [(kind, row.id) for kind, row in rows])
         touched: list[tuple[str, str]] = []
         events: list[NewEvent] = []
         for kind, stale in rows:
@@ -310,11 +310,11 @@ def _combined(outcomes: list[Outcome]) -> Outcome:
     return outcomes[0] if len(outcomes) == 1 else Outcome.success()
 
 
-def _load_rows(session: Session, rows: list[tuple[str, Any]], chunk: int = 900) -> dict[tuple[str, str], Any]:
-    """Fresh copies of the pass's rows, one IN query per table and chunk instead of a get per row."""
+def _load_rows(session: Session, keys: Iterable[tuple[str, str]], chunk: int = 900) -> dict[tuple[str, str], Any]:
+    """Fresh copies of (kind, id) rows, one IN query per table and chunk instead of a get per row."""
     ids_by_kind: dict[str, list[str]] = {}
-    for kind, row in rows:
-        ids_by_kind.setdefault(kind, []).append(row.id)
+    for kind, row_id in keys:
+        ids_by_kind.setdefault(kind, []).append(row_id)
     found: dict[tuple[str, str], Any] = {}
     for kind, ids in ids_by_kind.items():
         table = RESOURCE_TABLES[kind]
@@ -388,7 +388,7 @@ def settle_requests(session: Session, resources: Iterable[tuple[str, str]], chun
             links.setdefault(link.request_id, []).append(link)
     resources_needed = [(link.resource_kind, link.resource_id) for request in open_requests
                         for link in links.get(request.id, [])]
-    rows = _load_rows(session, [(kind, _Id(rid)) for kind, rid in resources_needed])
+    rows = _load_rows(session, resources_needed)
     events: list[NewEvent] = []
     now = utcnow()
     for request in open_requests:
@@ -409,11 +409,6 @@ def settle_requests(session: Session, resources: Iterable[tuple[str, str]], chun
             events.append(NewEvent(actor="reconciler", action="request:applied", subject=f"request:{request.id}",
                                    team=request.requester_team, data={"status": "applied"}))
     return events
-
-
-@dataclass(frozen=True)
-class _Id:
-    id: str
 
 
 # --- the loop ---------------------------------------------------------------------------------------
