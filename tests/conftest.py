@@ -9,11 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from topicdesk.adapters.audit_log import stop_sequencers
 from topicdesk.local_postgres import LocalPostgres, start_local_postgres
 
 pytest_plugins = ["tests.integration.kafka_fixtures", "tests.e2e.oidc_fixtures", "tests.e2e.portal_fixtures"]
 
 DATABASE_BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def _stop_audit_sequencers() -> Iterator[None]:
+    """Apps built in a test chain their audit events on a thread; it ends with the test."""
+    yield
+    stop_sequencers()
 
 
 @pytest.fixture(scope="session")

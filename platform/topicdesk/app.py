@@ -10,6 +10,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from topicdesk import schemas
+from topicdesk.adapters.audit_log import AuditSequencer
 from topicdesk.adapters.db import make_engine
 from topicdesk.api.auth import init_auth
 from topicdesk.api.endpoints import openapi_document
@@ -57,6 +58,10 @@ def create_app(
             parts["request"], parts["requester"], parts["cluster"], parts["topic"]),
     )
     app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas())
+    # The server (topicdesk.server) runs this in each worker process, so requests only insert
+    # their audit events and a background thread chains them (adapters/audit_log.py). Without
+    # it (e.g. the Flask test client) the committing thread chains them itself.
+    app.extensions["topicdesk.audit_sequencer"] = AuditSequencer(engine, poll_seconds=settings.audit_poll_seconds)
     register_problem_handlers(app)
     app.register_blueprint(health)
     # Session cookie flags, OIDC verifier, write rate limiter, /auth/* (login, callback, session, logout).

@@ -167,14 +167,13 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Check the hash chain; exit 1 and name the first bad event if it was tampered with."""
-    from topicdesk.adapters.audit_log import verify
-    from topicdesk.adapters.db import unit_of_work
+    from topicdesk.services.audit import verify_log
 
-    with unit_of_work(_engine()) as session:
-        verdict = verify(session)
+    verdict = verify_log(_engine())
     if not verdict.ok:
         raise click.ClickException(f"audit chain broken at event {verdict.first_bad}: {verdict.problem}")
-    click.echo(f"ok: {verdict.events} events, head {verdict.head}")
+    waiting = f"; {verdict.pending} events still waiting to be chained" if verdict.pending else ""
+    click.echo(f"ok: {verdict.events} events, head {verdict.head}{waiting}")
 
 
 @main.group()

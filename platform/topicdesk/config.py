@@ -51,6 +51,8 @@ class Settings:
     oidc: OidcSettings | None = None
     write_rate_per_minute: float = 60.0
     write_burst: int = 30
+    # How often the web server looks for audit events other processes recorded (it chains its own at once).
+    audit_poll_seconds: float = 2.0
 
     @property
     def cookie_secure(self) -> bool:
@@ -68,6 +70,8 @@ class Settings:
         # A random key per process is safe for the local demo; production sets SECRET_KEY so that
         # sessions survive restarts and several workers agree.
         secret_key = env.get("SECRET_KEY") or secrets.token_urlsafe(32)
+        if _number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float) <= 0:
+            raise ConfigError("TOPICDESK_AUDIT_POLL_SECONDS must be a positive number of seconds")
         return cls(
             database_url=normalize_database_url(database_url),
             data_dir=data_dir,
@@ -81,6 +85,7 @@ class Settings:
             oidc=OidcSettings.from_env(env),
             write_rate_per_minute=_number(env, "TOPICDESK_WRITE_RATE_PER_MINUTE", "60", float),
             write_burst=_number(env, "TOPICDESK_WRITE_BURST", "30", int),
+            audit_poll_seconds=_number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float),
         )
 
 

@@ -22,10 +22,18 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._app
 
 
+def _start_worker_services(app: Flask) -> None:
+    """In each worker process, after the fork: the app's background audit sequencer, if it has one."""
+    sequencer = app.extensions.get("topicdesk.audit_sequencer")
+    if sequencer is not None:
+        sequencer.install().ensure_running()
+
+
 def serve(app: Flask, host: str, port: int, *, threads: int = 8) -> None:
     # One worker process with threads: SQLite and the per-process rate limiter stay consistent;
     # production scales out with more containers against PostgreSQL.
     _Gunicorn(app, {
+        "post_worker_init": lambda _worker: _start_worker_services(app),
         "bind": f"{host}:{port}",
         "workers": 1,
         "threads": threads,

@@ -26,6 +26,7 @@ from sqlmodel import col, select
 
 from tests.e2e.oidc_fixtures import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, MockProvider, stop_process
 from topicdesk import migrations
+from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import AuditEventRow, TeamRow
 from topicdesk.ports import free_port
@@ -45,6 +46,7 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
     def audit(self, action: str) -> list[AuditEventRow]:
+        sequence(self.engine)  # chain what waits in the audit inbox (any process may)
         with unit_of_work(self.engine) as session:
             return list(session.exec(select(AuditEventRow).where(AuditEventRow.action == action)
                                      .order_by(col(AuditEventRow.seq))).all())

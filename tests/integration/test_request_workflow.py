@@ -19,6 +19,7 @@ from sqlmodel import col, func, select
 from tests.kafka_clients import eventually
 from tests.support import register_cluster
 from topicdesk import migrations
+from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, RequestRow, TopicRow
 from topicdesk.app import create_app
@@ -330,6 +331,7 @@ def test_fifty_concurrent_approvals_on_postgresql_make_one_transition_one_event_
     for thread in threads:
         thread.join()
     assert sorted(statuses) == [200] + [409] * 49
+    sequence(api.engine)  # chain what waits in the audit inbox
     with unit_of_work(api.engine) as session:
         events = session.exec(select(func.count()).select_from(AuditEventRow).where(
             AuditEventRow.action == "request:approve", AuditEventRow.subject == f"request:{pending['id']}")).one()
@@ -339,6 +341,7 @@ def test_fifty_concurrent_approvals_on_postgresql_make_one_transition_one_event_
     assert grants[0].generation == 1
     done = api.reconcile_until("ingest-member", pending["id"])
     assert len(done["approvals"]) == 1
+    sequence(api.engine)
     with unit_of_work(api.engine) as session:
         applies = session.exec(select(func.count()).select_from(AuditEventRow).where(
             AuditEventRow.action == "access_grant:apply",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from topicdesk import migrations
+from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.oidc import OidcVerifier
 from topicdesk.adapters.tables import AuditEventRow, TeamRow
@@ -68,6 +69,7 @@ def log_in(client: FlaskClient, *, expires_in: int = 3600) -> str:
 
 def audit_rows(app: Flask, action: str) -> list[AuditEventRow]:
     engine: Engine = app.extensions["topicdesk.engine"]
+    sequence(engine)  # chain what waits in the audit inbox
     with unit_of_work(engine) as session:
         return list(session.exec(select(AuditEventRow).where(AuditEventRow.action == action)
                                  .order_by(col(AuditEventRow.seq))).all())

@@ -9,6 +9,7 @@ from flask import Flask
 from sqlmodel import col, select
 
 from topicdesk import migrations
+from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import AuditEventRow, TeamRow
 from topicdesk.api.auth import REFUSALS_EXTENSION, RefusalAuditor
@@ -124,6 +125,7 @@ def test_refused_attempts_are_audited_but_capped(app: Flask) -> None:
     engine = app.extensions["topicdesk.engine"]
 
     def refused() -> list[AuditEventRow]:
+        sequence(engine)  # chain what waits in the audit inbox
         with unit_of_work(engine) as session:
             return list(session.exec(select(AuditEventRow).where(AuditEventRow.action == "auth:refused")
                                      .order_by(col(AuditEventRow.seq))).all())

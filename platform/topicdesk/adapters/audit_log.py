@@ -1,16 +1,45 @@
-"""Appending to and verifying the audit chain inside the caller's unit of work."""
+"""Recording audit events with the change they describe, then chaining them.
+
+Two steps, so writers never queue behind each other:
+
+1. `record_events` inserts events into `audit_inbox` in the caller's transaction: an event
+   commits or rolls back with its change. Nothing is locked but the new rows.
+2. `sequence` moves inbox events into the hash chain (`audit_event`) in inbox order, in batches,
+   under the chain head's lock: one sequencer at a time assigns sequence numbers and hashes.
+
+Who sequences: a long-running process (the web server) installs an `AuditSequencer`, a
+background thread nudged after every commit that recorded events, which also polls for events
+other processes left. Any other process (CLI, reconciler, tests) sequences right after its own
+commit, in the committing thread. Readers of the chain (`GET /api/v1/audit`, verify) sequence
+first, so what they show is chained. An event is in the inbox for milliseconds under load and
+at most a poll interval otherwise; until then it can be edited without trace, like a row in
+any database. `verify` reports how many wait and since when.
+"""
 
 from __future__ import annotations
 
+import atexit
+import logging
+import os
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Integer, Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, delete, func, insert, update
+from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, new_id, utcnow
+from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
+from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
+
+log = logging.getLogger("topicdesk.audit")
 
 
 def table(model: type[Any]) -> Table:
@@ -28,67 +57,225 @@ class NewEvent:
     team: str | None = None
 
 
+_EVENTS, _HEAD, _INBOX = table(AuditEventRow), table(AuditHeadRow), table(AuditInboxRow)
+# Statements built once: SQLAlchemy memoizes their cache keys.
+INSERT_INBOX = insert(_INBOX)
+_INSERT_EVENTS = insert(_EVENTS)
+# An UPDATE that changes nothing still takes the row lock (PostgreSQL); on SQLite the transaction
+# already holds the database's write lock (BEGIN IMMEDIATE).
+_LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq).returning(_HEAD.c.seq, _HEAD.c.hash)
+_TRY_LOCK_HEAD = core_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update(skip_locked=True)
+_HEAD_EXISTS = core_select(_HEAD.c.id).where(_HEAD.c.id == 1)
+_START_CHAIN = insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH)
+_SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
+_WAITING = core_select(_INBOX).order_by(_INBOX.c.id).limit(bindparam("batch"))
+_ANY_WAITING = core_select(_INBOX.c.id).limit(1)
+_TAKE_FROM_INBOX = delete(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
+_INBOX_STATS = core_select(func.count(), func.min(_INBOX.c.occurred_at))
+
+
+def inbox_rows(events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """The audit_inbox rows for events, in order (for callers that insert them in their own statement)."""
+    return [{"event_id": new_id(), "occurred_at": utcnow(), "actor": event.actor, "action": event.action,
+             "subject": event.subject, "team": event.team, "data": event.data or {}} for event in events]
+
+
 def record_event(
     session: Session, *, actor: str, action: str, subject: str, data: dict[str, Any] | None = None,
     team: str | None = None,
-) -> AuditRecord:
-    """Append one event in the caller's transaction, so it commits or rolls back with the change."""
-    return record_events(session, [NewEvent(actor, action, subject, data, team)])[0]
+) -> None:
+    """Record one event in the caller's transaction, so it commits or rolls back with the change."""
+    record_events(session, [NewEvent(actor, action, subject, data, team)])
 
 
-_EVENTS = table(AuditEventRow)
-_HEAD = table(AuditHeadRow)
-_INSERT_EVENTS = insert(_EVENTS)
-_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("head_hash"))
-# Statements built once: SQLAlchemy memoizes their cache keys.
-_TAKE_SEQS = (update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + bindparam("count", type_=Integer))
-              .returning(_HEAD.c.seq, _HEAD.c.hash))
-_HEAD_KEY = Session.identity_key(AuditHeadRow, 1)
+def record_events(session: Session, events: Sequence[NewEvent]) -> None:
+    """Record events, in order, in the caller's transaction; they are chained after the commit."""
+    if events:
+        session.connection().execute(INSERT_INBOX, inbox_rows(events))
+        recorded(session)
 
 
-def record_events(session: Session, events: Sequence[NewEvent]) -> list[AuditRecord]:
-    """Append events, in order, in the caller's transaction.
+def recorded(session: Session) -> None:
+    """Note that this unit of work put events in the inbox: chain them once it commits."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    session.info.setdefault(AFTER_COMMIT, {})["audit"] = partial(_after_commit, engine)
 
-    Taking the next sequence numbers locks the head row (PostgreSQL) or needs the write lock
-    (SQLite) until the transaction ends: concurrent appends queue there, so the chain stays linear.
-    Callers that append at the end of their unit of work hold that lock only for these few
-    statements and the commit. The events go in with one Core executemany (no ORM objects).
+
+# --- sequencing -------------------------------------------------------------------------------------
+
+def sequence(engine: Engine, *, batch: int = 1000, wait: bool = True) -> int:
+    """Chain every event in the inbox; return how many were chained.
+
+    wait=False gives up (returning what it chained so far) when another sequencer holds the head:
+    that one, or the next poll, takes the events.
     """
-    if not events:
-        return []
-    session.flush()  # the caller's pending writes go out before the head is locked, not while it is held
-    connection = session.connection()
-    count = {"count": len(events)}
-    taken = connection.execute(_TAKE_SEQS, count).first()
-    if taken is None:  # the first event ever: start the chain
-        connection.execute(insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH))
-        taken = connection.execute(_TAKE_SEQS, count).one()
-    last_seq, prev_hash = int(taken[0]), str(taken[1])
-    records = []
-    for seq, event in enumerate(events, start=last_seq - len(events) + 1):
-        occurred_at = utcnow()
-        payload = event.data or {}
-        event_id = new_id()
-        digest = event_hash(prev_hash, seq, event_id, occurred_at, event.actor, event.action, event.subject, payload)
-        records.append(AuditRecord(seq, event_id, occurred_at, event.actor, event.action, event.subject, payload,
-                                   prev_hash, digest))
+    chained = 0
+    started_chain = False
+    while True:
+        with engine.connect() as peek:
+            if peek.execute(_ANY_WAITING).first() is None:
+                return chained
+        try:
+            with unit_of_work(engine) as session:
+                moved = _sequence_batch(session.connection(), batch, wait)
+        except IntegrityError:
+            # Two sequencers started an empty chain at once; the other one's head row stands.
+            if started_chain:
+                raise
+            started_chain = True
+            continue
+        if moved is None:
+            return chained
+        chained += moved
+        if moved < batch:
+            return chained
+
+
+def _sequence_batch(connection: Connection, batch: int, wait: bool) -> int | None:
+    head = connection.execute(_LOCK_HEAD if wait or connection.dialect.name != "postgresql"
+                              else _TRY_LOCK_HEAD).first()
+    if head is None:
+        if connection.execute(_HEAD_EXISTS).first() is not None:
+            return None  # another sequencer holds it
+        connection.execute(_START_CHAIN)
+        head_seq, prev_hash = 0, GENESIS_HASH
+    else:
+        head_seq, prev_hash = int(head[0]), str(head[1])
+    waiting = connection.execute(_WAITING, {"batch": batch}).all()
+    if not waiting:
+        return 0
+    events = []
+    for row in waiting:
+        head_seq += 1
+        # The hash covers the values as stored and read back, exactly what verify reads later.
+        digest = event_hash(prev_hash, head_seq, row.event_id, row.occurred_at, row.actor, row.action, row.subject,
+                            row.data)
+        events.append({"seq": head_seq, "event_id": row.event_id, "occurred_at": row.occurred_at,
+                       "actor": row.actor, "action": row.action, "subject": row.subject, "team": row.team,
+                       "data": row.data, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    connection.execute(_INSERT_EVENTS, [
-        {"seq": r.seq, "event_id": r.event_id, "occurred_at": r.occurred_at, "actor": r.actor, "action": r.action,
-         "subject": r.subject, "team": event.team, "data": r.data, "prev_hash": r.prev_hash, "hash": r.hash}
-        for r, event in zip(records, events, strict=True)])
-    connection.execute(_SET_HEAD_HASH, {"head_hash": prev_hash})
-    # A head row this session loaded earlier is stale now.
-    cached = session.identity_map.get(_HEAD_KEY)
-    if cached is not None:
-        session.expire(cached)
-    return records
+    connection.execute(_INSERT_EVENTS, events)
+    connection.execute(_TAKE_FROM_INBOX, {"ids": [row.id for row in waiting]})
+    connection.execute(_SET_HEAD, {"head_seq": head_seq, "head_hash": prev_hash})
+    return len(waiting)
 
 
-def _records(session: Session, batch: int = 2000) -> Iterator[AuditRecord]:
+# The sequencer a process installed for an engine; without one, events are chained in the
+# committing thread.
+_SEQUENCERS: weakref.WeakKeyDictionary[Engine, AuditSequencer] = weakref.WeakKeyDictionary()
+
+
+def _after_commit(engine: Engine) -> None:
+    sequencer = _SEQUENCERS.get(engine)
+    if sequencer is not None and sequencer.nudge():
+        return
+    try:
+        sequence(engine)
+    except Exception:  # the change is committed; its events wait in the inbox
+        log.exception("audit events committed but not chained yet; the next sequencer run chains them")
+
+
+class AuditSequencer:
+    """Chains inbox events on a background thread of a long-running process.
+
+    Under load one pass takes every event committed since the last one (a group commit), so
+    recording costs writers one INSERT and no lock. The thread starts on first use in each
+    process (it does not survive a fork) and polls every `poll_seconds` for events that other
+    processes recorded. At exit it chains what is left.
+    """
+
+    def __init__(self, engine: Engine, *, poll_seconds: float = 2.0, batch: int = 1000) -> None:
+        self.engine = engine
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._reset()
+        self._stopped = False
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._guard = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def install(self) -> AuditSequencer:
+        _SEQUENCERS[self.engine] = self
+        return self
+
+    def nudge(self) -> bool:
+        """Ask for a pass soon; False when this sequencer is stopped (the caller chains itself)."""
+        if not self.ensure_running():
+            return False
+        self._wake.set()
+        return True
+
+    def ensure_running(self) -> bool:
+        if self._stopped:
+            return False
+        if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
+            return True
+        with self._guard:
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="audit-sequencer", daemon=True)
+                self._thread.start()
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and chain what is left."""
+        self._stopped = True
+        if _SEQUENCERS.get(self.engine) is self:
+            del _SEQUENCERS[self.engine]
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._pid == os.getpid():
+            thread.join(timeout)
+        try:
+            sequence(self.engine, batch=self.batch)
+        except Exception:  # at shutdown; the events stay in the inbox for the next run
+            log.exception("could not chain the audit inbox at shutdown")
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stopped:
+            self._wake.wait(self.poll_seconds if not failures else min(30.0, self.poll_seconds * 2 ** failures))
+            self._wake.clear()
+            if self._stopped:
+                return
+            try:
+                sequence(self.engine, batch=self.batch, wait=False)
+                failures = 0
+            except Exception:  # keep the thread alive; the events wait in the inbox
+                failures += 1
+                log.exception("audit sequencing failed; retrying")
+
+
+@atexit.register
+def stop_sequencers() -> None:
+    """Stop every installed sequencer of this process, chaining what each left in its inbox."""
+    for sequencer in list(_SEQUENCERS.values()):
+        sequencer.stop()
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class InboxState:
+    waiting: int
+    oldest: datetime | None
+
+
+def inbox_state(session: Session) -> InboxState:
+    count, oldest = session.connection().execute(_INBOX_STATS).one()
+    return InboxState(int(count), oldest)
+
+
+def _records(session: Session, up_to: int, batch: int = 2000) -> Iterator[AuditRecord]:
     last = 0
     while True:
-        rows = session.exec(select(AuditEventRow).where(AuditEventRow.seq > last)
+        # Only what the head covers: events a sequencer chains meanwhile belong to a later head.
+        rows = session.exec(select(AuditEventRow).where(AuditEventRow.seq > last, AuditEventRow.seq <= up_to)
                             .order_by(col(AuditEventRow.seq)).limit(batch)).all()
         if not rows:
             return
@@ -99,6 +286,9 @@ def _records(session: Session, batch: int = 2000) -> Iterator[AuditRecord]:
 
 
 def verify(session: Session) -> ChainVerdict:
+    """Check the chain; the verdict also says how many events wait in the inbox (not yet chained)."""
     head = session.get(AuditHeadRow, 1)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    return verify_chain(_records(session), head_seq, head_hash)
+    verdict = verify_chain(_records(session, head_seq), head_seq, head_hash)
+    state = inbox_state(session)
+    return replace(verdict, pending=state.waiting, oldest_pending=state.oldest)

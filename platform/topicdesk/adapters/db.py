@@ -48,6 +48,11 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# session.info key: {name: callable} to run once the unit of work has committed and released its
+# connection (e.g. chaining the audit events it recorded).
+AFTER_COMMIT = "topicdesk.after_commit"
+
+
 @contextmanager
 def unit_of_work(engine: Engine) -> Iterator[Session]:
     """One transaction: committed when the block ends normally, rolled back on any exception."""
@@ -58,6 +63,10 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+        hooks = session.info.pop(AFTER_COMMIT, None)
+    if hooks:
+        for hook in hooks.values():
+            hook()
 
 
 def database_reachable(engine: Engine) -> tuple[bool, str]:

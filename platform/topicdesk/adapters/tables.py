@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -184,8 +184,29 @@ class AuditEventRow(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class AuditInboxRow(SQLModel, table=True):
+    """An event committed with the change it records, not yet chained (see adapters/audit_log.py).
+
+    Writers only insert here, so they never queue on the chain's head; the sequencer moves these
+    rows into audit_event, in `id` order, within seconds.
+    """
+
+    __tablename__ = "audit_inbox"
+
+    # BIGINT on PostgreSQL; SQLite wants INTEGER for an auto-assigned row id.
+    id: int | None = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"),
+                                                          primary_key=True, autoincrement=True))
+    event_id: str = Field(max_length=32, unique=True)
+    occurred_at: datetime
+    actor: str = Field(max_length=300)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=600, index=True)
+    team: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
 class AuditHeadRow(SQLModel, table=True):
-    """A single row: the chain's last sequence number and hash. Locking it serialises appends."""
+    """A single row: the chain's last sequence number and hash. Locking it serialises sequencing."""
 
     __tablename__ = "audit_head"
 

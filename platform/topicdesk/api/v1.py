@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from topicdesk.adapters.audit_log import verify
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.api.auth import OIDC_EXTENSION, identity_from_request
 from topicdesk.api.common import (
@@ -22,6 +21,7 @@ from topicdesk.api.common import (
 )
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
 from topicdesk.services import queries
 from topicdesk.services import requests as workflow
@@ -206,20 +206,15 @@ def audit() -> ResponseReturnValue:
             since = datetime.fromisoformat(since_raw.replace("Z", "+00:00"))
         except ValueError as exc:
             raise ValidationFailed("bad since", errors=[FieldError("/query/since", "must be RFC 3339")]) from exc
-    with unit_of_work(engine()) as session:
-        items, nxt = queries.list_audit(session, identity, limit=limit, before_seq=before, since=since,
-                                        subject=request.args.get("subject"))
+    items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, since=since,
+                                           subject=request.args.get("subject"))
     return jsonify(items=items, next_cursor=encode_cursor([nxt]) if nxt else None)
 
 
 @v1.get("/audit/verify")
 def audit_verify() -> ResponseReturnValue:
     caller()
-    with unit_of_work(engine()) as session:
-        verdict = verify(session)
-    first_bad = str(verdict.first_bad) if verdict.first_bad is not None else None
-    return jsonify(ok=verdict.ok, events=verdict.events, head=verdict.head, first_bad=first_bad,
-                   problem=verdict.problem)
+    return jsonify(audit_service.verdict_view(audit_service.verify_log(engine())))
 
 
 def _port_for(cluster_name: str, **options: Any) -> Any:

@@ -53,6 +53,9 @@ class ChainVerdict:
     head: str
     first_bad: int | None
     problem: str | None = None
+    # Events recorded but not chained yet (they wait in the inbox for the sequencer), and since when.
+    pending: int = 0
+    oldest_pending: datetime | None = None
 
 
 def verify_chain(records: Iterable[AuditRecord], head_seq: int, head_hash: str) -> ChainVerdict:

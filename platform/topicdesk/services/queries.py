@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
+    AuditInboxRow,
     ClusterRow,
     DriftReportRow,
     RequestRow,
@@ -94,8 +95,15 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
     if row is None or not can_see(identity, row):
         raise NotFound("no such request")
     # The status timeline comes from the audit log: each transition was recorded with its actor.
-    events = session.exec(select(AuditEventRow).where(AuditEventRow.subject == f"request:{row.id}")
-                          .order_by(col(AuditEventRow.seq))).all()
+    # Chained events, then those still waiting in the inbox to be chained. The inbox is read first:
+    # an event chained in between then shows up in both reads (kept once), never in neither.
+    subject = f"request:{row.id}"
+    waiting = session.exec(select(AuditInboxRow).where(AuditInboxRow.subject == subject)
+                           .order_by(col(AuditInboxRow.id))).all()
+    chained = session.exec(select(AuditEventRow).where(AuditEventRow.subject == subject)
+                           .order_by(col(AuditEventRow.seq))).all()
+    seen = {event.event_id for event in chained}
+    events: list[AuditEventRow | AuditInboxRow] = [*chained, *(e for e in waiting if e.event_id not in seen)]
     history = []
     for event in events:
         status = STATUS_BY_ACTION.get(event.action)
