@@ -16,14 +16,16 @@ from sqlmodel import col, select
 
 from tests.support import seed_teams
 from topicdesk import migrations
-from topicdesk.adapters.audit_log import verify
+from topicdesk.adapters.audit_log import sequence, verify
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     ApiTokenRow,
+    AuditEventRow,
     ClientQuotaRow,
     ClusterRow,
     RequestResourceRow,
+    RequestRow,
     TopicRow,
     utcnow,
 )
@@ -31,6 +33,7 @@ from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.services import tokens
+from topicdesk.services.requests import request_view
 from topicdesk.services.tokens import create_token
 
 CLUSTER = "payments-dev"
@@ -125,6 +128,61 @@ def test_topic_create_writes_topic_grants_links_and_two_chained_events(desk: Des
     duplicate = desk.post("member", "/api/v1/requests", {"kind": "topic.create", "cluster": CLUSTER, "spec": {
         "name": "payments.orders", "partitions": 1, "replication_factor": 1}})
     assert duplicate.status_code == 409
+
+
+def test_topic_create_stores_every_column_and_links_only_grants_it_changed(desk: Desk) -> None:
+    """The one-statement store (PostgreSQL) and the per-table one (SQLite) write the same rows."""
+    # Grants may exist before their topic: one live (left alone), one deleted (revived).
+    live = desk.submit("access.grant", {"topic": "payments.events", "principal": WRITER, "access": "produce"})
+    tombstone = desk.submit("access.grant", {"topic": "payments.events", "principal": READER, "access": "consume",
+                                             "group": "payments.readers"})
+    assert (live["status"], tombstone["status"]) == ("approved", "approved")
+    with unit_of_work(desk.engine) as session:
+        session.execute(update(AccessGrantRow).where(col(AccessGrantRow.principal) == READER).values(deleted=True))
+    before = desk.grants()
+    contract = {"format": "avro", "subject": "payments.events-value", "schema": '{"type": "string", "x": "ü"}'}
+    body = {"kind": "topic.create", "cluster": CLUSTER, "reason": "new service", "spec": {
+        "name": "payments.events", "partitions": 2, "replication_factor": 1, "description": "Payment events",
+        "config": {"retention.ms": "3600000", "cleanup.policy": "delete"}, "data_contract": contract,
+        "expected_throughput": {"bytes_per_second": 1000}, "producers": [WRITER],
+        "consumers": [{"principal": READER, "group": "payments.readers"}]}}
+    headers = {"Authorization": f"Bearer {desk.tokens['member']}", "Idempotency-Key": "create-events"}
+    response = desk.client.post("/api/v1/requests", json=body, headers=headers)
+    assert response.status_code == 201, response.json
+    created = response.json
+    replay = desk.client.post("/api/v1/requests", json=body, headers=headers)
+    assert (replay.status_code, replay.json) == (201, created)
+
+    after = desk.grants()
+    assert (after[WRITER].generation, after[WRITER].updated_at) == (1, before[WRITER].updated_at)
+    assert (after[READER].id, after[READER].generation, after[READER].deleted) == (before[READER].id, 2, False)
+    with unit_of_work(desk.engine) as session:
+        topic = session.exec(select(TopicRow)).one()
+        stored = session.get(RequestRow, created["id"])
+    assert topic.model_dump(exclude={"id", "created_at", "updated_at"}) == {
+        "cluster": CLUSTER, "name": "payments.events", "owner_team": "payments", "partitions": 2,
+        "replication_factor": 1, "config": {"retention.ms": "3600000", "cleanup.policy": "delete"},
+        "managed_config_keys": ["cleanup.policy", "retention.ms"], "description": "Payment events",
+        "data_contract": contract, "expected_bytes_per_second": 1000, "generation": 1, "observed_generation": 0,
+        "failed_generation": 0, "deleted": False, "last_error": None, "last_error_reason": None, "attempts": 0,
+        "not_before": None, "applied_at": None}
+    assert topic.created_at == topic.updated_at
+    assert stored is not None
+    assert request_view(stored) == created
+    assert (stored.spec, stored.reason, stored.approvers, stored.approvals) == (body["spec"], "new service", [], [])
+    assert desk.links(created["id"]) == {("topic", topic.id, 1), ("access_grant", after[READER].id, 2)}
+    # Its events, in order, once chained; the request page shows them even before.
+    history = desk.client.get(f"/api/v1/requests/{created['id']}", headers={
+        "Authorization": f"Bearer {desk.tokens['member']}"}).json["history"]
+    assert [h["status"] for h in history] == ["approved"]
+    sequence(desk.engine)
+    with unit_of_work(desk.engine) as session:
+        events = session.exec(select(AuditEventRow).where(AuditEventRow.subject == f"request:{created['id']}")
+                              .order_by(col(AuditEventRow.seq))).all()
+        assert verify(session).ok
+    assert [(e.action, e.actor, e.team) for e in events] == [
+        ("request:submit", "token:payments/member", "payments"), ("request:auto_approve", "policy", "payments")]
+    assert events[0].data["spec"] == body["spec"]
 
 
 def test_quota_set_inserts_then_bumps_and_keeps_unnamed_quotas(desk: Desk) -> None:

@@ -22,6 +22,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -68,9 +69,11 @@ _TRY_LOCK_HEAD = core_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).w
 _HEAD_EXISTS = core_select(_HEAD.c.id).where(_HEAD.c.id == 1)
 _START_CHAIN = insert(_HEAD).values(id=1, seq=0, hash=GENESIS_HASH)
 _SET_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
-_WAITING = core_select(_INBOX).order_by(_INBOX.c.id).limit(bindparam("batch"))
 _ANY_WAITING = core_select(_INBOX.c.id).limit(1)
-_TAKE_FROM_INBOX = delete(_INBOX).where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
+# The oldest `batch` waiting events, taken out of the inbox in one statement (returned in any order).
+_TAKE_FROM_INBOX = (delete(_INBOX)
+                    .where(_INBOX.c.id.in_(core_select(_INBOX.c.id).order_by(_INBOX.c.id).limit(bindparam("batch"))))
+                    .returning(*_INBOX.c))
 _INBOX_STATS = core_select(func.count(), func.min(_INBOX.c.occurred_at))
 
 
@@ -104,18 +107,21 @@ def recorded(session: Session) -> None:
 
 # --- sequencing -------------------------------------------------------------------------------------
 
-def sequence(engine: Engine, *, batch: int = 1000, wait: bool = True) -> int:
+def sequence(engine: Engine, *, batch: int = 1000, wait: bool = True, peek: bool = True) -> int:
     """Chain every event in the inbox; return how many were chained.
 
     wait=False gives up (returning what it chained so far) when another sequencer holds the head:
-    that one, or the next poll, takes the events.
+    that one, or the next poll, takes the events. peek=True first looks, without a lock, whether
+    anything waits (the usual answer when polling is no).
     """
     chained = 0
     started_chain = False
     while True:
-        with engine.connect() as peek:
-            if peek.execute(_ANY_WAITING).first() is None:
-                return chained
+        if peek:
+            with engine.connect() as connection:
+                if connection.execute(_ANY_WAITING).first() is None:
+                    return chained
+        peek = True
         try:
             with unit_of_work(engine) as session:
                 moved = _sequence_batch(session.connection(), batch, wait)
@@ -142,7 +148,7 @@ def _sequence_batch(connection: Connection, batch: int, wait: bool) -> int | Non
         head_seq, prev_hash = 0, GENESIS_HASH
     else:
         head_seq, prev_hash = int(head[0]), str(head[1])
-    waiting = connection.execute(_WAITING, {"batch": batch}).all()
+    waiting = sorted(connection.execute(_TAKE_FROM_INBOX, {"batch": batch}).all(), key=lambda row: int(row.id))
     if not waiting:
         return 0
     events = []
@@ -156,7 +162,6 @@ def _sequence_batch(connection: Connection, batch: int, wait: bool) -> int | Non
                        "data": row.data, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
     connection.execute(_INSERT_EVENTS, events)
-    connection.execute(_TAKE_FROM_INBOX, {"ids": [row.id for row in waiting]})
     connection.execute(_SET_HEAD, {"head_seq": head_seq, "head_hash": prev_hash})
     return len(waiting)
 
@@ -185,9 +190,12 @@ class AuditSequencer:
     processes recorded. At exit it chains what is left.
     """
 
-    def __init__(self, engine: Engine, *, poll_seconds: float = 2.0, batch: int = 1000) -> None:
+    def __init__(self, engine: Engine, *, poll_seconds: float = 2.0, gather_seconds: float = 0.05,
+                 batch: int = 1000) -> None:
         self.engine = engine
         self.poll_seconds = poll_seconds
+        # After a nudge, wait this long for more commits, so one pass chains many events.
+        self.gather_seconds = gather_seconds
         self.batch = batch
         self._reset()
         self._stopped = False
@@ -239,12 +247,15 @@ class AuditSequencer:
     def _run(self) -> None:
         failures = 0
         while not self._stopped:
-            self._wake.wait(self.poll_seconds if not failures else min(30.0, self.poll_seconds * 2 ** failures))
+            nudged = self._wake.wait(self.poll_seconds if not failures
+                                     else min(30.0, self.poll_seconds * 2 ** failures))
+            if nudged and not self._stopped:
+                time.sleep(self.gather_seconds)
             self._wake.clear()
             if self._stopped:
                 return
             try:
-                sequence(self.engine, batch=self.batch, wait=False)
+                sequence(self.engine, batch=self.batch, wait=False, peek=not nudged)
                 failures = 0
             except Exception:  # keep the thread alive; the events wait in the inbox
                 failures += 1

@@ -14,16 +14,16 @@ from functools import partial
 from typing import Any, Protocol
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, and_, bindparam, delete, false, insert, literal_column, null, true, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, true, update
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ScalarSelect
 from sqlmodel import Session, SQLModel, col, func, select
 
-from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
+from topicdesk.adapters.audit_log import NewEvent, inbox_rows, record_event, recorded
 from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.submission_store import GRANT_UPSERTS, SubmissionRows, store_submission
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     ClientQuotaRow,
@@ -346,7 +346,17 @@ def _insert_links(connection: Connection, request_id: str, links: Sequence[Link]
         connection.execute(_INSERT_LINKS, [{"request_id": request_id, **link} for link in links])
 
 
-_GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id")
+def _grant_rows(cluster: str, topic: str, pattern: str,
+                wanted: Sequence[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+    """New access_grant rows for each (principal, access, group, transactional_id) on one topic.
+
+    Named twice: once. Sorted, so concurrent upserts lock existing rows in the same order.
+    """
+    now = utcnow()
+    return [_row_values(AccessGrantRow, cluster=cluster, topic=topic, pattern=pattern, principal=principal,
+                        access=access, group_id=group, transactional_id=transactional_id,
+                        granted_team=_team_of_principal(principal), updated_at=now, created_at=now)
+            for principal, access, group, transactional_id in sorted(set(wanted))]
 
 
 def _upsert_grants(connection: Connection, cluster: str, topic: str, pattern: str,
@@ -358,30 +368,9 @@ def _upsert_grants(connection: Connection, cluster: str, topic: str, pattern: st
     """
     if not wanted:
         return []
-    now = utcnow()
-    rows = [_row_values(AccessGrantRow, cluster=cluster, topic=topic, pattern=pattern, principal=principal,
-                        access=access, group_id=group, transactional_id=transactional_id,
-                        granted_team=_team_of_principal(principal), updated_at=now, created_at=now)
-            # Named twice: once. Sorted, so concurrent upserts lock existing rows in the same order.
-            for principal, access, group, transactional_id in sorted(set(wanted))]
-    statement = _GRANT_UPSERTS[connection.dialect.name]
-    return [_link("access_grant", row.id, row.generation) for row in connection.execute(statement, rows)]
-
-
-def _grant_upsert(dialect: Any) -> Any:
-    upsert = dialect.insert(_GRANTS)
-    # SQL literals, not bound parameters, after VALUES: then SQLAlchemy sends all rows in one statement.
-    return upsert.on_conflict_do_update(
-        index_elements=[_GRANTS.c[name] for name in _GRANT_KEY],
-        set_={"deleted": false(), "generation": _GRANTS.c.generation + literal_column("1"),
-              "updated_at": upsert.excluded.updated_at, "last_error": null(), "last_error_reason": null(),
-              "attempts": literal_column("0"), "not_before": null()},
-        where=_GRANTS.c.deleted.is_(True),
-    ).returning(_GRANTS.c.id, _GRANTS.c.generation)
-
-
-# INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING: PostgreSQL and SQLite (3.35+) both speak it.
-_GRANT_UPSERTS = {"postgresql": _grant_upsert(postgresql), "sqlite": _grant_upsert(sqlite)}
+    statement = GRANT_UPSERTS[connection.dialect.name]
+    return [_link("access_grant", row.id, row.generation)
+            for row in connection.execute(statement, _grant_rows(cluster, topic, pattern, wanted))]
 
 
 def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> list[AccessGrantRow]:
@@ -395,6 +384,23 @@ def _matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> li
 
 
 _LOOK_UP = object()  # write_desired_state: find a topic.create's tombstone itself
+
+
+def _new_topic(cluster: str, spec: dict[str, Any], owner_team: str
+               ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+    """A topic.create's topic row and the grants it asks for (principal, access, group, transactional id)."""
+    rate = (spec.get("expected_throughput") or {}).get("bytes_per_second")
+    config = spec.get("config") or {}
+    now = utcnow()
+    topic = _row_values(TopicRow, cluster=cluster, name=spec["name"], owner_team=owner_team,
+                        partitions=spec["partitions"], replication_factor=spec["replication_factor"],
+                        config=dict(config), description=spec.get("description", ""),
+                        managed_config_keys=sorted(config), data_contract=spec.get("data_contract"),
+                        expected_bytes_per_second=rate, updated_at=now, created_at=now)
+    grants = ([(principal, "produce", "", "") for principal in spec.get("producers") or []]
+              + [(consumer["principal"], "consume", consumer.get("group", ""), "")
+                 for consumer in spec.get("consumers") or []])
+    return topic, grants
 
 
 def _bump_values(generation: int) -> dict[str, Any]:
@@ -412,14 +418,7 @@ def _write_desired_state(session: Session, kind: str, cluster: str, spec: dict[s
     """
     connection = session.connection()
     if kind == "topic.create":
-        rate = (spec.get("expected_throughput") or {}).get("bytes_per_second")
-        config = spec.get("config") or {}
-        now = utcnow()
-        topic = _row_values(TopicRow, cluster=cluster, name=spec["name"], owner_team=owner_team,
-                            partitions=spec["partitions"], replication_factor=spec["replication_factor"],
-                            config=dict(config), description=spec.get("description", ""),
-                            managed_config_keys=sorted(config), data_contract=spec.get("data_contract"),
-                            expected_bytes_per_second=rate, updated_at=now, created_at=now)
+        topic, grants = _new_topic(cluster, spec, owner_team)
         # A topic deleted earlier keeps a tombstone until the cluster confirms; a re-create replaces it.
         if tombstone is _LOOK_UP:
             tombstone = connection.execute(core_select(_TOPICS.c.id).where(
@@ -428,10 +427,7 @@ def _write_desired_state(session: Session, kind: str, cluster: str, spec: dict[s
             connection.execute(_DELETE_TOPIC, {"topic_id": tombstone})
         connection.execute(_INSERT_TOPIC, topic)
         return [_link("topic", topic["id"], topic["generation"]),
-                *_upsert_grants(connection, cluster, spec["name"], "literal",
-                                [(principal, "produce", "", "") for principal in spec.get("producers") or []]
-                                + [(consumer["principal"], "consume", consumer.get("group", ""), "")
-                                   for consumer in spec.get("consumers") or []])]
+                *_upsert_grants(connection, cluster, spec["name"], "literal", grants)]
     links: list[Link] = []
     if kind == "topic.update":
         current = _live_topic(session, cluster, spec["name"])
@@ -570,26 +566,32 @@ def submit_request(
                                team=context.requester_team,
                                data={"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"],
                                      "reason": row["reason"], "decision": decision_dict})]
-            links: list[Link] = []
+            rows = SubmissionRows(request=row)
             if row["status"] == "approved":
-                # An auto-approved request updates desired state in the same transaction.
-                links = _write_desired_state(session, row["kind"], row["cluster"], row["spec"], row["owner_team"],
-                                             tombstone=context.tombstone_id)
+                # An auto-approved request updates desired state in the same transaction. A new topic
+                # and its grants are stored with the request; other kinds change rows first.
+                links: list[Link]
+                if row["kind"] == "topic.create" and context.tombstone_id is None:
+                    topic, wanted = _new_topic(row["cluster"], row["spec"], row["owner_team"])
+                    rows.topics = [topic]
+                    rows.grants = _grant_rows(row["cluster"], topic["name"], "literal", wanted)
+                    links = [_link("topic", topic["id"], topic["generation"])]
+                else:
+                    links = _write_desired_state(session, row["kind"], row["cluster"], row["spec"],
+                                                 row["owner_team"], tombstone=context.tombstone_id)
+                rows.links = [{"request_id": row["id"], **link} for link in links]
                 _settle(row, links)
                 events.append(NewEvent(actor="policy", action="request:auto_approve",
                                        subject=f"request:{row['id']}", team=context.requester_team,
                                        data={"status": row["status"]}))
-            connection = session.connection()
-            connection.execute(_INSERT_REQUEST, row)
-            _insert_links(connection, row["id"], links)
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
-                connection.execute(_INSERT_IDEMPOTENCY_KEY, {
+                rows.idempotency_key = {
                     "principal": identity.subject, "key": idempotency_key, "body_hash": digest,
-                    "status_code": result.status_code, "response": result.body, "created_at": now})
-            # Last, so the audit head's lock is held only for the append and the commit: submissions
-            # queue on that one row, and everything above runs concurrently.
-            record_events(session, events)
+                    "status_code": result.status_code, "response": result.body, "created_at": now}
+            rows.events = inbox_rows(events)
+            store_submission(session.connection(), rows)
+            recorded(session)
             return result
     except IntegrityError:
         # Two submissions with one Idempotency-Key raced: the loser replays the winner's answer.

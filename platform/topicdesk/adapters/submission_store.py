@@ -1,0 +1,165 @@
+"""Storing what one submission writes: the request, new desired-state rows, links, audit events
+and the idempotency key, in the caller's transaction.
+
+The rows are plain data built by the workflow (services/requests.py). On PostgreSQL they go in
+with one statement, one round trip: each table's rows travel as one JSON parameter, unpacked
+with json_to_recordset in a data-modifying CTE. Elsewhere (SQLite, in-process) one statement per
+table. Both write exactly the same rows; tests run the workflow on both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Select,
+    String,
+    Table,
+    bindparam,
+    cast,
+    column,
+    false,
+    func,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from topicdesk.adapters.tables import (
+    AccessGrantRow,
+    AuditInboxRow,
+    IdempotencyKeyRow,
+    RequestResourceRow,
+    RequestRow,
+    TopicRow,
+)
+
+
+def _table(model: type[Any]) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+_REQUESTS, _TOPICS, _GRANTS = _table(RequestRow), _table(TopicRow), _table(AccessGrantRow)
+_LINKS, _INBOX, _KEYS = _table(RequestResourceRow), _table(AuditInboxRow), _table(IdempotencyKeyRow)
+GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id")
+
+
+@dataclass
+class SubmissionRows:
+    """Every row one submission stores (whole rows: each column has its value)."""
+
+    request: dict[str, Any]
+    # New topic rows; a topic.create that replaces a tombstone deletes it before (see requests.py).
+    topics: list[dict[str, Any]] = field(default_factory=list)
+    # Grants to upsert: a missing one is inserted, a deleted one revived with a new generation, a
+    # live one left alone. The inserted and revived ones are linked to the request.
+    grants: list[dict[str, Any]] = field(default_factory=list)
+    links: list[dict[str, Any]] = field(default_factory=list)  # request_resource rows known up front
+    events: list[dict[str, Any]] = field(default_factory=list)  # audit_inbox rows (audit_log.inbox_rows)
+    idempotency_key: dict[str, Any] | None = None
+
+
+def _columns(table: Table) -> list[Column[Any]]:
+    # Every column but an auto-assigned row id.
+    return [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+
+
+def _grant_upsert(dialect: Any, rows: Any = None) -> Any:
+    statement = dialect.insert(_GRANTS)
+    if rows is not None:
+        statement = statement.from_select([c.name for c in _columns(_GRANTS)], rows)
+    # SQL literals, not bound parameters: then SQLAlchemy sends all VALUES rows in one statement.
+    return statement.on_conflict_do_update(
+        index_elements=[_GRANTS.c[name] for name in GRANT_KEY],
+        set_={"deleted": false(), "generation": _GRANTS.c.generation + literal_column("1"),
+              "updated_at": statement.excluded.updated_at, "last_error": null(), "last_error_reason": null(),
+              "attempts": literal_column("0"), "not_before": null()},
+        where=_GRANTS.c.deleted.is_(True),
+    ).returning(_GRANTS.c.id, _GRANTS.c.generation)
+
+
+# INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING: PostgreSQL and SQLite (3.35+) both speak it.
+GRANT_UPSERTS = {"postgresql": _grant_upsert(postgresql), "sqlite": _grant_upsert(sqlite)}
+
+
+# --- PostgreSQL: one statement ----------------------------------------------------------------------
+
+def _rows_of(table: Table, parameter: str) -> Select[Any]:
+    """SELECT * FROM json_to_recordset(:parameter) AS x(<table's columns with their types>)."""
+    columns = _columns(table)
+    rows = (func.json_to_recordset(cast(bindparam(parameter, type_=String), postgresql.JSON))
+            .table_valued(*(column(c.name, c.type) for c in columns), name=f"{parameter}_rows")
+            .render_derived(with_types=True))
+    return select(*(rows.c[c.name] for c in columns))
+
+
+def _insert_rows(table: Table, parameter: str) -> Any:
+    return insert(table).from_select([c.name for c in _columns(table)], _rows_of(table, parameter))
+
+
+def _pg_statement() -> Select[Any]:
+    granted = _grant_upsert(postgresql, _rows_of(_GRANTS, "grants")).cte("granted")
+    link_rows = union_all(
+        _rows_of(_LINKS, "links"),
+        select(bindparam("request_id", type_=String), literal("access_grant"), granted.c.id, granted.c.generation))
+    writes = [
+        _insert_rows(_REQUESTS, "request").cte("stored_request"),
+        _insert_rows(_TOPICS, "topics").cte("stored_topics"),
+        granted,
+        insert(_LINKS).from_select([c.name for c in _columns(_LINKS)], link_rows).cte("stored_links"),
+        _insert_rows(_INBOX, "events").cte("stored_events"),
+        _insert_rows(_KEYS, "idempotency_keys").cte("stored_key"),
+    ]
+    # Data-modifying CTEs run once, to completion, whether or not the query reads them; foreign
+    # keys are checked at the end of the statement, when the request row exists.
+    return select(literal_column("1")).add_cte(*writes)
+
+
+_PG_STORE = _pg_statement()
+
+
+def _json(rows: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(rows, default=_json_value, separators=(",", ":"))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+# --- the use ------------------------------------------------------------------------------------------
+
+def store_submission(connection: Connection, rows: SubmissionRows) -> list[dict[str, Any]]:
+    """Insert a submission's rows; returns the links of the grants that were inserted or revived."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_PG_STORE, {
+            "request": _json([rows.request]), "topics": _json(rows.topics), "grants": _json(rows.grants),
+            "links": _json(rows.links), "request_id": rows.request["id"], "events": _json(rows.events),
+            "idempotency_keys": _json([rows.idempotency_key] if rows.idempotency_key else [])}).close()
+        return []
+    connection.execute(insert(_REQUESTS), rows.request)
+    if rows.topics:
+        connection.execute(insert(_TOPICS), rows.topics)
+    links = list(rows.links)
+    if rows.grants:
+        links += [{"request_id": rows.request["id"], "resource_kind": "access_grant", "resource_id": row.id,
+                   "generation": row.generation}
+                  for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)]
+    if links:
+        connection.execute(insert(_LINKS), links)
+    if rows.events:
+        connection.execute(insert(_INBOX), rows.events)
+    if rows.idempotency_key:
+        connection.execute(insert(_KEYS), rows.idempotency_key)
+    return links
