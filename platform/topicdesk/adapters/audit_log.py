@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
+from topicdesk.adapters.json_rows import insert_rows, json_rows
 from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
 
@@ -62,6 +63,7 @@ _EVENTS, _HEAD, _INBOX = table(AuditEventRow), table(AuditHeadRow), table(AuditI
 # Statements built once: SQLAlchemy memoizes their cache keys.
 INSERT_INBOX = insert(_INBOX)
 _INSERT_EVENTS = insert(_EVENTS)
+_INSERT_EVENTS_JSON = insert_rows(_EVENTS, "events")  # PostgreSQL: a batch in one fixed statement
 # An UPDATE that changes nothing still takes the row lock (PostgreSQL); on SQLite the transaction
 # already holds the database's write lock (BEGIN IMMEDIATE).
 _LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq).returning(_HEAD.c.seq, _HEAD.c.hash)
@@ -161,7 +163,10 @@ def _sequence_batch(connection: Connection, batch: int, wait: bool) -> int | Non
                        "actor": row.actor, "action": row.action, "subject": row.subject, "team": row.team,
                        "data": row.data, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    connection.execute(_INSERT_EVENTS, events)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_INSERT_EVENTS_JSON, {"events": json_rows(events)})
+    else:
+        connection.execute(_INSERT_EVENTS, events)
     connection.execute(_SET_HEAD, {"head_seq": head_seq, "head_hash": prev_hash})
     return len(waiting)
 

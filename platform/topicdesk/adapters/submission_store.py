@@ -9,22 +9,15 @@ table. Both write exactly the same rows; tests run the workflow on both.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Select,
     String,
     Table,
     bindparam,
-    cast,
-    column,
     false,
-    func,
     insert,
     literal,
     literal_column,
@@ -35,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from topicdesk.adapters.json_rows import columns, insert_rows, json_rows, rows_of
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditInboxRow,
@@ -69,15 +63,10 @@ class SubmissionRows:
     idempotency_key: dict[str, Any] | None = None
 
 
-def _columns(table: Table) -> list[Column[Any]]:
-    # Every column but an auto-assigned row id.
-    return [c for c in table.columns if not (c.primary_key and c.autoincrement is True)]
-
-
 def _grant_upsert(dialect: Any, rows: Any = None) -> Any:
     statement = dialect.insert(_GRANTS)
     if rows is not None:
-        statement = statement.from_select([c.name for c in _columns(_GRANTS)], rows)
+        statement = statement.from_select([c.name for c in columns(_GRANTS)], rows)
     # SQL literals, not bound parameters: then SQLAlchemy sends all VALUES rows in one statement.
     return statement.on_conflict_do_update(
         index_elements=[_GRANTS.c[name] for name in GRANT_KEY],
@@ -94,31 +83,18 @@ GRANT_UPSERTS = {"postgresql": _grant_upsert(postgresql), "sqlite": _grant_upser
 
 # --- PostgreSQL: one statement ----------------------------------------------------------------------
 
-def _rows_of(table: Table, parameter: str) -> Select[Any]:
-    """SELECT * FROM json_to_recordset(:parameter) AS x(<table's columns with their types>)."""
-    columns = _columns(table)
-    rows = (func.json_to_recordset(cast(bindparam(parameter, type_=String), postgresql.JSON))
-            .table_valued(*(column(c.name, c.type) for c in columns), name=f"{parameter}_rows")
-            .render_derived(with_types=True))
-    return select(*(rows.c[c.name] for c in columns))
-
-
-def _insert_rows(table: Table, parameter: str) -> Any:
-    return insert(table).from_select([c.name for c in _columns(table)], _rows_of(table, parameter))
-
-
 def _pg_statement() -> Select[Any]:
-    granted = _grant_upsert(postgresql, _rows_of(_GRANTS, "grants")).cte("granted")
+    granted = _grant_upsert(postgresql, rows_of(_GRANTS, "grants")).cte("granted")
     link_rows = union_all(
-        _rows_of(_LINKS, "links"),
+        rows_of(_LINKS, "links"),
         select(bindparam("request_id", type_=String), literal("access_grant"), granted.c.id, granted.c.generation))
     writes = [
-        _insert_rows(_REQUESTS, "request").cte("stored_request"),
-        _insert_rows(_TOPICS, "topics").cte("stored_topics"),
+        insert_rows(_REQUESTS, "request").cte("stored_request"),
+        insert_rows(_TOPICS, "topics").cte("stored_topics"),
         granted,
-        insert(_LINKS).from_select([c.name for c in _columns(_LINKS)], link_rows).cte("stored_links"),
-        _insert_rows(_INBOX, "events").cte("stored_events"),
-        _insert_rows(_KEYS, "idempotency_keys").cte("stored_key"),
+        insert(_LINKS).from_select([c.name for c in columns(_LINKS)], link_rows).cte("stored_links"),
+        insert_rows(_INBOX, "events").cte("stored_events"),
+        insert_rows(_KEYS, "idempotency_keys").cte("stored_key"),
     ]
     # Data-modifying CTEs run once, to completion, whether or not the query reads them; foreign
     # keys are checked at the end of the statement, when the request row exists.
@@ -128,25 +104,15 @@ def _pg_statement() -> Select[Any]:
 _PG_STORE = _pg_statement()
 
 
-def _json(rows: Sequence[dict[str, Any]]) -> str:
-    return json.dumps(rows, default=_json_value, separators=(",", ":"))
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot store {type(value).__name__} as JSON")
-
-
 # --- the use ------------------------------------------------------------------------------------------
 
 def store_submission(connection: Connection, rows: SubmissionRows) -> list[dict[str, Any]]:
     """Insert a submission's rows; returns the links of the grants that were inserted or revived."""
     if connection.dialect.name == "postgresql":
         connection.execute(_PG_STORE, {
-            "request": _json([rows.request]), "topics": _json(rows.topics), "grants": _json(rows.grants),
-            "links": _json(rows.links), "request_id": rows.request["id"], "events": _json(rows.events),
-            "idempotency_keys": _json([rows.idempotency_key] if rows.idempotency_key else [])}).close()
+            "request": json_rows([rows.request]), "topics": json_rows(rows.topics), "grants": json_rows(rows.grants),
+            "links": json_rows(rows.links), "request_id": rows.request["id"], "events": json_rows(rows.events),
+            "idempotency_keys": json_rows([rows.idempotency_key] if rows.idempotency_key else [])}).close()
         return []
     connection.execute(insert(_REQUESTS), rows.request)
     if rows.topics:
