@@ -283,4 +283,7 @@ export interface AuditVerification {
   head: string | null;
   first_bad: string | null;
   problem?: string | null;
+  /** Events recorded but not chained yet (the server chains them before verifying, so usually 0). */
+  pending?: number;
+  oldest_pending?: string | null;
 }
