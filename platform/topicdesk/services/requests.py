@@ -14,8 +14,9 @@ from functools import partial
 from typing import Any, Protocol
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, and_, bindparam, delete, insert, true, update
+from sqlalchemy import Boolean, Table, and_, bindparam, case, delete, insert, literal_column, null, true
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.expression import ScalarSelect
@@ -126,10 +127,8 @@ def _table(model: type[SQLModel]) -> Table:
 
 
 _CLUSTERS, _TOPICS, _GRANTS = _table(ClusterRow), _table(TopicRow), _table(AccessGrantRow)
-_QUOTAS, _REQUESTS, _LINKS = _table(ClientQuotaRow), _table(RequestRow), _table(RequestResourceRow)
-_IDEMPOTENCY_KEYS = _table(IdempotencyKeyRow)
-_INSERT_REQUEST, _INSERT_LINKS, _INSERT_TOPIC = insert(_REQUESTS), insert(_LINKS), insert(_TOPICS)
-_INSERT_QUOTA, _INSERT_IDEMPOTENCY_KEY = insert(_QUOTAS), insert(_IDEMPOTENCY_KEYS)
+_QUOTAS, _LINKS = _table(ClientQuotaRow), _table(RequestResourceRow)
+_INSERT_LINKS, _INSERT_TOPIC = insert(_LINKS), insert(_TOPICS)
 _DELETE_TOPIC = delete(_TOPICS).where(_TOPICS.c.id == bindparam("topic_id"))
 
 
@@ -403,11 +402,6 @@ def _new_topic(cluster: str, spec: dict[str, Any], owner_team: str
     return topic, grants
 
 
-def _bump_values(generation: int) -> dict[str, Any]:
-    return {"generation": generation + 1, "updated_at": utcnow(), "last_error": None, "last_error_reason": None,
-            "attempts": 0, "not_before": None}
-
-
 def _write_desired_state(session: Session, kind: str, cluster: str, spec: dict[str, Any], owner_team: str,
                         *, tombstone: Any = _LOOK_UP) -> list[Link]:
     """Write an approved request's desired-state rows with new generations (the caller's transaction).
@@ -484,24 +478,38 @@ def _write_desired_state(session: Session, kind: str, cluster: str, spec: dict[s
 
 
 _QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
-_FIND_QUOTA = core_select(_QUOTAS.c.id, _QUOTAS.c.generation, *(_QUOTAS.c[key] for key in _QUOTA_KEYS)).where(
-    _QUOTAS.c.cluster == bindparam("cluster"), _QUOTAS.c.principal == bindparam("principal"))
+
+
+def _quota_upsert(dialect: Any) -> Any:
+    """Set a principal's quotas in one statement: insert, or update the row with a new generation.
+
+    Quotas the spec does not name keep their value; null removes one (schemas/quota.set.json); a
+    row left with no quota is a tombstone. `named_<key>` says whether the spec names that key.
+    """
+    upsert = dialect.insert(_QUOTAS)
+    kept = {key: case((bindparam(f"named_{key}", type_=Boolean), upsert.excluded[key]), else_=_QUOTAS.c[key])
+            for key in _QUOTA_KEYS}
+    return upsert.on_conflict_do_update(
+        index_elements=[_QUOTAS.c.cluster, _QUOTAS.c.principal],
+        set_={**kept, "deleted": and_(*(value.is_(None) for value in kept.values())),
+              "generation": _QUOTAS.c.generation + literal_column("1"), "updated_at": upsert.excluded.updated_at,
+              "last_error": null(), "last_error_reason": null(), "attempts": literal_column("0"),
+              "not_before": null()},
+    ).returning(_QUOTAS.c.id, _QUOTAS.c.generation)
+
+
+_QUOTA_UPSERTS = {"postgresql": _quota_upsert(postgresql), "sqlite": _quota_upsert(sqlite)}
 
 
 def _set_quota(connection: Connection, cluster: str, spec: dict[str, Any], owner_team: str) -> Link:
-    found = connection.execute(_FIND_QUOTA, {"cluster": cluster, "principal": spec["principal"]}).first()
-    # Quotas the spec does not name keep their value; null removes one (schemas/quota.set.json).
-    rates = {key: spec[key] if key in spec else (found._mapping[key] if found else None) for key in _QUOTA_KEYS}
-    deleted = all(value is None for value in rates.values())
-    if found is None:
-        now = utcnow()
-        row = _row_values(ClientQuotaRow, cluster=cluster, principal=spec["principal"], owner_team=owner_team,
-                          deleted=deleted, updated_at=now, created_at=now, **rates)
-        connection.execute(_INSERT_QUOTA, row)
-        return _link("client_quota", row["id"], row["generation"])
-    changes = {**_bump_values(found.generation), "deleted": deleted, **rates}
-    connection.execute(update(_QUOTAS).where(_QUOTAS.c.id == found.id).values(**changes))
-    return _link("client_quota", found.id, changes["generation"])
+    rates = {key: spec.get(key) for key in _QUOTA_KEYS}
+    now = utcnow()
+    row = _row_values(ClientQuotaRow, cluster=cluster, principal=spec["principal"], owner_team=owner_team,
+                      deleted=all(value is None for value in rates.values()), updated_at=now, created_at=now,
+                      **rates)
+    stored = connection.execute(_QUOTA_UPSERTS[connection.dialect.name],
+                                {**row, **{f"named_{key}": key in spec for key in _QUOTA_KEYS}}).one()
+    return _link("client_quota", stored.id, stored.generation)
 
 
 def _settle(request: RequestRow | dict[str, Any], links: Sequence[Link]) -> None:
