@@ -4,7 +4,7 @@ the request/resource links the reconciler waits for, the audit chain, and the to
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -31,9 +31,10 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.app import create_app
 from topicdesk.config import Settings
-from topicdesk.domain.identity import Role
+from topicdesk.domain.errors import Conflict
+from topicdesk.domain.identity import Identity, Role
 from topicdesk.services import tokens
-from topicdesk.services.requests import request_view
+from topicdesk.services.requests import RequestDeps, request_view, submit_request
 from topicdesk.services.tokens import create_token
 
 CLUSTER = "payments-dev"
@@ -184,6 +185,30 @@ def test_topic_create_stores_every_column_and_links_only_grants_it_changed(desk:
     assert [(e.action, e.actor, e.team) for e in events] == [
         ("request:submit", "token:payments/member", "payments"), ("request:auto_approve", "policy", "payments")]
     assert events[0].data["spec"] == body["spec"]
+
+
+# PostgreSQL only: SQLite serialises writers from BEGIN (IMMEDIATE), so this interleaving cannot happen there.
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_topic_created_by_a_concurrent_request_is_a_409_and_nothing_is_stored(desk: Desk) -> None:
+    """Another request stores the same topic between this one's checks and its write."""
+    deps: RequestDeps = desk.client.application.extensions["topicdesk.request_deps"]
+    spec = {"name": "payments.raced", "partitions": 1, "replication_factor": 1, "producers": [WRITER]}
+    rival = Identity("rival@example.com", {"payments": Role.MEMBER})
+
+    def evaluate_while_a_rival_stores(document: dict[str, Any]) -> Any:
+        decision = deps.evaluate(document)
+        submit_request(deps, rival, {"kind": "topic.create", "cluster": CLUSTER, "spec": spec})
+        return decision
+
+    racing = replace(deps, evaluate=evaluate_while_a_rival_stores)
+    me = Identity("me@example.com", {"payments": Role.MEMBER})
+    with pytest.raises(Conflict, match="at the same moment"):
+        submit_request(racing, me, {"kind": "topic.create", "cluster": CLUSTER, "spec": spec})
+    with unit_of_work(desk.engine) as session:
+        requests = session.exec(select(RequestRow)).all()
+        assert [r.requested_by for r in requests] == ["rival@example.com"]
+        assert len(session.exec(select(TopicRow)).all()) == 1
+        assert len(session.exec(select(AccessGrantRow)).all()) == 1
 
 
 def test_quota_set_inserts_then_bumps_and_keeps_unnamed_quotas(desk: Desk) -> None:

@@ -601,15 +601,17 @@ def submit_request(
             store_submission(session.connection(), rows)
             recorded(session)
             return result
-    except IntegrityError:
+    except IntegrityError as exc:
         # Two submissions with one Idempotency-Key raced: the loser replays the winner's answer.
-        if idempotency_key is None:
-            raise
-        with unit_of_work(deps.engine) as session:
-            replay = _replay(session, identity, idempotency_key, digest)
-        if replay is None:
-            raise
-        return replay
+        if idempotency_key is not None:
+            with unit_of_work(deps.engine) as session:
+                replay = _replay(session, identity, idempotency_key, digest)
+            if replay is not None:
+                return replay
+        # Another submission wrote the same resource (e.g. the same new topic) between this one's
+        # checks and its write; nothing of this one was stored.
+        raise Conflict("another request changed the same resource at the same moment; nothing was stored. "
+                       "Look at its current state, then submit again if it still applies") from exc
 
 
 def _replay(session: Session, identity: Identity, key: str, digest: str) -> SubmitResult | None:
