@@ -30,7 +30,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -38,14 +38,10 @@ from sqlmodel import Session, col, select
 
 from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
 from topicdesk.adapters.json_rows import insert_rows, json_rows
-from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, utcnow
+from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, table_of, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
 
 log = logging.getLogger("topicdesk.audit")
-
-
-def table(model: type[Any]) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -59,7 +55,7 @@ class NewEvent:
     team: str | None = None
 
 
-_EVENTS, _HEAD, _INBOX = table(AuditEventRow), table(AuditHeadRow), table(AuditInboxRow)
+_EVENTS, _HEAD, _INBOX = table_of(AuditEventRow), table_of(AuditHeadRow), table_of(AuditInboxRow)
 # Statements built once: SQLAlchemy memoizes their cache keys.
 INSERT_INBOX = insert(_INBOX)
 _INSERT_EVENTS = insert(_EVENTS)

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import (
     Select,
     String,
-    Table,
     bindparam,
     false,
     insert,
@@ -36,15 +35,11 @@ from topicdesk.adapters.tables import (
     RequestResourceRow,
     RequestRow,
     TopicRow,
+    table_of,
 )
 
-
-def _table(model: type[Any]) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
-
-
-_REQUESTS, _TOPICS, _GRANTS = _table(RequestRow), _table(TopicRow), _table(AccessGrantRow)
-_LINKS, _INBOX, _KEYS = _table(RequestResourceRow), _table(AuditInboxRow), _table(IdempotencyKeyRow)
+_REQUESTS, _TOPICS, _GRANTS = table_of(RequestRow), table_of(TopicRow), table_of(AccessGrantRow)
+_LINKS, _INBOX, _KEYS = table_of(RequestResourceRow), table_of(AuditInboxRow), table_of(IdempotencyKeyRow)
 GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id")
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Integer, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -48,6 +48,11 @@ class ClusterRow(SQLModel, table=True):
             "security_protocol": self.security_protocol,
             "sasl_mechanism": self.sasl_mechanism,
         }
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a model, for statements built once without the ORM."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
 def new_id() -> str:

@@ -14,7 +14,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Boolean, Table, and_, bindparam, case, delete, insert, literal_column, null, true
+from sqlalchemy import Boolean, and_, bindparam, case, delete, insert, literal_column, null, true
 from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -34,6 +34,7 @@ from topicdesk.adapters.tables import (
     RequestRow,
     TopicRow,
     new_id,
+    table_of,
     utcnow,
 )
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
@@ -122,12 +123,8 @@ def body_hash(document: dict[str, Any]) -> str:
 # SQLAlchemy Core with statements built once (their cache keys are memoized), not through ORM
 # units of work: ORM object construction and flush bookkeeping cost several times the SQL itself.
 
-def _table(model: type[SQLModel]) -> Table:
-    return model.__table__  # type: ignore[attr-defined,no-any-return]
-
-
-_CLUSTERS, _TOPICS, _GRANTS = _table(ClusterRow), _table(TopicRow), _table(AccessGrantRow)
-_QUOTAS, _LINKS = _table(ClientQuotaRow), _table(RequestResourceRow)
+_CLUSTERS, _TOPICS, _GRANTS = table_of(ClusterRow), table_of(TopicRow), table_of(AccessGrantRow)
+_QUOTAS, _LINKS = table_of(ClientQuotaRow), table_of(RequestResourceRow)
 _INSERT_LINKS, _INSERT_TOPIC = insert(_LINKS), insert(_TOPICS)
 _DELETE_TOPIC = delete(_TOPICS).where(_TOPICS.c.id == bindparam("topic_id"))
 
