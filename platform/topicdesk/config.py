@@ -70,7 +70,8 @@ class Settings:
         # A random key per process is safe for the local demo; production sets SECRET_KEY so that
         # sessions survive restarts and several workers agree.
         secret_key = env.get("SECRET_KEY") or secrets.token_urlsafe(32)
-        if _number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float) <= 0:
+        audit_poll_seconds = _number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float)
+        if audit_poll_seconds <= 0:
             raise ConfigError("TOPICDESK_AUDIT_POLL_SECONDS must be a positive number of seconds")
         return cls(
             database_url=normalize_database_url(database_url),
@@ -85,7 +86,7 @@ class Settings:
             oidc=OidcSettings.from_env(env),
             write_rate_per_minute=_number(env, "TOPICDESK_WRITE_RATE_PER_MINUTE", "60", float),
             write_burst=_number(env, "TOPICDESK_WRITE_BURST", "30", int),
-            audit_poll_seconds=_number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float),
+            audit_poll_seconds=audit_poll_seconds,
         )
 
 

@@ -26,9 +26,10 @@ from sqlmodel import col, select
 
 from tests.e2e.oidc_fixtures import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, MockProvider, stop_process
 from topicdesk import migrations
-from topicdesk.adapters.audit_log import sequence
+from topicdesk.adapters.audit_log import NewEvent, inbox_rows, sequence
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import AuditEventRow, TeamRow
+from topicdesk.adapters.json_rows import insert_many
+from topicdesk.adapters.tables import AuditEventRow, AuditInboxRow, TeamRow, table_of
 from topicdesk.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -66,7 +67,7 @@ def server(oidc_provider: MockProvider, tmp_path_factory: pytest.TempPathFactory
     env = {**os.environ, "DATABASE_URL": database_url, "TOPICDESK_DATA_DIR": str(data_dir),
            "SECRET_KEY": "e2e-login-secret-key-0123456789abcdef", "TOPICDESK_PUBLIC_URL": base,
            "OIDC_ISSUER": oidc_provider.issuer, "OIDC_CLIENT_ID": CLIENT_ID, "OIDC_CLIENT_SECRET": CLIENT_SECRET,
-           "OIDC_AUDIENCE": API_AUDIENCE}
+           "OIDC_AUDIENCE": API_AUDIENCE, "TOPICDESK_AUDIT_POLL_SECONDS": "0.2"}
     log_path = data_dir / "server.log"
     topicdesk = Path(sys.executable).parent / "topicdesk"
     with log_path.open("wb") as log_file:
@@ -256,3 +257,20 @@ def test_no_token_or_session_cookie_in_the_server_log(server: Server, oidc_provi
     assert tokens["access_token"] not in log
     assert tokens["access_token"].split(".")[2] not in log
     assert cookie not in log
+
+
+def test_the_server_chains_audit_events_other_processes_left_in_the_inbox(server: Server) -> None:
+    """`topicdesk serve` runs a sequencer in its worker: it finds and chains events with no request to it."""
+    with unit_of_work(server.engine) as session:  # recorded, then "crashed" before chaining them
+        insert_many(session.connection(), table_of(AuditInboxRow),
+                    inbox_rows([NewEvent(actor="cli", action="test:left", subject="left:1")]))
+    deadline = time.monotonic() + 15
+    while True:
+        with unit_of_work(server.engine) as session:
+            chained = session.exec(select(AuditEventRow).where(AuditEventRow.subject == "left:1")).all()
+            waiting = session.exec(select(AuditInboxRow)).all()
+        if chained or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert [e.action for e in chained] == ["test:left"]
+    assert waiting == []

@@ -13,7 +13,6 @@ from sqlmodel import col, select
 
 from topicdesk import migrations
 from topicdesk.adapters.audit_log import (
-    INSERT_INBOX,
     AuditSequencer,
     NewEvent,
     inbox_rows,
@@ -23,7 +22,8 @@ from topicdesk.adapters.audit_log import (
     verify,
 )
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import AuditEventRow, AuditInboxRow
+from topicdesk.adapters.json_rows import insert_many
+from topicdesk.adapters.tables import AuditEventRow, AuditInboxRow, table_of
 from topicdesk.services.audit import verify_log
 
 
@@ -130,7 +130,7 @@ def test_concurrent_appends_keep_one_linear_chain(engine: Engine) -> None:
 def _park(engine: Engine, *subjects: str) -> None:
     """Events committed to the inbox with nobody told to chain them (as after a crash right after commit)."""
     with unit_of_work(engine) as session:
-        session.connection().execute(INSERT_INBOX, inbox_rows(
+        insert_many(session.connection(), table_of(AuditInboxRow), inbox_rows(
             [NewEvent(actor="carol", action="test:park", subject=subject) for subject in subjects]))
 
 

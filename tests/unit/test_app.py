@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from topicdesk.app import create_app
-from topicdesk.config import Settings, normalize_database_url
+from topicdesk.config import ConfigError, Settings, normalize_database_url
 from topicdesk.domain.errors import FieldError, ValidationFailed
 
 
@@ -91,3 +92,11 @@ def test_database_url_spellings() -> None:
     assert normalize_database_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_database_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_audit_poll_interval_must_be_positive(tmp_path: Path) -> None:
+    for bad in ("0", "-1"):
+        with pytest.raises(ConfigError, match="TOPICDESK_AUDIT_POLL_SECONDS"):
+            Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path), "TOPICDESK_AUDIT_POLL_SECONDS": bad})
+    assert Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path),
+                              "TOPICDESK_AUDIT_POLL_SECONDS": "0.5"}).audit_poll_seconds == 0.5

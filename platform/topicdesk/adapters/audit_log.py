@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
-from topicdesk.adapters.json_rows import insert_rows, json_rows
+from topicdesk.adapters.json_rows import insert_many
 from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, table_of, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
 
@@ -57,9 +57,6 @@ class NewEvent:
 
 _EVENTS, _HEAD, _INBOX = table_of(AuditEventRow), table_of(AuditHeadRow), table_of(AuditInboxRow)
 # Statements built once: SQLAlchemy memoizes their cache keys.
-INSERT_INBOX = insert(_INBOX)
-_INSERT_EVENTS = insert(_EVENTS)
-_INSERT_EVENTS_JSON = insert_rows(_EVENTS, "events")  # PostgreSQL: a batch in one fixed statement
 # An UPDATE that changes nothing still takes the row lock (PostgreSQL); on SQLite the transaction
 # already holds the database's write lock (BEGIN IMMEDIATE).
 _LOCK_HEAD = update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq).returning(_HEAD.c.seq, _HEAD.c.hash)
@@ -92,7 +89,7 @@ def record_event(
 def record_events(session: Session, events: Sequence[NewEvent]) -> None:
     """Record events, in order, in the caller's transaction; they are chained after the commit."""
     if events:
-        session.connection().execute(INSERT_INBOX, inbox_rows(events))
+        insert_many(session.connection(), _INBOX, inbox_rows(events))
         recorded(session)
 
 
@@ -159,10 +156,7 @@ def _sequence_batch(connection: Connection, batch: int, wait: bool) -> int | Non
                        "actor": row.actor, "action": row.action, "subject": row.subject, "team": row.team,
                        "data": row.data, "prev_hash": prev_hash, "hash": digest})
         prev_hash = digest
-    if connection.dialect.name == "postgresql":
-        connection.execute(_INSERT_EVENTS_JSON, {"events": json_rows(events)})
-    else:
-        connection.execute(_INSERT_EVENTS, events)
+    insert_many(connection, _EVENTS, events)
     connection.execute(_SET_HEAD, {"head_seq": head_seq, "head_hash": prev_hash})
     return len(waiting)
 
@@ -198,11 +192,11 @@ class AuditSequencer:
         # After a nudge, wait this long for more commits, so one pass chains many events.
         self.gather_seconds = gather_seconds
         self.batch = batch
-        self._reset()
+        self.reset_after_fork()
         self._stopped = False
-        os.register_at_fork(after_in_child=self._reset)
 
-    def _reset(self) -> None:
+    def reset_after_fork(self) -> None:
+        """A forked child has none of the parent's threads, and locks they held would stay held."""
         self._guard = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -261,6 +255,14 @@ class AuditSequencer:
             except Exception:  # keep the thread alive; the events wait in the inbox
                 failures += 1
                 log.exception("audit sequencing failed; retrying")
+
+
+def _after_fork_in_child() -> None:
+    for sequencer in list(_SEQUENCERS.values()):
+        sequencer.reset_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register

@@ -8,6 +8,7 @@ executemany sends a statement per row.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Column, Select, String, Table, bindparam, cast, column, func, insert, select
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 
 
 def columns(table: Table) -> list[Column[Any]]:
@@ -44,3 +46,19 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+@functools.cache
+def _inserts(table: Table) -> tuple[Any, Any]:
+    return insert(table), insert_rows(table, "rows")
+
+
+def insert_many(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows into a table in one statement on PostgreSQL (one JSON parameter), else executemany."""
+    if not rows:
+        return
+    plain, from_json = _inserts(table)
+    if connection.dialect.name == "postgresql":
+        connection.execute(from_json, {"rows": json_rows(rows)})
+    else:
+        connection.execute(plain, rows)

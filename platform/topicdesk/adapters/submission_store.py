@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from topicdesk.adapters.json_rows import columns, insert_rows, json_rows, rows_of
+from topicdesk.adapters.json_rows import columns, insert_many, insert_rows, json_rows, rows_of
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditInboxRow,
@@ -101,26 +101,21 @@ _PG_STORE = _pg_statement()
 
 # --- the use ------------------------------------------------------------------------------------------
 
-def store_submission(connection: Connection, rows: SubmissionRows) -> list[dict[str, Any]]:
-    """Insert a submission's rows; returns the links of the grants that were inserted or revived."""
+def store_submission(connection: Connection, rows: SubmissionRows) -> None:
+    """Insert a submission's rows; grants that were inserted or revived are linked to the request."""
     if connection.dialect.name == "postgresql":
         connection.execute(_PG_STORE, {
             "request": json_rows([rows.request]), "topics": json_rows(rows.topics), "grants": json_rows(rows.grants),
             "links": json_rows(rows.links), "request_id": rows.request["id"], "events": json_rows(rows.events),
             "idempotency_keys": json_rows([rows.idempotency_key] if rows.idempotency_key else [])}).close()
-        return []
+        return
     connection.execute(insert(_REQUESTS), rows.request)
-    if rows.topics:
-        connection.execute(insert(_TOPICS), rows.topics)
+    insert_many(connection, _TOPICS, rows.topics)
     links = list(rows.links)
     if rows.grants:
         links += [{"request_id": rows.request["id"], "resource_kind": "access_grant", "resource_id": row.id,
                    "generation": row.generation}
                   for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)]
-    if links:
-        connection.execute(insert(_LINKS), links)
-    if rows.events:
-        connection.execute(insert(_INBOX), rows.events)
-    if rows.idempotency_key:
-        connection.execute(insert(_KEYS), rows.idempotency_key)
-    return links
+    insert_many(connection, _LINKS, links)
+    insert_many(connection, _INBOX, rows.events)
+    insert_many(connection, _KEYS, [rows.idempotency_key] if rows.idempotency_key else [])
