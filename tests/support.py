@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
+import requests
 from sqlalchemy.engine import Engine
 
 from topicdesk.adapters.db import unit_of_work
@@ -31,3 +35,18 @@ def register_cluster(engine: Engine, local: LocalCluster, owner_team: str, *, na
             partition_budget=partition_budget, disk_budget_bytes=disk_budget_bytes)
         session.add(row)
     return cluster_name
+
+
+def wait_healthy(base: str, check_alive: Callable[[], None], log: Callable[[], str], timeout: float = 60.0) -> None:
+    """Wait for `topicdesk serve` at base to answer /healthz; check_alive raises if a process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        check_alive()
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topicdesk serve was not healthy within {timeout:.0f} s:\n{log()[-4000:]}")
+        time.sleep(0.1)

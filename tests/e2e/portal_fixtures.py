@@ -14,14 +14,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -34,7 +32,7 @@ from playwright.sync_api import (
 )
 from sqlalchemy.engine import Engine
 
-from tests.support import register_cluster
+from tests.support import register_cluster, wait_healthy
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine
 from topicdesk.local_kafka.cluster import LocalCluster
@@ -82,20 +80,6 @@ def portal_dist() -> Path:
     return DIST
 
 
-def _wait_healthy(stack: PortalStack, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        stack.check_alive()
-        try:
-            if requests.get(f"{stack.base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"topicdesk serve was not healthy within {timeout:.0f} s:\n{stack.log('serve')[-4000:]}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def portal_stack(portal_dist: Path, oidc_provider: MockProvider, kafka_clusters: list[LocalCluster],
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalStack]:
@@ -126,7 +110,7 @@ def portal_stack(portal_dist: Path, oidc_provider: MockProvider, kafka_clusters:
             with stack.logs[name].open("wb") as log_file:
                 stack.processes[name] = subprocess.Popen(command, env=env, stdout=log_file,
                                                          stderr=subprocess.STDOUT)
-        _wait_healthy(stack)
+        wait_healthy(base, stack.check_alive, lambda: stack.log("serve"))
         yield stack
         stack.check_alive()  # a process that died during the tests is a failure, not a detail
     finally:

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from tests.e2e.oidc_fixtures import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, MockProvider, stop_process
+from tests.support import wait_healthy
 from topicdesk import migrations
 from topicdesk.adapters.audit_log import NewEvent, inbox_rows, sequence
 from topicdesk.adapters.db import make_engine, unit_of_work
@@ -75,18 +76,11 @@ def server(oidc_provider: MockProvider, tmp_path_factory: pytest.TempPathFactory
                                     "--no-migrate"], env=env, stdout=log_file, stderr=subprocess.STDOUT)
     running = Server(base, engine, log_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
+        def check_alive() -> None:
             if process.poll() is not None:
                 raise RuntimeError(f"topicdesk serve exited with {process.returncode}:\n{running.log()[-4000:]}")
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topicdesk serve was not healthy within 60 s:\n{running.log()[-4000:]}")
-            time.sleep(0.1)
+
+        wait_healthy(base, check_alive, running.log)
         yield running
     finally:
         stop_process(process)

@@ -1,13 +1,13 @@
-import { type FormEvent, useMemo, useRef, useState } from "react";
+import { type FormEvent, useMemo, useState } from "react";
 import { api } from "../api/client";
 import type { RequestSubmission, TopicDetail } from "../api/types";
 import { useAsync, usePolicyPreview, useSession } from "../hooks";
-import { ACCESS_GRANT_RULES, mergeFieldErrors, splitProblem, type FieldErrors } from "../lib/problems";
+import { ACCESS_GRANT_RULES, mergeFieldErrors, splitProblem } from "../lib/problems";
 import { routes } from "../lib/route";
 import { principalName, principalTeam, validateGroupId } from "../lib/validation";
 import { Link } from "../router";
 import { PolicyPreview } from "./PolicyPreview";
-import { focusFirstInvalid, submitRequest, type IdempotencyMemo } from "./submitRequest";
+import { useRequestSubmit } from "./submitRequest";
 import { Banner, EmptyState, ErrorState, Field, Loading } from "./ui";
 
 /** Ask for consume or produce access to a topic for one of my team's service accounts. */
@@ -23,12 +23,8 @@ export function RequestAccess({ topic }: { topic: TopicDetail }) {
   // The group starts as the service account's name, a common convention, until someone edits it.
   const [editedGroup, setEditedGroup] = useState<string | null>(null);
   const [reason, setReason] = useState("");
-  const [attempted, setAttempted] = useState(false);
-  const [serverErrors, setServerErrors] = useState<FieldErrors>({});
-  const [banner, setBanner] = useState<string[]>([]);
-  const [submitting, setSubmitting] = useState(false);
-  const idempotency = useRef<IdempotencyMemo | null>(null);
-  const formRef = useRef<HTMLFormElement>(null);
+  const { attempted, serverErrors, setServerErrors, banner, setBanner, submitting, formRef, submit: submitBody } =
+    useRequestSubmit(ACCESS_GRANT_RULES);
 
   const chosen = principal || mine[0]?.principal || "";
   const group = editedGroup ?? principalName(chosen);
@@ -56,23 +52,7 @@ export function RequestAccess({ topic }: { topic: TopicDetail }) {
   const errors = mergeFieldErrors(attempted ? clientErrors : {}, serverErrors);
   const denied = preview.state.kind === "decided" && preview.state.decision.outcome === "denied";
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setAttempted(true);
-    setBanner([]);
-    if (!body) {
-      focusFirstInvalid(formRef);
-      return;
-    }
-    setSubmitting(true);
-    const failure = await submitRequest(body, idempotency, ACCESS_GRANT_RULES);
-    if (failure) {
-      setSubmitting(false);
-      setServerErrors(failure.fields);
-      setBanner(failure.banner);
-      focusFirstInvalid(formRef);
-    }
-  };
+  const submit = (event: FormEvent) => submitBody(event, body);
 
   const clearServer = (field: string) => setServerErrors((old) => {
     const next = { ...old };

@@ -1,4 +1,4 @@
-import type { RefObject } from "react";
+import { type FormEvent, type RefObject, useRef, useState } from "react";
 import { api, ApiError, newIdempotencyKey } from "../api/client";
 import type { RequestSubmission } from "../api/types";
 import { splitProblem, type FieldErrors, type PathRule } from "../lib/problems";
@@ -46,4 +46,38 @@ export async function submitRequest(
 /** Moves focus to the first field marked invalid (after React has rendered the messages). */
 export function focusFirstInvalid(form: RefObject<HTMLFormElement | null>): void {
   window.setTimeout(() => form.current?.querySelector<HTMLElement>("[aria-invalid='true']")?.focus(), 0);
+}
+
+/**
+ * The submit side of a request form: `submit(event, body)` marks the form attempted, focuses the
+ * first invalid field when `body` is null (client errors), else submits it idempotently and, on
+ * failure, shows the server's field errors and banner. The form element takes `formRef`.
+ */
+export function useRequestSubmit(rules: readonly PathRule[]) {
+  const [attempted, setAttempted] = useState(false);
+  const [serverErrors, setServerErrors] = useState<FieldErrors>({});
+  const [banner, setBanner] = useState<string[]>([]);
+  const [submitting, setSubmitting] = useState(false);
+  const idempotency = useRef<IdempotencyMemo | null>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+
+  const submit = async (event: FormEvent, body: RequestSubmission | null) => {
+    event.preventDefault();
+    setAttempted(true);
+    setBanner([]);
+    if (!body) {
+      focusFirstInvalid(formRef);
+      return;
+    }
+    setSubmitting(true);
+    const failure = await submitRequest(body, idempotency, rules);
+    if (failure) {
+      setSubmitting(false);
+      setServerErrors(failure.fields);
+      setBanner(failure.banner);
+      focusFirstInvalid(formRef);
+    }
+  };
+
+  return { attempted, serverErrors, setServerErrors, banner, setBanner, submitting, formRef, submit };
 }

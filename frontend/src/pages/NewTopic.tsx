@@ -1,11 +1,11 @@
-import { type FormEvent, type InputHTMLAttributes, useMemo, useRef, useState } from "react";
+import { type FormEvent, type InputHTMLAttributes, useMemo, useState } from "react";
 import { api } from "../api/client";
 import type { Cluster, ServiceAccount } from "../api/types";
 import { PolicyPreview } from "../components/PolicyPreview";
-import { focusFirstInvalid, submitRequest, type IdempotencyMemo } from "../components/submitRequest";
+import { useRequestSubmit } from "../components/submitRequest";
 import { Banner, EmptyState, ErrorState, Field, Loading, PageHeader } from "../components/ui";
 import { useAsync, usePolicyPreview, useSession, useTitle } from "../hooks";
-import { mergeFieldErrors, splitProblem, TOPIC_CREATE_RULES, type FieldErrors } from "../lib/problems";
+import { mergeFieldErrors, splitProblem, TOPIC_CREATE_RULES } from "../lib/problems";
 import { routes } from "../lib/route";
 import {
   buildTopicRequest,
@@ -62,12 +62,8 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
   const start = clusters.find((c) => c.name === initialCluster) ?? (clusters.length === 1 ? clusters[0] : undefined);
   const [values, setValues] = useState<TopicFormValues>(() => initialTopicForm(start?.name ?? "", start?.owner_team ?? ""));
   const [touched, setTouched] = useState<Set<string>>(new Set());
-  const [attempted, setAttempted] = useState(false);
-  const [serverErrors, setServerErrors] = useState<FieldErrors>({});
-  const [banner, setBanner] = useState<string[]>([]);
-  const [submitting, setSubmitting] = useState(false);
-  const idempotency = useRef<IdempotencyMemo | null>(null);
-  const formRef = useRef<HTMLFormElement>(null);
+  const { attempted, serverErrors, setServerErrors, banner, setBanner, submitting, formRef, submit: submitBody } =
+    useRequestSubmit(TOPIC_CREATE_RULES);
 
   const accounts = useAsync<ServiceAccount[]>(
     async (signal) => (values.cluster ? (await api.serviceAccounts(values.cluster, signal)).items : []),
@@ -109,23 +105,7 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
   }
   const errors = mergeFieldErrors(shownClient, serverErrors);
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setAttempted(true);
-    setBanner([]);
-    if (!body) {
-      focusFirstInvalid(formRef);
-      return;
-    }
-    setSubmitting(true);
-    const failure = await submitRequest(body, idempotency, TOPIC_CREATE_RULES);
-    if (failure) {
-      setSubmitting(false);
-      setServerErrors(failure.fields);
-      setBanner(failure.banner);
-      focusFirstInvalid(formRef);
-    }
-  };
+  const submit = (event: FormEvent) => submitBody(event, body);
 
   const decision = preview.kind === "decided" ? preview.decision : undefined;
   const denied = decision?.outcome === "denied";
