@@ -7,44 +7,23 @@ of all topics, one of their configs, one of all ACLs, one of quotas, one of SCRA
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import select
 
 from topicdesk.adapters.audit_log import record_event
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
-    AccessGrantRow,
-    ClientQuotaRow,
     ClusterRow,
     DriftReportRow,
-    ServiceAccountRow,
     TeamRow,
     TopicRow,
     utcnow,
 )
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from topicdesk.domain.model import ServiceAccount
-from topicdesk.domain.plan import DesiredState, drift, unmanaged
+from topicdesk.domain.plan import drift, unmanaged
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable
-from topicdesk.services.reconcile import grant_value, quota_value, topic_value
-
-
-def _live(session: Session, table: Any, cluster: str) -> list[Any]:
-    return list(session.exec(select(table).where(table.cluster == cluster, col(table.deleted).is_(False))).all())
-
-
-def live_desired_state(session: Session, cluster: str) -> DesiredState:
-    topics = _live(session, TopicRow, cluster)
-    return DesiredState(
-        topics=[topic_value(r) for r in topics],
-        grants=sorted({grant_value(r) for r in _live(session, AccessGrantRow, cluster)},
-                      key=lambda g: (g.topic, g.principal, g.access.value, g.group or "")),
-        quotas=[quota_value(r) for r in _live(session, ClientQuotaRow, cluster)],
-        service_accounts=[ServiceAccount(r.principal) for r in _live(session, ServiceAccountRow, cluster)],
-        managed_config_keys={r.name: frozenset(r.managed_config_keys) | frozenset(r.config) for r in topics},
-    )
+from topicdesk.services.desired import live_desired_state, live_rows
 
 
 @dataclass(frozen=True)
@@ -87,7 +66,7 @@ def import_topics(engine: Engine, cluster: str, names: list[str], owner_team: st
             raise NotFound(f"no cluster named {cluster!r}")
         if session.get(TeamRow, owner_team) is None:
             raise NotFound(f"no team named {owner_team!r}")
-        managed = {r.name for r in _live(session, TopicRow, cluster)}
+        managed = {r.name for r in live_rows(session, TopicRow, cluster)}
         already = sorted(set(names) & managed)
         if already:
             raise Conflict(f"already managed: {', '.join(already)}")

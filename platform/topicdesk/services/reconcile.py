@@ -25,7 +25,6 @@ from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     ClientQuotaRow,
-    ClusterLeaseRow,
     ClusterRow,
     RequestResourceRow,
     RequestRow,
@@ -33,10 +32,12 @@ from topicdesk.adapters.tables import (
     TopicRow,
     utcnow,
 )
-from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
+from topicdesk.services.desired import grant_value, quota_value, topic_value
+from topicdesk.services.drift import scan_cluster
 from topicdesk.services.executor import ApplySettings, apply
+from topicdesk.services.leases import claim_lease, ensure_leases, still_holds
 
 log = logging.getLogger(__name__)
 
@@ -75,52 +76,6 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-# --- lease ------------------------------------------------------------------------------------------
-
-def ensure_leases(engine: Engine) -> list[str]:
-    with unit_of_work(engine) as session:
-        clusters = list(session.exec(select(ClusterRow.name)).all())
-        existing = set(session.exec(select(ClusterLeaseRow.cluster)).all())
-        for name in clusters:
-            if name not in existing:
-                session.add(ClusterLeaseRow(cluster=name))
-    return sorted(clusters)
-
-
-def claim_lease(engine: Engine, cluster: str, holder: str, seconds: float) -> int | None:
-    """Take or renew the cluster's lease; returns the fencing token, or None if another holds it."""
-    with unit_of_work(engine) as session:
-        now = utcnow()
-        claimable = or_(col(ClusterLeaseRow.holder).is_(None), col(ClusterLeaseRow.holder) == holder,
-                        col(ClusterLeaseRow.expires_at) < now)
-        query = select(ClusterLeaseRow).where(ClusterLeaseRow.cluster == cluster, claimable)
-        if session.get_bind().dialect.name == "postgresql":
-            # Reconcilers skip clusters another one is claiming right now instead of queueing behind it.
-            query = query.with_for_update(skip_locked=True)
-        lease = session.exec(query).first()
-        if lease is None:
-            return None
-        if lease.holder != holder:
-            lease.fencing_token += 1
-        lease.holder = holder
-        lease.expires_at = now + timedelta(seconds=seconds)
-        session.add(lease)
-        return lease.fencing_token
-
-
-def _still_holds(session: Session, cluster: str, holder: str, token: int) -> bool:
-    lease = session.exec(select(ClusterLeaseRow).where(ClusterLeaseRow.cluster == cluster)
-                         .with_for_update()).first()
-    return lease is not None and lease.holder == holder and lease.fencing_token == token
-
-
-def release_lease(engine: Engine, cluster: str, holder: str) -> None:
-    with unit_of_work(engine) as session:
-        session.execute(update(ClusterLeaseRow)
-                        .where(col(ClusterLeaseRow.cluster) == cluster, col(ClusterLeaseRow.holder) == holder)
-                        .values(holder=None, expires_at=None))
-
-
 # --- reading desired state --------------------------------------------------------------------------
 
 def _dirty(table: Any, cluster: str, now: datetime) -> Any:
@@ -130,22 +85,6 @@ def _dirty(table: Any, cluster: str, now: datetime) -> Any:
         col(table.generation) != col(table.failed_generation),
         or_(col(table.not_before).is_(None), col(table.not_before) <= now),
     )
-
-
-def grant_value(row: AccessGrantRow) -> AccessGrant:
-    return AccessGrant(principal=row.principal, topic=row.topic, access=Access(row.access),
-                       pattern=PatternType(row.pattern), group=row.group_id or None,
-                       transactional_id=row.transactional_id or None)
-
-
-def topic_value(row: TopicRow) -> DesiredTopic:
-    return DesiredTopic(name=row.name, partitions=row.partitions, replication_factor=row.replication_factor,
-                        config=dict(row.config))
-
-
-def quota_value(row: ClientQuotaRow) -> ClientQuota:
-    return ClientQuota(principal=row.principal, producer_byte_rate=row.producer_byte_rate,
-                       consumer_byte_rate=row.consumer_byte_rate, request_percentage=row.request_percentage)
 
 
 @dataclass
@@ -252,7 +191,7 @@ def reconcile_cluster(
 
     outcomes = applied.outcomes()  # once: per-key lookups below, not a rebuild per resource
     with unit_of_work(engine) as session:
-        if not _still_holds(session, cluster.name, holder, token):
+        if not still_holds(session, cluster.name, holder, token):
             # Another reconciler took over (our lease expired mid-pass): it will redo this work.
             report.error = "lease lost; results discarded"
             return report
@@ -457,10 +396,6 @@ def pending_work(engine: Engine) -> bool:
                 return True
     return False
 
-
-
-
-
 def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
@@ -488,8 +423,6 @@ def run_forever(
 
 
 def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
-    from topicdesk.services.drift import scan_cluster
-
     with unit_of_work(engine) as session:
         cluster = session.get(ClusterRow, cluster_name)
     if cluster is None:
