@@ -66,3 +66,9 @@ def principal_user(principal: str) -> str:
     if kind != "User" or not name:
         raise ValueError(f"principal must look like User:<name>, got {principal!r}")
     return name
+
+
+def team_of_principal(principal: str) -> str:
+    """The team a principal belongs to by name: `User:payments.invoice-writer` -> `payments` ("" if none)."""
+    name = principal.partition(":")[2]
+    return name.split(".", 1)[0] if "." in name else ""

@@ -9,6 +9,7 @@ from sqlalchemy import or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
@@ -20,7 +21,7 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.identity import Identity
-from topicdesk.services.requests import can_see, cluster_usage, may_approve, request_view
+from topicdesk.services.requests import can_see, may_approve, request_view
 
 
 def list_clusters(session: Session) -> list[dict[str, Any]]:
