@@ -33,6 +33,7 @@ from tests import kafka_clients
 from tests.kafka_clients import produce_one
 from topicdesk.adapters import kafka_quotas as q
 from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka import processes
 from topicdesk.local_kafka.distribution import ensure_kafka_libs
 from topicdesk.local_kafka.errors import LocalKafkaError, PortInUseError
 
@@ -246,7 +247,7 @@ def test_lifecycle_reuse_crash_restart_and_down(tmp_path: Path) -> None:
     assert [c.name for c in stopped] == ["life"]
     for pid in (started.pid, restarted.pid):
         # Exited: gone, or a zombie until this test process (its parent) reaps it.
-        assert pid is None or not Path(f"/proc/{pid}").exists() or lk._is_zombie(pid), (
+        assert pid is None or not Path(f"/proc/{pid}").exists() or processes.is_zombie(pid), (
             f"JVM {pid} is still there after down")
     assert lk.find_jvms(state_dir) == []
     assert not any(s.running for s in lk.status(state_dir, probe=False))
@@ -269,16 +270,17 @@ def port_taken_after_check(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         port = lk.find_free_ports(1, set(), start=19600)[0]
         sock.bind(("127.0.0.1", port))
         sock.listen()
-        real = lk.port_is_free
-        monkeypatch.setattr(lk, "port_is_free",
-                            lambda p, host=lk.HOST: True if p == port else real(p, host))
+        real = processes.port_is_free
+        for module in (lk, processes):  # the planner and the port finder each ask
+            monkeypatch.setattr(module, "port_is_free",
+                                lambda p, host=lk.HOST: True if p == port else real(p, host))
         yield port
 
 
 def test_auto_port_taken_before_the_jvm_binds_is_replaced(
     tmp_path: Path, port_taken_after_check: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lk, "FIRST_PORT", port_taken_after_check)
+    monkeypatch.setattr(processes, "FIRST_PORT", port_taken_after_check)
     try:
         (cluster,) = lk.up(["moved"], tmp_path)
         assert port_taken_after_check not in (cluster.client_port, cluster.controller_port)
