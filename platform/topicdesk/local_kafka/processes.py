@@ -151,12 +151,14 @@ def kill_orphan(pid: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
     while time.monotonic() < deadline:
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
+            _reap(pid)  # it may have died between the reap above and the check
             return
         time.sleep(0.1)
     _signal_group(pid, signal.SIGKILL)
     for _ in range(100):
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
+            _reap(pid)  # it may have died between the reap above and the check
             return
         time.sleep(0.1)
 
