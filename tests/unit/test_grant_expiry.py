@@ -223,7 +223,8 @@ def test_renewal_moves_the_expiry_without_touching_acls_and_an_expired_grant_can
     after = desk.rows()[(READER, "payments.g")]
     assert (after.id, after.generation, after.observed_generation) == (before.id, before.generation,
                                                                         before.observed_generation)
-    assert after.expires_at is not None and after.expires_at > utcnow() + timedelta(days=1, hours=23)
+    assert after.expires_at is not None
+    assert after.expires_at > utcnow() + timedelta(days=1, hours=23)
     assert run_once(desk.engine, lambda _c, **_o: desk.port, settings=FAST)[0].resources == 0
     assert desk.port.acls == set()
 
@@ -242,7 +243,8 @@ def test_renewal_moves_the_expiry_without_touching_acls_and_an_expired_grant_can
     again = desk.grant("payments", {**spec, "duration": "PT2H"})
     assert again.json["status"] == "approved"
     revived = desk.rows()[(READER, "payments.g")]
-    assert not revived.deleted and revived.generation == 3
+    assert not revived.deleted
+    assert revived.generation == 3
     desk.reconcile()
     assert ("group", "payments.g", "read") in desk.bindings(READER)
 
@@ -259,7 +261,8 @@ def test_the_loop_wakes_for_the_next_expiry_instead_of_sleeping_the_interval(des
     passes = iter(range(3))
     run_forever(desk.engine, lambda _c, **_o: desk.port, interval=30.0, settings=FAST, drift_interval=1e9,
                 stop=lambda: next(passes, None) is None, sleep=slept.append)
-    assert slept and all(s <= 2.1 for s in slept)
+    assert slept
+    assert all(s <= 2.1 for s in slept)
 
 
 # --- expiring soon ---------------------------------------------------------------------------------
@@ -289,9 +292,11 @@ def test_expiring_grants_are_listed_for_the_owning_and_the_consuming_team_only(d
     assert parse_moment(item["expires_at"]) is not None
     # Pages.
     first = desk.call("admin", "GET", "/api/v1/grants/expiring?within_days=30&limit=1").json
-    assert len(first["items"]) == 1 and first["next_cursor"]
+    assert len(first["items"]) == 1
+    assert first["next_cursor"]
     second = desk.call("admin", "GET", f"/api/v1/grants/expiring?within_days=30&limit=1&cursor={first['next_cursor']}")
-    assert [i["group"] for i in second.json["items"]] == ["payments.late"] and second.json["next_cursor"] is None
+    assert [i["group"] for i in second.json["items"]] == ["payments.late"]
+    assert second.json["next_cursor"] is None
     # An expired grant is revoked: no longer listed.
     desk.expire_now(INGEST, "ingest.g")
     desk.reconcile()
