@@ -121,7 +121,7 @@ def test_bad_expiry_is_422_with_the_paths_and_stores_nothing(desk: Desk) -> None
     soon = (utcnow() + timedelta(days=1)).isoformat()
     past = (utcnow() - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
     far = (utcnow() + timedelta(days=400)).isoformat()
-    cases = [
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = [
         ({"duration": "P1D", "expires_at": soon}, {"/spec/duration": "give either expires_at or duration, not both"}),
         ({"duration": "10s"}, {"/spec/duration": '"10s" is not a duration'}),
         ({"duration": "P1Y"}, {"/spec/duration": '"P1Y" is not a duration'}),
