@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import select
 
 from tests.integration.test_request_workflow import Api, build_api, topic_spec
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
