@@ -168,7 +168,8 @@ def test_expires_at_is_stored_renewed_revived_and_swept_on_both_databases(databa
         response = client.post("/api/v1/requests", json={"kind": kind, "cluster": "payments-dev", "spec": spec},
                                headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 201, response.json
-        body: dict[str, Any] = response.json
+        body = response.json
+        assert isinstance(body, dict)
         return body
 
     def grant() -> AccessGrantRow:
