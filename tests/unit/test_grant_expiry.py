@@ -170,6 +170,24 @@ def test_a_duration_starts_at_approval_and_shows_on_the_topic_page(desk: Desk) -
     assert parse_moment(view["expires_at"]) == expires
 
 
+def test_approving_after_the_asked_end_has_passed_is_a_conflict_and_stores_nothing(desk: Desk) -> None:
+    end = (utcnow() + timedelta(hours=1)).isoformat()
+    asked = desk.grant("ingest", {"topic": TOPIC, "principal": INGEST, "access": "consume", "group": "ingest.g",
+                                  "expires_at": end})
+    assert asked.json["status"] == "pending_approval"
+    # The hour went by while the request waited.
+    with unit_of_work(desk.engine) as session:
+        row = session.get(RequestRow, asked.json["id"])
+        assert row is not None
+        row.spec = {**row.spec, "expires_at": (utcnow() - timedelta(minutes=1)).isoformat()}
+        session.add(row)
+    response = desk.call("payments-owner", "POST", f"/api/v1/requests/{asked.json['id']}/approve", {})
+    assert response.status_code == 409
+    assert "has passed" in response.json["detail"]
+    assert (INGEST, "ingest.g") not in desk.rows()
+    assert desk.call("ingest", "GET", f"/api/v1/requests/{asked.json['id']}").json["status"] == "pending_approval"
+
+
 # --- the sweep -------------------------------------------------------------------------------------
 
 def test_the_pass_revokes_an_expired_grant_but_keeps_bindings_a_live_grant_needs(desk: Desk) -> None:
