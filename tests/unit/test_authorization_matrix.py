@@ -174,6 +174,8 @@ CASES: dict[str, Case] = {
     "v1.list_topics": Case("GET", lambda w: "/api/v1/topics", None, everyone()),
     "v1.get_topic": Case("GET", lambda w: "/api/v1/clusters/payments-dev/topics/payments.orders", None,
                          everyone()),
+    "v1.expiring_grants": Case("GET", lambda w: "/api/v1/grants/expiring", None,
+                               everyone()),  # each team sees only its grants (tests/unit/test_grant_expiry.py)
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }

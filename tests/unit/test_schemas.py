@@ -358,7 +358,7 @@ def test_access_rules(kind: str) -> None:
     assert errors_of(with_spec(kind, {"access": "produce", "principal": "payments", "extra": 1})) == {
         "/spec/extra": [
             'unknown field "extra"; allowed fields: topic, principal, access, pattern, group, group_pattern, '
-            "transactional_id"
+            "transactional_id, expires_at, duration"
         ],
         "/spec/principal": [
             '"payments" is not a principal: write User:<name>, e.g. User:payments.invoice-writer '

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic_core import PydanticUndefined
@@ -20,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ScalarSelect
 from sqlmodel import Session, SQLModel, col, func, select
 
-from topicdesk.adapters.submission_store import GRANT_UPSERTS
+from topicdesk.adapters.submission_store import GRANT_UPSERTS, waits_for
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     ClientQuotaRow,
@@ -33,6 +34,7 @@ from topicdesk.adapters.tables import (
     utcnow,
 )
 from topicdesk.domain.errors import Conflict
+from topicdesk.domain.expiry import grant_expires_at
 from topicdesk.domain.model import team_of_principal
 
 # --- Core statements on the hot path ------------------------------------------------------------------
@@ -151,8 +153,8 @@ def insert_links(connection: Connection, request_id: str, links: Sequence[Link])
         connection.execute(_INSERT_LINKS, [{"request_id": request_id, **link} for link in links])
 
 
-def grant_rows(cluster: str, topic: str, pattern: str,
-                wanted: Sequence[tuple[str, str, str, str]]) -> list[dict[str, Any]]:
+def grant_rows(cluster: str, topic: str, pattern: str, wanted: Sequence[tuple[str, str, str, str]],
+               expires_at: datetime | None = None) -> list[dict[str, Any]]:
     """New access_grant rows for each (principal, access, group, transactional_id) on one topic.
 
     Named twice: once. Sorted, so concurrent upserts lock existing rows in the same order.
@@ -160,22 +162,25 @@ def grant_rows(cluster: str, topic: str, pattern: str,
     now = utcnow()
     return [row_values(AccessGrantRow, cluster=cluster, topic=topic, pattern=pattern, principal=principal,
                         access=access, group_id=group, transactional_id=transactional_id,
-                        granted_team=team_of_principal(principal), updated_at=now, created_at=now)
+                        granted_team=team_of_principal(principal), expires_at=expires_at, updated_at=now,
+                        created_at=now)
             for principal, access, group, transactional_id in sorted(set(wanted))]
 
 
 def upsert_grants(connection: Connection, cluster: str, topic: str, pattern: str,
-                   wanted: Sequence[tuple[str, str, str, str]]) -> list[Link]:
+                  wanted: Sequence[tuple[str, str, str, str]], expires_at: datetime | None = None) -> list[Link]:
     """Grant each (principal, access, group, transactional_id) on one topic, in one statement.
 
-    A missing grant is inserted, a deleted one comes back with a new generation, a live one is left
-    alone (nothing changes, nothing to wait for). RETURNING gives exactly the rows to link.
+    A missing grant is inserted, a deleted one comes back with a new generation, a live one only
+    takes the new expires_at (a renewal: its ACLs stay, nothing to wait for). RETURNING gives the
+    rows written; those with a generation still to apply are linked.
     """
     if not wanted:
         return []
     statement = GRANT_UPSERTS[connection.dialect.name]
     return [link("access_grant", row.id, row.generation)
-            for row in connection.execute(statement, grant_rows(cluster, topic, pattern, wanted))]
+            for row in connection.execute(statement, grant_rows(cluster, topic, pattern, wanted, expires_at))
+            if waits_for(row)]
 
 
 def matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> list[AccessGrantRow]:
@@ -269,9 +274,14 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
             links.append(link("access_grant", grant.id, grant.generation))
         links.append(link("topic", topic_row.id, topic_row.generation))
     elif kind == "access.grant":
+        # A duration starts now, at approval; a fixed end that passed while the request waited is refused.
+        expires_at = grant_expires_at(spec, utcnow())
+        if expires_at is not None and expires_at <= utcnow():
+            raise Conflict(f"this request asked for access until {spec.get('expires_at')}, which has passed; "
+                           "reject it and ask again with a later expires_at or a duration")
         links = upsert_grants(connection, cluster, spec["topic"], spec.get("pattern", "literal"),
-                               [(spec["principal"], spec["access"], spec.get("group", ""),
-                                 spec.get("transactional_id", ""))])
+                              [(spec["principal"], spec["access"], spec.get("group", ""),
+                                spec.get("transactional_id", ""))], expires_at)
     elif kind == "access.revoke":
         for grant in matching_grants(session, cluster, spec):
             grant.deleted = True

@@ -16,11 +16,13 @@ from sqlalchemy import (
     Select,
     String,
     bindparam,
+    case,
     false,
     insert,
     literal,
     literal_column,
     null,
+    or_,
     select,
     union_all,
 )
@@ -51,7 +53,7 @@ class SubmissionRows:
     # New topic rows; a topic.create that replaces a tombstone deletes it before (see requests.py).
     topics: list[dict[str, Any]] = field(default_factory=list)
     # Grants to upsert: a missing one is inserted, a deleted one revived with a new generation, a
-    # live one left alone. The inserted and revived ones are linked to the request.
+    # live one only gets the new expires_at (a renewal). The inserted and revived ones are linked.
     grants: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)  # request_resource rows known up front
     events: list[dict[str, Any]] = field(default_factory=list)  # audit_inbox rows (audit_log.inbox_rows)
@@ -62,14 +64,28 @@ def _grant_upsert(dialect: Any, rows: Any = None) -> Any:
     statement = dialect.insert(_GRANTS)
     if rows is not None:
         statement = statement.from_select([c.name for c in columns(_GRANTS)], rows)
-    # SQL literals, not bound parameters: then SQLAlchemy sends all VALUES rows in one statement.
+    revived = _GRANTS.c.deleted.is_(True)
+
+    def on_revival(value: Any, column: str) -> Any:
+        return case((revived, value), else_=_GRANTS.c[column])
+
+    # A deleted grant comes back with a new generation. A live one keeps its generation and its
+    # reconciler bookkeeping (its ACLs do not change); only a different expires_at is written: a
+    # renewal. SQL literals, not bound parameters: then SQLAlchemy sends all VALUES rows in one statement.
     return statement.on_conflict_do_update(
         index_elements=[_GRANTS.c[name] for name in GRANT_KEY],
-        set_={"deleted": false(), "generation": _GRANTS.c.generation + literal_column("1"),
-              "updated_at": statement.excluded.updated_at, "last_error": null(), "last_error_reason": null(),
-              "attempts": literal_column("0"), "not_before": null()},
-        where=_GRANTS.c.deleted.is_(True),
-    ).returning(_GRANTS.c.id, _GRANTS.c.generation)
+        set_={"deleted": false(), "generation": on_revival(_GRANTS.c.generation + literal_column("1"), "generation"),
+              "expires_at": statement.excluded.expires_at, "updated_at": statement.excluded.updated_at,
+              "last_error": on_revival(null(), "last_error"),
+              "last_error_reason": on_revival(null(), "last_error_reason"),
+              "attempts": on_revival(literal_column("0"), "attempts"), "not_before": on_revival(null(), "not_before")},
+        where=or_(revived, _GRANTS.c.expires_at.is_distinct_from(statement.excluded.expires_at)),
+    ).returning(_GRANTS.c.id, _GRANTS.c.generation, _GRANTS.c.observed_generation, _GRANTS.c.failed_generation)
+
+
+def waits_for(row: Any) -> bool:
+    """Whether a request must wait for an upserted grant: a renewal of an applied grant does not."""
+    return bool(row.generation > row.observed_generation and row.generation != row.failed_generation)
 
 
 # INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING: PostgreSQL and SQLite (3.35+) both speak it.
@@ -82,7 +98,9 @@ def _pg_statement() -> Select[Any]:
     granted = _grant_upsert(postgresql, rows_of(_GRANTS, "grants")).cte("granted")
     link_rows = union_all(
         rows_of(_LINKS, "links"),
-        select(bindparam("request_id", type_=String), literal("access_grant"), granted.c.id, granted.c.generation))
+        select(bindparam("request_id", type_=String), literal("access_grant"), granted.c.id, granted.c.generation)
+        .where(granted.c.generation > granted.c.observed_generation,
+               granted.c.generation != granted.c.failed_generation))
     writes = [
         insert_rows(_REQUESTS, "request").cte("stored_request"),
         insert_rows(_TOPICS, "topics").cte("stored_topics"),
@@ -115,7 +133,8 @@ def store_submission(connection: Connection, rows: SubmissionRows) -> None:
     if rows.grants:
         links += [{"request_id": rows.request["id"], "resource_kind": "access_grant", "resource_id": row.id,
                    "generation": row.generation}
-                  for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)]
+                  for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)
+                  if waits_for(row)]
     insert_many(connection, _LINKS, links)
     insert_many(connection, _INBOX, rows.events)
     insert_many(connection, _KEYS, [rows.idempotency_key] if rows.idempotency_key else [])

@@ -119,6 +119,9 @@ class AccessGrantRow(_Reconciled, table=True):
     group_id: str = Field(default="", max_length=255)
     transactional_id: str = Field(default="", max_length=255)
     granted_team: str = Field(max_length=64, index=True)
+    # When the grant ends (None: never). A request's `duration` becomes a moment at approval; the
+    # reconciler turns a grant past this moment into a tombstone (services/expiry.py).
+    expires_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -26,6 +26,7 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
     query: tuple[tuple[str, str], ...] = ()
+    response_schema: str | None = None  # $id of a file in schemas/ describing the success body
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
@@ -81,6 +82,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
              "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
+    Endpoint("GET", "/api/v1/grants/expiring", "v1.expiring_grants",
+             "Access grants ending within within_days (default 14, 1..366), soonest first", "authenticated",
+             note="grants whose consuming team (the principal's) or owning team (the topic's) is the caller's; "
+                  "all for platform admins", tags=("access",),
+             query=(("within_days", "integer"), *PAGE), response_schema="https://topicdesk.dev/schemas/grant-list.json"),
     Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
              "owner", tags=("tokens",)),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",
@@ -111,6 +117,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
+        if endpoint.response_schema:
+            operation["responses"][str(endpoint.success)]["content"] = {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}}
         if endpoint.access != "public":
             operation["security"] = [{"bearer": []}, {"session": []}]
         if endpoint.request_schema:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -23,7 +23,7 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import queries
+from topicdesk.services import expiry, queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
@@ -189,6 +189,21 @@ def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     finally:
         close_port(port)
     return jsonify({**view, "observed": observed, "observed_error": problem})
+
+
+@v1.get("/grants/expiring")
+def expiring_grants() -> ResponseReturnValue:
+    identity = caller()
+    limit, cursor = page_args()
+    raw = request.args.get("within_days", "14")
+    if not raw.isdigit() or not 1 <= int(raw) <= expiry.MAX_WITHIN_DAYS:
+        raise ValidationFailed("bad within_days", errors=[FieldError(
+            "/query/within_days", f"must be a whole number of days, 1..{expiry.MAX_WITHIN_DAYS}")])
+    after = tuple(decode_cursor(cursor)) if cursor else None
+    with unit_of_work(engine()) as session:
+        items, nxt = expiry.list_expiring(session, identity, within=timedelta(days=int(raw)), limit=limit,
+                                          after=after)
+    return jsonify(items=items, within_days=int(raw), next_cursor=encode_cursor(list(nxt)) if nxt else None)
 
 
 @v1.get("/audit")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -103,8 +104,9 @@ def run_case_file(file: Path, bundle: PolicyBundle, schemas: SchemaSet | None = 
             problems = tuple(f"{e.path}: {e.message}" for e in input_errors)
             results.append(CaseResult(file.name, policy_name, case["name"], False, problems))
             continue
+        now = datetime.fromisoformat(case_input["now"].replace("Z", "+00:00")) if "now" in case_input else None
         document = build_evaluation_document(
-            case_input["request"], case_input["requester"], case_input["cluster"], case_input.get("topic")
+            case_input["request"], case_input["requester"], case_input["cluster"], case_input.get("topic"), now
         )
         decision = evaluate(sub_bundle, document)
         problems = tuple(_expectation_problems(case["expected"], decision, known_ids))

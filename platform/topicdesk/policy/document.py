@@ -11,7 +11,8 @@
       "proposed":  null | {"name", "partitions", "replication_factor", "config",
                            "expected_bytes_per_second", "added_partitions", "added_replicas"},
       "ownership": {"topic_owner_team", "principal_team", "requester_owns_topic",
-                    "requester_owns_cluster", "requester_owns_principal"}
+                    "requester_owns_cluster", "requester_owns_principal"},
+      "grant":     null | {"expires_at", "duration_seconds", "cross_team"}   # access.grant only
     }
 
 `topic` is the topic the request names as Topicdesk knows it now (updates, deletes, grants and
@@ -22,7 +23,10 @@ other kinds. `ownership` answers who owns what, so rules can say "another team a
 the topic's owner team (the cluster's owner for a topic Topicdesk does not know), the team of
 request.spec.principal (`User:<team>.<name>`; null when there is no principal or no dot), and
 whether any of the requester's teams owns the topic, the cluster and the principal (null when there
-is no principal). schemas/evaluation-document.json is the same description as a JSON Schema.
+is no principal). `grant` (access.grant only) says how long the access would last if approved
+now: `expires_at` (RFC 3339) and `duration_seconds` from the spec's expires_at or duration (both
+null: no expiry), and `cross_team`, whether the principal's team is not the topic's owner.
+schemas/evaluation-document.json is the same description as a JSON Schema.
 
 The document is built once per request and shares the spec with the request: evaluate() only
 reads it, so nobody pays for a deep copy.
@@ -33,7 +37,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+
+from topicdesk.domain.expiry import grant_expires_at, rfc3339
 
 
 @dataclass(frozen=True)
@@ -191,16 +198,33 @@ def _ownership(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _grant(document: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
+    if document["request"]["kind"] != "access.grant":
+        return None
+    spec = document["request"]["spec"]
+    ends = grant_expires_at(spec, now)
+    ownership = document["ownership"]
+    return {
+        "expires_at": rfc3339(ends) if ends is not None else None,
+        "duration_seconds": int((ends - now).total_seconds()) if ends is not None else None,
+        # A principal without a team prefix belongs to nobody known: treated as another team's.
+        "cross_team": ownership["principal_team"] is None
+        or ownership["principal_team"] != ownership["topic_owner_team"],
+    }
+
+
 def build_evaluation_document(
     request: Mapping[str, Any],
     requester: Requester | Mapping[str, Any],
     cluster: ClusterFacts | Mapping[str, Any],
     topic_state: TopicFacts | Mapping[str, Any] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """The document policies are evaluated against (shape in this module's docstring).
 
     `request` is the submitted request ({kind, cluster, spec}; other keys are ignored); the others
-    may be the dataclasses of this module or mappings with the same keys.
+    may be the dataclasses of this module or mappings with the same keys. `now` (default: the
+    clock) is when a duration would start, as if the request were approved at once.
     """
     kind = request["kind"]
     spec: Mapping[str, Any] = request.get("spec") or {}
@@ -213,4 +237,5 @@ def build_evaluation_document(
         "proposed": _proposed(kind, spec, topic),
     }
     document["ownership"] = _ownership(document)
+    document["grant"] = _grant(document, now or datetime.now(UTC))
     return document

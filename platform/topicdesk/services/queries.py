@@ -20,6 +20,7 @@ from topicdesk.adapters.tables import (
     TopicRow,
 )
 from topicdesk.domain.errors import NotFound
+from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
 from topicdesk.services.requests import can_see, may_approve, request_view
 
@@ -165,7 +166,8 @@ def list_topics(
 def grant_view(row: AccessGrantRow) -> dict[str, Any]:
     return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
             "group": row.group_id or None, "transactional_id": row.transactional_id or None,
-            "team": row.granted_team, "status": _resource_status(row), "last_error": row.last_error}
+            "team": row.granted_team, "status": _resource_status(row), "last_error": row.last_error,
+            "expires_at": rfc3339(row.expires_at) if row.expires_at else None}
 
 
 def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:

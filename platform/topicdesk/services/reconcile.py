@@ -37,6 +37,7 @@ from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Out
 from topicdesk.services.desired import grant_value, quota_value, topic_value
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.executor import ApplySettings, apply
+from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
 from topicdesk.services.leases import claim_lease, ensure_leases, still_holds
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class PassReport:
     applied: int = 0
     failed: int = 0
     retrying: int = 0
+    expired: int = 0  # grants whose expiry came, tombstoned at the start of the pass
     error: str | None = None
 
 
@@ -164,6 +166,9 @@ def reconcile_cluster(
 ) -> PassReport:
     cfg = settings or ReconcilerSettings()
     report = PassReport(cluster.name, claimed=True)
+    # Grants past their expiry become tombstones first, so this very pass removes their bindings.
+    report.expired = expire_due_grants(engine, cluster.name, actor=f"reconciler:{holder}",
+                                       limit=cfg.max_resources_per_pass)
     with unit_of_work(engine) as session:
         work = load_work(session, cluster.name, cfg.max_resources_per_pass)
         rows = work.rows()
@@ -399,10 +404,11 @@ def pending_work(engine: Engine) -> bool:
 def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
-    drift_interval: float = 300.0,
+    drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
 ) -> None:
     """Pass after pass; a pass that found work is followed at once by the next one. Every
-    `drift_interval` seconds the clusters this process holds are also scanned for drift."""
+    `drift_interval` seconds the clusters this process holds are also scanned for drift. The
+    wait between passes ends early when a grant's expiry comes (services/expiry.py)."""
     import time
 
     me = default_holder()
@@ -419,7 +425,7 @@ def run_forever(
                 last_scan[report.cluster] = now
                 scan_drift(engine, port_factory, report.cluster)
         if not any(r.resources for r in reports) or not pending_work(engine):
-            time.sleep(interval)
+            (sleep or time.sleep)(seconds_until_next_pass(engine, interval, wanted))
 
 
 def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:

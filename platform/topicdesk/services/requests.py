@@ -29,6 +29,7 @@ from topicdesk.adapters.tables import (
     utcnow,
 )
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
 from topicdesk.domain.model import team_of_principal
 
@@ -223,9 +224,19 @@ def apply_to_desired_state(session: Session, request: RequestRow) -> None:
 STATUS_BY_OUTCOME = {"auto_approved": "approved", "needs_approval": "pending_approval", "denied": "denied"}
 
 
+def validate_expiry(document: dict[str, Any]) -> None:
+    """An access.grant's expires_at / duration, beyond its schema: in the future, at most a year."""
+    if document["kind"] == "access.grant":
+        errors = expiry_errors(document["spec"], utcnow())
+        if errors:
+            count = f"{len(errors)} problems" if len(errors) > 1 else "1 problem"
+            raise ValidationFailed(f"The grant's expiry is not usable: {count}.", errors=errors)
+
+
 def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, Any]) -> dict[str, Any]:
     """dry_run: validate and decide; nothing is stored."""
     deps.validate(document)
+    validate_expiry(document)
     with unit_of_work(deps.engine) as session:
         context = _resolve_context(session, identity, document)
         decision = deps.evaluate(_document(deps, session, identity, document, context))
@@ -236,6 +247,7 @@ def submit_request(
     deps: RequestDeps, identity: Identity, document: dict[str, Any], *, idempotency_key: str | None = None,
 ) -> SubmitResult:
     deps.validate(document)
+    validate_expiry(document)
     digest = body_hash(document) if idempotency_key is not None else ""
     try:
         with unit_of_work(deps.engine) as session:
