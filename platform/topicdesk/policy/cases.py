@@ -104,7 +104,8 @@ def run_case_file(file: Path, bundle: PolicyBundle, schemas: SchemaSet | None = 
             results.append(CaseResult(file.name, policy_name, case["name"], False, problems))
             continue
         document = build_evaluation_document(
-            case_input["request"], case_input["requester"], case_input["cluster"], case_input.get("topic")
+            case_input["request"], case_input["requester"], case_input["cluster"], case_input.get("topic"),
+            case_input.get("evidence"),
         )
         decision = evaluate(sub_bundle, document)
         problems = tuple(_expectation_problems(case["expected"], decision, known_ids))

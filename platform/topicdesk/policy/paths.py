@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-DOCUMENT_ROOTS: Final = frozenset({"request", "requester", "cluster", "topic", "proposed", "ownership"})
+DOCUMENT_ROOTS: Final = frozenset({"request", "requester", "cluster", "topic", "proposed", "ownership", "evidence"})
 
 
 class _Missing:
