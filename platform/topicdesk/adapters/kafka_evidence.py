@@ -57,9 +57,10 @@ def gather(admin: AdminClient, topic_names: Collection[str], timeout: float,
     latest: dict[TopicPartition, Any] = {}
     newest: dict[TopicPartition, Any] = {}
     if every_partition:
-        latest = admin.list_offsets({tp: OffsetSpec.latest() for tp in every_partition}, request_timeout=timeout)
-        newest = admin.list_offsets({tp: OffsetSpec.max_timestamp() for tp in every_partition},
-                                    request_timeout=timeout)
+        # OffsetSpec's factories are untyped in confluent-kafka's stubs.
+        end_spec, newest_spec = OffsetSpec.latest(), OffsetSpec.max_timestamp()  # type: ignore[no-untyped-call]
+        latest = admin.list_offsets(dict.fromkeys(every_partition, end_spec), request_timeout=timeout)
+        newest = admin.list_offsets(dict.fromkeys(every_partition, newest_spec), request_timeout=timeout)
     listed = groups_f.result(timeout=wait)
     group_ids = sorted(g.group_id for g in listed.valid)
     described_f = admin.describe_consumer_groups(group_ids, request_timeout=timeout) if group_ids else {}

@@ -26,6 +26,8 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
     query: tuple[tuple[str, str], ...] = ()
+    # $id of the schema (in schemas/) of the success response, when one describes it.
+    response_schema: str | None = None
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
@@ -80,7 +82,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/topics", "v1.list_topics", "The topic catalogue across clusters", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
-             "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
+             "Desired and observed state, drift, access grants, deletion phase, history (also of a deleted topic)",
+             "authenticated", tags=("topics",), response_schema="https://topicdesk.dev/schemas/topic.json"),
+    Endpoint("POST", "/api/v1/clusters/{cluster}/topics/{name}/restore", "v1.restore_topic",
+             "Undo a deletion during its quarantine: the suspended grants (and their ACLs) come back", "owner",
+             note="owner of the topic's team; 409 unless the topic is quarantined", tags=("topics",),
+             response_schema="https://topicdesk.dev/schemas/topic.json#/$defs/lifecycle"),
     Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
              "owner", tags=("tokens",)),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",
@@ -107,7 +114,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
             "tags": list(endpoint.tags),
             "responses": {
-                str(endpoint.success): {"description": "OK"},
+                str(endpoint.success): _success(endpoint.response_schema),
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
@@ -151,6 +158,14 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _success(schema_id: str | None) -> dict[str, Any]:
+    if schema_id is None:
+        return {"description": "OK"}
+    base, _, pointer = schema_id.partition("#")
+    ref = f"#/components/schemas/{_component_name(base)}" + pointer
+    return {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}
 
 
 def _component_name(schema_id: str) -> str:

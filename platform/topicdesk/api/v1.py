@@ -23,7 +23,7 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import queries
+from topicdesk.services import deletion, queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
@@ -189,6 +189,11 @@ def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     finally:
         close_port(port)
     return jsonify({**view, "observed": observed, "observed_error": problem})
+
+
+@v1.post("/clusters/<cluster>/topics/<name>/restore")
+def restore_topic(cluster: str, name: str) -> ResponseReturnValue:
+    return jsonify(deletion.restore_topic(engine(), caller(), cluster, name))
 
 
 @v1.get("/audit")

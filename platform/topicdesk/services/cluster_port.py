@@ -2,7 +2,8 @@
 
 Reads are bulk (one `describe` = a handful of Admin calls, never one per topic). Writes take a batch
 and answer per resource with an `Outcome`; a Kafka failure is an Outcome, never an exception.
-Only the bulk reads (`describe`, `usage_evidence`) raise (`ClusterUnavailable`), because there is no resource to pin its failure on.
+Only the bulk reads (`describe`, `usage_evidence`) raise (`ClusterUnavailable`), because there is
+no resource to pin their failure on.
 """
 
 from __future__ import annotations
