@@ -49,7 +49,9 @@ def list_requests(
     cluster: str | None, mine: bool, awaiting_me: bool,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     query = select(RequestRow)
-    visible = _visible_requests(identity)
+    # awaiting_me keeps only requests the caller may approve (checked below), which they may see even
+    # when routed to them from another team, so the team filter does not apply there.
+    visible = None if awaiting_me else _visible_requests(identity)
     if visible is not None:
         query = query.where(visible)
     if status:

@@ -401,8 +401,10 @@ def _lock_request(session: Session, request_id: str) -> RequestRow:
 
 
 def can_see(identity: Identity, row: RequestRow) -> bool:
+    # Routed approvers see what they are asked to approve (e.g. a consuming team, for a topic.delete).
     return (identity.platform_admin or row.requested_by == identity.subject
-            or identity.is_member(row.requester_team) or identity.is_member(row.owner_team))
+            or identity.is_member(row.requester_team) or identity.is_member(row.owner_team)
+            or may_approve(identity, row))
 
 
 def may_approve(identity: Identity, row: RequestRow) -> bool:
