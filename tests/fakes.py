@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from topicdesk.domain.acls import AclBinding
+from topicdesk.domain.evidence import GroupUsage, TopicEvidence
 from topicdesk.domain.model import ClientQuota, DesiredTopic
 from topicdesk.domain.plan import ObservedState, ObservedTopic
 from topicdesk.services.cluster_port import (
     ClusterPort,
+    ClusterUnavailable,
     Outcome,
     OutcomeReason,
     QuotaAlteration,
@@ -43,12 +46,26 @@ class _Topic:
 
 
 @dataclass
+class FakeGroup:
+    """A consumer group: its committed offsets per (topic, partition) and how many members it has."""
+
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)
+    members: int = 0
+
+    @property
+    def state(self) -> str:
+        return "STABLE" if self.members else "EMPTY"
+
+
+@dataclass
 class FakeClusterPort:
     """An in-memory cluster that answers like Kafka does, per resource.
 
     `script(method, key, outcome, ...)` makes the next calls for that resource answer with the given
     outcomes instead (e.g. THROTTLED twice, then the real thing).
     `visible_after` delays new topics in describe() by that many describe calls (metadata lag).
+    Evidence: `groups` (consumer groups and their commits), `end_offsets` per (topic, partition)
+    and `last_write` per topic; `unreachable` makes the bulk reads raise ClusterUnavailable.
     """
 
     brokers: int = 1
@@ -57,6 +74,10 @@ class FakeClusterPort:
     acls: set[AclBinding] = field(default_factory=set)
     quotas: dict[str, dict[str, float]] = field(default_factory=dict)
     scram_users: dict[str, ScramCredential] = field(default_factory=dict)
+    groups: dict[str, FakeGroup] = field(default_factory=dict)
+    end_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    last_write: dict[str, datetime] = field(default_factory=dict)
+    unreachable: bool = False
     _scripts: dict[tuple[str, str], list[Outcome]] = field(default_factory=dict)
     _hidden: dict[str, int] = field(default_factory=dict)
 
@@ -69,7 +90,31 @@ class FakeClusterPort:
 
     # -- reads ---------------------------------------------------------------------------------
 
+    def _reachable(self) -> None:
+        if self.unreachable:
+            raise ClusterUnavailable(_fail(OutcomeReason.UNAVAILABLE, "Failed to connect to the cluster",
+                                           transient=True))
+
+    def usage_evidence(self, topic_names: Collection[str]) -> dict[str, TopicEvidence]:
+        self._reachable()
+        out: dict[str, TopicEvidence] = {}
+        for name in sorted(set(topic_names)):
+            topic = self.topics.get(name)
+            if topic is None:
+                out[name] = TopicEvidence(name, exists=False)
+                continue
+            ends = {p: self.end_offsets.get((name, p), 0) for p in range(topic.partitions)}
+            usage = []
+            for group_id, group in sorted(self.groups.items()):
+                offsets = {p: o for (t, p), o in group.committed.items() if t == name}
+                if offsets:
+                    usage.append(GroupUsage(group_id, group.state, group.members, len(offsets),
+                                            sum(max(0, ends.get(p, o) - o) for p, o in offsets.items())))
+            out[name] = TopicEvidence(name, True, topic.partitions, ends, self.last_write.get(name), tuple(usage))
+        return out
+
     def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
+        self._reachable()
         for name in list(self._hidden):
             self._hidden[name] -= 1
             if self._hidden[name] < 0:
@@ -257,6 +302,10 @@ class RecordingClusterPort:
     def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
         self.calls.append(Call("describe", -1 if topic_names is None else len(topic_names)))
         return self.inner.describe(topic_names)
+
+    def usage_evidence(self, topic_names: Collection[str]) -> dict[str, TopicEvidence]:
+        self.calls.append(Call("usage_evidence", len(topic_names)))
+        return self.inner.usage_evidence(topic_names)
 
     def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:
         self.calls.append(Call("create_topics", len(topics)))

@@ -18,7 +18,7 @@ from topicdesk.api.health import health
 from topicdesk.api.portal import register_portal
 from topicdesk.api.problems import register_problem_handlers
 from topicdesk.api.v1 import v1
-from topicdesk.bootstrap import kafka_port_for
+from topicdesk.bootstrap import kafka_port_for, usage_evidence_from
 from topicdesk.config import Settings
 from topicdesk.policy import PolicyBundle, build_evaluation_document, evaluate, load_bundle
 from topicdesk.services.reconcile import PortFactory
@@ -49,13 +49,16 @@ def create_app(
     bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
     app.extensions["topicdesk.engine"] = engine
-    app.extensions["topicdesk.port_factory"] = port_factory or kafka_port_for
+    ports: PortFactory = port_factory or kafka_port_for
+    app.extensions["topicdesk.port_factory"] = ports
     app.extensions["topicdesk.request_deps"] = RequestDeps(
         engine=engine,
         validate=lambda document: schemas.validate_request(document, schema_set),
         evaluate=lambda document: evaluate(bundle, document),
         build_document=lambda **parts: build_evaluation_document(
-            parts["request"], parts["requester"], parts["cluster"], parts["topic"]),
+            parts["request"], parts["requester"], parts["cluster"], parts["topic"],
+            evidence=parts.get("evidence")),
+        usage_evidence=usage_evidence_from(ports),
     )
     app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas())
     # The server (topicdesk.server) runs this in each worker process, so requests only insert

@@ -78,6 +78,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     topic = w.call("member", "POST", "/api/v1/requests", {"kind": "topic.create", "cluster": "payments-dev", "spec": {
         "name": "payments.orders", "partitions": 3, "replication_factor": 1}})
     assert topic.status_code == 201, topic.json
+    # A quarantined topic of payments (created and deleted), for the restore endpoint.
+    for kind, spec in (("topic.create", {"name": "payments.old", "partitions": 1, "replication_factor": 1}),
+                       ("topic.delete", {"name": "payments.old"})):
+        done = w.call("member", "POST", "/api/v1/requests", {"kind": kind, "cluster": "payments-dev", "spec": spec})
+        assert done.status_code == 201, done.json
+        assert done.json["status"] in ("approved", "applied"), done.json
     account = w.call("owner", "POST", "/api/v1/clusters/payments-dev/service-accounts", {"name": "payments.app"})
     assert account.status_code == 201, account.json
     access = w.call("other_team", "POST", "/api/v1/requests", {"kind": "access.grant", "cluster": "payments-dev",
@@ -176,6 +182,8 @@ CASES: dict[str, Case] = {
                          everyone()),
     "v1.expiring_grants": Case("GET", lambda w: "/api/v1/grants/expiring", None,
                                everyone()),  # each team sees only its grants (tests/unit/test_grant_expiry.py)
+    "v1.restore_topic": Case("POST", lambda w: "/api/v1/clusters/payments-dev/topics/payments.old/restore", None,
+                             team(member=DENIED)),
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }

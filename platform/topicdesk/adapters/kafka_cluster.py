@@ -10,6 +10,8 @@ together so their round trips overlap:
     ACLs     DescribeAcls with a match-any filter                         1 request
     users    DescribeUserScramCredentials for all users                   1 request
     quotas   DescribeClientQuotas for `user` entities (kafka-python)      1 request
+
+`usage_evidence` (consumer groups, commits, last writes) lives in adapters/kafka_evidence.py.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     UserScramCredentialUpsertion,
 )
 
-from topicdesk.adapters import kafka_quotas
+from topicdesk.adapters import kafka_evidence, kafka_quotas
 from topicdesk.domain import acls as d
+from topicdesk.domain.evidence import TopicEvidence
 from topicdesk.domain.model import ClientQuota, DesiredTopic, PatternType
 from topicdesk.domain.plan import ObservedState, ObservedTopic
 from topicdesk.services.cluster_port import (
@@ -258,6 +261,12 @@ class KafkaCluster:
             if name in configs
         }
         return ObservedState(topics=topics, acls=bindings, quotas=quotas, scram_users=scram_users)
+
+    def usage_evidence(self, topic_names: Collection[str]) -> dict[str, TopicEvidence]:
+        try:
+            return kafka_evidence.gather(self._admin, topic_names, self._timeout, _absent)
+        except Exception as exc:
+            raise ClusterUnavailable(outcome_of_exception(exc)) from exc
 
     def _describe_configs(self, names: Sequence[str]) -> dict[Any, concurrent.futures.Future[Any]]:
         resources = [ConfigResource(ResourceType.TOPIC, n) for n in names]

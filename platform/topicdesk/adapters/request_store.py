@@ -218,7 +218,8 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
     """Write an approved request's desired-state rows with new generations (the caller's transaction).
 
     Returns the links (resource kind, id, generation) the request must see observed before it is
-    applied; none means nothing changed. `tombstone` is the id of the deleted topic row a
+    applied; none means nothing changed. A topic.delete is not written here: it quarantines the
+    topic (adapters/deletion_store.py). `tombstone` is the id of the deleted topic row a
     topic.create replaces (None: there is none), when the caller already looked.
     """
     connection = session.connection()
@@ -256,22 +257,6 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
             topic_row.expected_bytes_per_second = (spec["expected_throughput"] or {}).get("bytes_per_second")
         bump(topic_row)
         session.add(topic_row)
-        links.append(link("topic", topic_row.id, topic_row.generation))
-    elif kind == "topic.delete":
-        doomed = live_topic(session, cluster, spec["name"])
-        if doomed is None:
-            raise Conflict(f"topic {spec['name']!r} no longer exists")
-        topic_row = doomed
-        topic_row.deleted = True
-        bump(topic_row)
-        session.add(topic_row)
-        for grant in session.exec(select(AccessGrantRow).where(
-                AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic_row.name,
-                AccessGrantRow.pattern == "literal", col(AccessGrantRow.deleted).is_(False))).all():
-            grant.deleted = True
-            bump(grant)
-            session.add(grant)
-            links.append(link("access_grant", grant.id, grant.generation))
         links.append(link("topic", topic_row.id, topic_row.generation))
     elif kind == "access.grant":
         # A duration starts now, at approval; a fixed end that passed while the request waited is refused.

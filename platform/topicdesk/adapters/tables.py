@@ -37,6 +37,9 @@ class ClusterRow(SQLModel, table=True):
     partition_budget: int = Field(default=1000)
     disk_budget_bytes: int = Field(default=100 * 1024**3, sa_type=BigInteger)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Grace period of a deleted topic's quarantine; None: the environment's default
+    # (domain/evidence.py QUARANTINE_DEFAULTS).
+    quarantine_seconds: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
     def public_view(self) -> dict[str, Any]:
@@ -100,6 +103,15 @@ class TopicRow(_Reconciled, table=True):
     data_contract: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # From the request's expected throughput; feeds the capacity check of later requests.
     expected_bytes_per_second: int | None = Field(default=None, sa_type=BigInteger)
+    # Deletion phases (services/deletion.py): active -> quarantined (grants' ACLs removed, data kept
+    # until quarantined_until, restorable) -> deleting (tombstone, the reconciler deletes it) -> deleted.
+    lifecycle: str = Field(default="active", max_length=16)
+    quarantined_until: datetime | None = Field(default=None)
+    # Ids of the grants the quarantine suspended (tombstoned): a restore brings exactly these back.
+    quarantined_grants: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    deletion_request_id: str | None = Field(default=None, max_length=32)
+    deleted_by: str | None = Field(default=None, max_length=300)
+    deleted_at: datetime | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -26,7 +26,8 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
     query: tuple[tuple[str, str], ...] = ()
-    response_schema: str | None = None  # $id of a file in schemas/ describing the success body
+    # $id of the schema (in schemas/) of the success response, when one describes it.
+    response_schema: str | None = None
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
@@ -81,7 +82,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/topics", "v1.list_topics", "The topic catalogue across clusters", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
-             "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
+             "Desired and observed state, drift, access grants, deletion phase, history (also of a deleted topic)",
+             "authenticated", tags=("topics",), response_schema="https://topicdesk.dev/schemas/topic.json"),
+    Endpoint("POST", "/api/v1/clusters/{cluster}/topics/{name}/restore", "v1.restore_topic",
+             "Undo a deletion during its quarantine: the suspended grants (and their ACLs) come back", "owner",
+             note="owner of the topic's team; 409 unless the topic is quarantined", tags=("topics",),
+             response_schema="https://topicdesk.dev/schemas/topic.json#/$defs/lifecycle"),
     Endpoint("GET", "/api/v1/grants/expiring", "v1.expiring_grants",
              "Access grants ending within within_days (default 14, 1..366), soonest first", "authenticated",
              note="grants whose consuming team (the principal's) or owning team (the topic's) is the caller's; "
@@ -113,7 +119,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
             "tags": list(endpoint.tags),
             "responses": {
-                str(endpoint.success): {"description": "OK"},
+                str(endpoint.success): _success(endpoint.response_schema),
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
@@ -160,6 +166,14 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             },
         },
     }
+
+
+def _success(schema_id: str | None) -> dict[str, Any]:
+    if schema_id is None:
+        return {"description": "OK"}
+    base, _, pointer = schema_id.partition("#")
+    ref = f"#/components/schemas/{_component_name(base)}" + pointer
+    return {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}
 
 
 def _component_name(schema_id: str) -> str:

@@ -23,7 +23,7 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import expiry, queries
+from topicdesk.services import deletion, expiry, queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
@@ -204,6 +204,9 @@ def expiring_grants() -> ResponseReturnValue:
         items, nxt = expiry.list_expiring(session, identity, within=timedelta(days=int(raw)), limit=limit,
                                           after=after)
     return jsonify(items=items, within_days=int(raw), next_cursor=encode_cursor(list(nxt)) if nxt else None)
+@v1.post("/clusters/<cluster>/topics/<name>/restore")
+def restore_topic(cluster: str, name: str) -> ResponseReturnValue:
+    return jsonify(deletion.restore_topic(engine(), caller(), cluster, name))
 
 
 @v1.get("/audit")

@@ -20,6 +20,7 @@ from topicdesk.domain.errors import FieldError
 from topicdesk.policy.builtins import BUILTINS, Check, Findings
 from topicdesk.policy.document import topic_owner_team
 from topicdesk.policy.messages import MessageTemplate
+from topicdesk.policy.paths import DocumentPath
 from topicdesk.schemas import POLICY_SCHEMA_ID, SCHEMA_DIR, SchemaSet, default_schemas
 
 POLICY_DIR: Final = SCHEMA_DIR.parent / "policies"
@@ -73,21 +74,26 @@ class Scope:
 
 @dataclass(frozen=True)
 class Approver:
-    """{"team_of": "topic_owner"|"cluster_owner"} | {"role": name} | {"team": name}."""
+    """{"team_of": "topic_owner"|"cluster_owner"} | {"role": name} | {"team": name}
+    | {"teams_from": "<document path to team names>"}, e.g. "evidence.affected_teams"."""
 
-    kind: Literal["team_of", "role", "team"]
+    kind: Literal["team_of", "role", "team", "teams_from"]
     value: str
 
-    def resolve(self, document: Mapping[str, Any]) -> str | None:
+    def resolve(self, document: Mapping[str, Any]) -> tuple[str, ...]:
         if self.kind == "role":
-            return f"role:{self.value}"
+            return (f"role:{self.value}",)
         if self.kind == "team":
-            return f"team:{self.value}"
+            return (f"team:{self.value}",)
+        if self.kind == "teams_from":
+            found = DocumentPath.parse(self.value).value(document)
+            names = found if isinstance(found, list) else [found]
+            return tuple(f"team:{name}" for name in names if isinstance(name, str) and name)
         if self.value == "topic_owner":
             owner = topic_owner_team(document)
         else:
             owner = (document.get("cluster") or _EMPTY).get("owner_team")
-        return f"team:{owner}" if owner else None
+        return (f"team:{owner}",) if owner else ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,7 +127,10 @@ class Rule:
         return self.message.render(document, findings, self.params)
 
     def resolve_approvers(self, document: Mapping[str, Any]) -> tuple[str, ...]:
-        return tuple(a for a in (approver.resolve(document) for approver in self.approvers) if a is not None)
+        routed: list[str] = []
+        for approver in self.approvers:
+            routed.extend(a for a in approver.resolve(document) if a not in routed)
+        return tuple(routed)
 
 
 @dataclass(frozen=True)
@@ -202,6 +211,12 @@ def _compile_rule(
     approvers = tuple(
         Approver(kind, value) for approver in data.get("approvers", ()) for kind, value in approver.items()
     )
+    for position, approver in enumerate(approvers):
+        if approver.kind == "teams_from":
+            try:
+                DocumentPath.parse(approver.value)
+            except ValueError as exc:
+                errors.append(FieldError(f"{at}/approvers/{position}/teams_from", str(exc)))
     return Rule(
         id=rule_id,
         policy=policy,

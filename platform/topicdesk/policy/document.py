@@ -13,6 +13,12 @@
       "ownership": {"topic_owner_team", "principal_team", "requester_owns_topic",
                     "requester_owns_cluster", "requester_owns_principal"},
       "grant":     null | {"expires_at", "duration_seconds", "cross_team"}   # access.grant only
+      "evidence":  null | {"available", "error", "gathered_at", "exists", "partitions",
+                           "consumer_groups": [{"group", "team", "state", "members",
+                                                "committed_partitions", "lag"}],
+                           "active_consumers", "active_groups", "last_write_at",
+                           "days_since_last_write", "other_team_grants": [{"principal", "team",
+                           "access"}], "consuming_teams", "affected_teams"}
     }
 
 `topic` is the topic the request names as Topicdesk knows it now (updates, deletes, grants and
@@ -27,6 +33,16 @@ is no principal). `grant` (access.grant only) says how long the access would las
 now: `expires_at` (RFC 3339) and `duration_seconds` from the spec's expires_at or duration (both
 null: no expiry), and `cross_team`, whether the principal's team is not the topic's owner.
 schemas/evaluation-document.json is the same description as a JSON Schema.
+
+`evidence` is set for topic.delete only (null otherwise): what the cluster said about the topic's
+use (domain/evidence.py: consumer groups with commits, the last write) plus what follows from it
+and from the topic's grants. A group's team is the team of the grant naming that group, else the
+group name's prefix before the first dot. `active_consumers` counts groups with members;
+`other_team_grants` are grants of principals outside the topic's owner team; `consuming_teams`
+are the other teams with a committed group or a consume grant; `affected_teams` adds the teams of
+every other-team grant. Unavailable evidence (the cluster did not answer, or nothing was
+gathered) keeps the grant-derived fields and nulls the cluster-derived ones: rules must treat it as
+unknown, not as unused.
 
 The document is built once per request and shares the spec with the request: evaluate() only
 reads it, so nobody pays for a deep copy.
@@ -213,18 +229,75 @@ def _grant(document: Mapping[str, Any], now: datetime) -> dict[str, Any] | None:
     }
 
 
+_NOT_GATHERED: Mapping[str, Any] = {"available": False, "error": "no usage evidence was gathered"}
+
+
+def _moment(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _group_team(group: str, grants: Sequence[Mapping[str, Any]]) -> str | None:
+    for grant in grants:
+        if grant.get("group") == group and (team := principal_team(grant.get("principal"))):
+            return team
+    team, dot, rest = group.partition(".")
+    return team if dot and team and rest else None
+
+
+def _evidence(kind: str, gathered: Mapping[str, Any] | None, topic: Mapping[str, Any] | None,
+              owner: str | None) -> dict[str, Any] | None:
+    if kind != "topic.delete":
+        return None
+    raw = gathered if gathered is not None else _NOT_GATHERED
+    available = bool(raw.get("available"))
+    grants: Sequence[Mapping[str, Any]] = (topic or {}).get("grants") or ()
+    groups = [{"group": g["group"], "team": _group_team(g["group"], grants), "state": g.get("state", "UNKNOWN"),
+               "members": int(g.get("members") or 0), "committed_partitions": int(g.get("committed_partitions") or 0),
+               "lag": g.get("lag")}
+              for g in (raw.get("consumer_groups") or ()) if available]
+    others = [{"principal": g["principal"], "team": team, "access": g["access"]}
+              for g in grants if (team := principal_team(g.get("principal"))) is not None and team != owner]
+    consuming = {g["team"] for g in groups if g["team"] and g["team"] != owner}
+    consuming |= {g["team"] for g in others if g["access"] == "consume"}
+    last_write, gathered_at = _moment(raw.get("last_write_at")), _moment(raw.get("gathered_at"))
+    days = None
+    if available and last_write is not None and gathered_at is not None:
+        days = round(max(0.0, (gathered_at - last_write).total_seconds()) / 86400, 2)
+    active = [g["group"] for g in groups if g["members"] > 0]
+    return {
+        "available": available,
+        "error": None if available else str(raw.get("error") or "unknown"),
+        "gathered_at": raw.get("gathered_at"),
+        "exists": raw.get("exists") if available else None,
+        "partitions": raw.get("partitions") if available else None,
+        "consumer_groups": groups,
+        "active_consumers": len(active) if available else None,
+        "active_groups": active,
+        "last_write_at": raw.get("last_write_at") if available else None,
+        "days_since_last_write": days,
+        "other_team_grants": others,
+        "consuming_teams": sorted(consuming),
+        "affected_teams": sorted(consuming | {g["team"] for g in others}),
+    }
+
+
 def build_evaluation_document(
     request: Mapping[str, Any],
     requester: Requester | Mapping[str, Any],
     cluster: ClusterFacts | Mapping[str, Any],
     topic_state: TopicFacts | Mapping[str, Any] | None = None,
+    *,
     now: datetime | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The document policies are evaluated against (shape in this module's docstring).
 
     `request` is the submitted request ({kind, cluster, spec}; other keys are ignored); the others
     may be the dataclasses of this module or mappings with the same keys. `now` (default: the
-    clock) is when a duration would start, as if the request were approved at once.
+    clock) is when a duration would start, as if the request were approved at once. `evidence` is
+    the gathered usage evidence of a topic.delete (domain.evidence.evidence_facts), None when none was.
     """
     kind = request["kind"]
     spec: Mapping[str, Any] = request.get("spec") or {}
@@ -238,4 +311,5 @@ def build_evaluation_document(
     }
     document["ownership"] = _ownership(document)
     document["grant"] = _grant(document, now or datetime.now(UTC))
+    document["evidence"] = _evidence(kind, evidence, topic, topic_owner_team(document))
     return document

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-DOCUMENT_ROOTS: Final = frozenset({"request", "requester", "cluster", "topic", "proposed", "ownership", "grant"})
+DOCUMENT_ROOTS: Final = frozenset({"request", "requester", "cluster", "topic", "proposed", "ownership", "grant",
+                                   "evidence"})
 
 
 class _Missing:

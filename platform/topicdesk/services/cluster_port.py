@@ -2,7 +2,8 @@
 
 Reads are bulk (one `describe` = a handful of Admin calls, never one per topic). Writes take a batch
 and answer per resource with an `Outcome`; a Kafka failure is an Outcome, never an exception.
-Only `describe` raises (`ClusterUnavailable`), because there is no resource to pin its failure on.
+Only the bulk reads (`describe`, `usage_evidence`) raise (`ClusterUnavailable`), because there is
+no resource to pin their failure on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from topicdesk.domain.acls import AclBinding
+from topicdesk.domain.evidence import TopicEvidence
 from topicdesk.domain.model import DesiredTopic
 from topicdesk.domain.plan import ObservedState
 
@@ -100,6 +102,12 @@ class ClusterPort(Protocol):
     def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
         """Topics (all non-internal ones when None; only those that exist of the named ones), their
         topic-level config overrides, all ACL bindings, `user` quotas and SCRAM-SHA-512 users."""
+        ...
+
+    def usage_evidence(self, topic_names: Collection[str]) -> dict[str, TopicEvidence]:
+        """Per named topic: consumer groups with committed offsets on it (state, members), log end
+        offsets and the last write time. A handful of Admin calls for any number of topics (plus one
+        offset fetch per consumer group, all in flight at once); raises ClusterUnavailable."""
         ...
 
     def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:

@@ -10,12 +10,13 @@ from topicdesk.adapters.audit_log import record_event
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import ClusterRow, TeamRow
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from topicdesk.domain.evidence import quarantine_seconds
 from topicdesk.domain.identity import Identity
 from topicdesk.schemas import SCHEMA_BASE_URI, SchemaSet, default_schemas
 
 CLUSTER_SCHEMA_ID = SCHEMA_BASE_URI + "cluster.json"
 FIELDS = ("environment", "owner_team", "bootstrap_servers", "security_protocol", "sasl_mechanism",
-          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags")
+          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags", "quarantine_seconds")
 
 
 def _require_admin(identity: Identity) -> None:
@@ -32,7 +33,9 @@ def _validate(document: dict[str, Any], schemas: SchemaSet | None) -> None:
 def _view(row: ClusterRow) -> dict[str, Any]:
     # The secret reference says where the credentials are, not what they are: admins may see it.
     return {**row.public_view(), "admin_secret_ref": row.admin_secret_ref, "broker_count": row.broker_count,
-            "partition_budget": row.partition_budget, "disk_budget_bytes": row.disk_budget_bytes, "tags": row.tags}
+            "partition_budget": row.partition_budget, "disk_budget_bytes": row.disk_budget_bytes, "tags": row.tags,
+            "quarantine_seconds": row.quarantine_seconds,
+            "effective_quarantine_seconds": quarantine_seconds(row.environment, row.quarantine_seconds)}
 
 
 def register_cluster(engine: Engine, identity: Identity, document: dict[str, Any],

@@ -22,6 +22,7 @@ from topicdesk.adapters.tables import (
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
+from topicdesk.services.deletion import lifecycle_status, lifecycle_view
 from topicdesk.services.requests import can_see, may_approve, request_view
 
 
@@ -49,7 +50,9 @@ def list_requests(
     cluster: str | None, mine: bool, awaiting_me: bool,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     query = select(RequestRow)
-    visible = _visible_requests(identity)
+    # awaiting_me keeps only requests the caller may approve (checked below), which they may see even
+    # when routed to them from another team, so the team filter does not apply there.
+    visible = None if awaiting_me else _visible_requests(identity)
     if visible is not None:
         query = query.where(visible)
     if status:
@@ -114,8 +117,12 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
             # An auto-approved request's next event says `approved`; the submit adds nothing to show.
             status = {"denied": "denied", "needs_approval": "pending_approval"}.get(outcome)
         if status:
-            history.append({"status": status, "at": event.occurred_at.isoformat().replace("+00:00", "Z"),
-                            "by": event.actor})
+            entry = {"status": status, "at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+                     "by": event.actor}
+            # A topic.delete's approval quarantined the topic: say until when, in the timeline.
+            if isinstance(event.data.get("quarantine"), dict):
+                entry["note"] = event.data["quarantine"]["message"]
+            history.append(entry)
     return {**request_view(row), "history": history}
 
 
@@ -128,8 +135,10 @@ def topic_view(row: TopicRow) -> dict[str, Any]:
         "replication_factor": row.replication_factor,
         "config": row.config,
         "description": row.description,
-        "status": _resource_status(row),
+        # A deletion phase (quarantined, deleting, deleted) decides the status while there is one.
+        "status": lifecycle_status(row) or _resource_status(row),
         "last_error": row.last_error,
+        **lifecycle_view(row),
     }
 
 
@@ -171,13 +180,15 @@ def grant_view(row: AccessGrantRow) -> dict[str, Any]:
 
 
 def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
-    row = session.exec(select(TopicRow).where(TopicRow.cluster == cluster, TopicRow.name == name,
-                                              col(TopicRow.deleted).is_(False))).first()
+    # There is one row per name: the live topic, or the tombstone of a deleted one, whose page stays.
+    row = session.exec(select(TopicRow).where(TopicRow.cluster == cluster, TopicRow.name == name)).first()
     if row is None:
         raise NotFound(f"no topic {name!r} on cluster {cluster!r}")
     grants = session.exec(select(AccessGrantRow).where(
         AccessGrantRow.cluster == cluster, AccessGrantRow.topic == name,
         col(AccessGrantRow.deleted).is_(False)).order_by(col(AccessGrantRow.principal))).all()
+    suspended = session.exec(select(AccessGrantRow).where(
+        col(AccessGrantRow.id).in_(row.quarantined_grants or [])).order_by(col(AccessGrantRow.principal))).all()
     history = session.exec(select(RequestRow).where(RequestRow.cluster == cluster)
                            .order_by(col(RequestRow.created_at).desc()).limit(200)).all()
     drift = session.get(DriftReportRow, cluster)
@@ -193,9 +204,24 @@ def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
         "drift": topic_drift,
         "drift_scanned_at": drift.scanned_at.isoformat() if drift else None,
         "access_grants": [grant_view(g) for g in grants],
+        # The grants a quarantine suspended: a restore brings these back.
+        "quarantined_grants": [grant_view(g) for g in suspended],
+        "deletion": _deletion(session, row),
         "history": [request_view(r) for r in history
                     if r.spec.get("name") == name or r.spec.get("topic") == name],
     }
+
+
+def _deletion(session: Session, row: TopicRow) -> dict[str, Any] | None:
+    """Who deleted the topic: the topic.delete request, its requester and approvers."""
+    if row.deletion_request_id is None:
+        return None
+    request = session.get(RequestRow, row.deletion_request_id)
+    phase = lifecycle_view(row)
+    return {"request_id": row.deletion_request_id, "requested_by": row.deleted_by,
+            "approved_by": [a["by"] for a in request.approvals] if request else [],
+            "decided_by": "policy" if request is not None and not request.approvals else None,
+            "quarantined_until": phase["quarantined_until"], "deleted_at": phase["deleted_at"]}
 
 
 def _concerns_topic(key: str, name: str) -> bool:

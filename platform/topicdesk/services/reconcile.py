@@ -34,6 +34,7 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
+from topicdesk.services.deletion import deletion_confirmed, start_final_deletions
 from topicdesk.services.desired import grant_value, quota_value, topic_value
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.executor import ApplySettings, apply
@@ -170,6 +171,8 @@ def reconcile_cluster(
     report.expired = expire_due_grants(engine, cluster.name, actor=f"reconciler:{holder}",
                                        limit=cfg.max_resources_per_pass)
     with unit_of_work(engine) as session:
+        # Quarantines past their grace period become tombstones first, so this pass deletes them.
+        record_events(session, start_final_deletions(session, cluster.name, utcnow()))
         work = load_work(session, cluster.name, cfg.max_resources_per_pass)
         rows = work.rows()
         if not rows:
@@ -219,6 +222,9 @@ def reconcile_cluster(
                 row.observed_generation = max(row.observed_generation, generation)
                 row.applied_at = now
                 report.applied += 1
+                if kind == "topic" and row.generation == generation and (
+                        gone := deletion_confirmed(row, now, f"reconciler:{holder}")) is not None:
+                    events.append(gone)
             elif outcome.permanent:
                 row.failed_generation = generation
                 row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)

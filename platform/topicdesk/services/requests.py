@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,21 +18,27 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from topicdesk.adapters import deletion_store
 from topicdesk.adapters import request_store as store
-from topicdesk.adapters.audit_log import NewEvent, inbox_rows, record_event, recorded
+from topicdesk.adapters.audit_log import NewEvent, inbox_rows, record_event, record_events, recorded
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.request_store import SubmissionContext
 from topicdesk.adapters.submission_store import SubmissionRows, store_submission
 from topicdesk.adapters.tables import (
+    ClusterRow,
     RequestRow,
     TopicRow,
     new_id,
     utcnow,
 )
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from topicdesk.domain.evidence import TopicEvidence, evidence_facts, unavailable
 from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
 from topicdesk.domain.model import team_of_principal
+from topicdesk.services import deletion
+
+log = logging.getLogger(__name__)
 
 TOPIC_KINDS = {"topic.create", "topic.update", "topic.delete"}
 OPEN_STATUSES = {"pending_approval"}
@@ -62,6 +69,10 @@ class RequestDeps:
     # Takes the evaluation document (see policy.build_evaluation_document) and decides.
     evaluate: Callable[[dict[str, Any]], DecisionLike]
     build_document: Callable[..., dict[str, Any]]
+    # Usage evidence of topics from their cluster (cluster row, topic names -> {topic: evidence});
+    # asked before a topic.delete is decided. It may raise (e.g. ClusterUnavailable): the evidence
+    # is then unavailable, which policy never takes for "unused". None: no source, also unavailable.
+    usage_evidence: Callable[[ClusterRow, Sequence[str]], Mapping[str, TopicEvidence]] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,12 +82,16 @@ class SubmitResult:
     replayed: bool = False
 
 
-def decision_view(decision: DecisionLike) -> dict[str, Any]:
-    return {
+def decision_view(decision: DecisionLike, evidence: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The stored decision; a topic.delete's also keeps the evidence it was decided on."""
+    view: dict[str, Any] = {
         "outcome": decision.outcome,
         "rules": [{"id": r.id, "effect": r.effect, "message": r.message} for r in decision.rules],
         "approvers": list(decision.approvers),
     }
+    if evidence is not None:
+        view["evidence"] = dict(evidence)
+    return view
 
 
 def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
@@ -145,17 +160,30 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
         topic = None
         if kind in TOPIC_KINDS:
             if kind == "topic.create" and live_id is not None:
+                live = store.topic_by_id(session, live_id)
+                if live is not None and live.lifecycle == deletion_store.QUARANTINED:
+                    raise Conflict(f"topic {spec['name']!r} on cluster {cluster.name!r} is quarantined until "
+                                   f"{_rfc3339(live.quarantined_until)}: restore it, or create it again once "
+                                   "it is deleted")
                 raise Conflict(f"topic {spec['name']!r} already exists on cluster {cluster.name!r}")
+            if kind == "topic.create" and cluster.tombstone_id is not None:
+                tombstone = store.topic_by_id(session, cluster.tombstone_id)
+                if tombstone is not None and tombstone.lifecycle == deletion_store.DELETING:
+                    # Replacing the tombstone now would keep the old topic (and its data) on the cluster.
+                    raise Conflict(f"topic {spec['name']!r} on cluster {cluster.name!r} is being deleted; "
+                                   "create it again once that is done")
             if kind != "topic.create" and live_id is None:
                 raise ValidationFailed("the request names an unknown topic",
                                        errors=[FieldError("/spec/name", f"no topic {spec['name']!r} on "
                                                                         f"cluster {cluster.name!r}")])
             topic = store.topic_by_id(session, live_id)
+            _refuse_if_quarantined(topic, kind)
         return _Context(cluster, cluster.owner_team, cluster.owner_team, topic, usage, cluster.tombstone_id)
     # access.grant / access.revoke: asked by the team that owns the principal (or the topic owner).
     principal_team = team_of_principal(spec["principal"])
     # A grant may name a topic that does not exist yet (policy warns); a revoke must name a grant.
     topic = store.topic_by_id(session, live_id)
+    _refuse_if_quarantined(topic, kind)
     if kind == "access.revoke" and not store.matching_grants(session, cluster.name, spec):
         raise ValidationFailed("nothing to revoke",
                                errors=[FieldError("/spec", f"{spec['principal']} has no {spec['access']} grant on "
@@ -173,8 +201,36 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
     return _Context(cluster, requester_team, owner_team, topic, usage)
 
 
+def _refuse_if_quarantined(topic: TopicRow | None, kind: str) -> None:
+    if topic is not None and topic.lifecycle == deletion_store.QUARANTINED:
+        raise Conflict(f"topic {topic.name!r} is quarantined until {_rfc3339(topic.quarantined_until)} "
+                       f"(deleted by {topic.deleted_by}); restore it before asking for {kind}")
+
+
+def _gather_evidence(deps: RequestDeps, identity: Identity, document: dict[str, Any]) -> dict[str, Any] | None:
+    """Usage evidence for a topic.delete, asked outside any transaction (it talks to the cluster).
+
+    The context is resolved first, so only a caller who may delete the topic makes Topicdesk ask.
+    """
+    if document["kind"] != "topic.delete":
+        return None
+    with unit_of_work(deps.engine) as session:
+        _resolve_context(session, identity, document)
+        cluster = session.get(ClusterRow, document["cluster"])
+    name = document["spec"]["name"]
+    now = utcnow()
+    if deps.usage_evidence is None or cluster is None:
+        return unavailable("no usage evidence source is configured", now)
+    try:
+        found = deps.usage_evidence(cluster, [name])
+    except Exception as exc:  # whatever failed, the evidence is unknown, never "unused"
+        log.warning("usage evidence of %s on %s unavailable: %s", name, cluster.name, exc)
+        return unavailable(str(exc) or type(exc).__name__, now)
+    return evidence_facts(found.get(name), now)
+
+
 def _document(deps: RequestDeps, session: Session, identity: Identity, document: dict[str, Any],
-              context: _Context) -> dict[str, Any]:
+              context: _Context, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     cluster = context.cluster
     topic = context.topic
     return deps.build_document(
@@ -194,6 +250,7 @@ def _document(deps: RequestDeps, session: Session, identity: Identity, document:
             "expected_bytes_per_second": topic.expected_bytes_per_second,
             "grants": [{"principal": g.principal, "access": g.access, "group": g.group_id or None}
                        for g in store.live_grants_on(session, cluster.name, topic.name)]},
+        **({"evidence": evidence} if evidence is not None else {}),
     )
 
 
@@ -209,14 +266,36 @@ def _settle(request: RequestRow | dict[str, Any], links: Sequence[store.Link]) -
         request.applied_at = utcnow()
 
 
-def apply_to_desired_state(session: Session, request: RequestRow) -> None:
-    """Turn an approved (ORM-loaded) request into desired-state rows with new generations (same transaction)."""
-    links = store.write_desired_state(session, request.kind, request.cluster, request.spec, request.owner_team)
+def _write_desired_state(session: Session, request: RequestRow | dict[str, Any], actor: str, *,
+                         tombstone: Any = store.LOOK_UP) -> tuple[list[store.Link], list[NewEvent], dict[str, Any]]:
+    """An approved request's desired-state rows; a topic.delete quarantines the topic (services/deletion.py).
+
+    Returns the links to wait for, audit events beyond the request's own, and a note for its history.
+    """
+    get: Callable[[str], Any] = request.__getitem__ if isinstance(request, dict) else partial(getattr, request)
+    if get("kind") == "topic.delete":
+        quarantine = deletion_store.quarantine(session, get("cluster"), get("spec")["name"], request_id=get("id"),
+                                               requested_by=get("requested_by"), now=utcnow())
+        return (quarantine.links, [deletion.quarantine_event(actor, quarantine, get("id"))],
+                {"quarantine": deletion.quarantine_note(quarantine)})
+    links = store.write_desired_state(session, get("kind"), get("cluster"), get("spec"), get("owner_team"),
+                                      tombstone=tombstone)
+    return links, [], {}
+
+
+def apply_to_desired_state(session: Session, request: RequestRow, actor: str = "policy"
+                           ) -> tuple[list[NewEvent], dict[str, Any]]:
+    """Turn an approved (ORM-loaded) request into desired-state rows with new generations (same transaction).
+
+    Returns the extra audit events (e.g. `topic:quarantine`) and the note for the approval event.
+    """
+    links, events, note = _write_desired_state(session, request, actor)
     if links:
         if request in session.new:
             session.flush()  # the links reference the request row
         store.insert_links(session.connection(), request.id, links)
     _settle(request, links)
+    return events, note
 
 
 # --- use cases --------------------------------------------------------------------------------------
@@ -237,10 +316,12 @@ def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, 
     """dry_run: validate and decide; nothing is stored."""
     deps.validate(document)
     validate_expiry(document)
+    evidence = _gather_evidence(deps, identity, document)
     with unit_of_work(deps.engine) as session:
         context = _resolve_context(session, identity, document)
-        decision = deps.evaluate(_document(deps, session, identity, document, context))
-        return {"decision": decision_view(decision), "dry_run": True}
+        evaluated = _document(deps, session, identity, document, context, evidence)
+        decision = deps.evaluate(evaluated)
+        return {"decision": decision_view(decision, evaluated.get("evidence")), "dry_run": True}
 
 
 def submit_request(
@@ -249,6 +330,7 @@ def submit_request(
     deps.validate(document)
     validate_expiry(document)
     digest = body_hash(document) if idempotency_key is not None else ""
+    evidence = _gather_evidence(deps, identity, document)
     try:
         with unit_of_work(deps.engine) as session:
             if idempotency_key is not None:
@@ -256,8 +338,9 @@ def submit_request(
                 if replay is not None:
                     return replay
             context = _resolve_context(session, identity, document)
-            decision = deps.evaluate(_document(deps, session, identity, document, context))
-            decision_dict = decision_view(decision)
+            evaluated = _document(deps, session, identity, document, context, evidence)
+            decision = deps.evaluate(evaluated)
+            decision_dict = decision_view(decision, evaluated.get("evidence"))
             now = utcnow()
             row: dict[str, Any] = {
                 "id": new_id(), "kind": document["kind"], "cluster": context.cluster.name, "spec": document["spec"],
@@ -275,19 +358,21 @@ def submit_request(
                 # An auto-approved request updates desired state in the same transaction. A new topic
                 # and its grants are stored with the request; other kinds change rows first.
                 links: list[store.Link]
+                more: list[NewEvent] = []
+                note: dict[str, Any] = {}
                 if row["kind"] == "topic.create" and context.tombstone_id is None:
                     topic, wanted = store.new_topic(row["cluster"], row["spec"], row["owner_team"])
                     rows.topics = [topic]
                     rows.grants = store.grant_rows(row["cluster"], topic["name"], "literal", wanted)
                     links = [store.link("topic", topic["id"], topic["generation"])]
                 else:
-                    links = store.write_desired_state(session, row["kind"], row["cluster"], row["spec"],
-                                                 row["owner_team"], tombstone=context.tombstone_id)
+                    links, more, note = _write_desired_state(session, row, "policy", tombstone=context.tombstone_id)
                 rows.links = [{"request_id": row["id"], **link} for link in links]
                 _settle(row, links)
                 events.append(NewEvent(actor="policy", action="request:auto_approve",
                                        subject=f"request:{row['id']}", team=context.requester_team,
-                                       data={"status": row["status"]}))
+                                       data={"status": row["status"], **note}))
+                events += more
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
                 rows.idempotency_key = {
@@ -328,8 +413,10 @@ def _lock_request(session: Session, request_id: str) -> RequestRow:
 
 
 def can_see(identity: Identity, row: RequestRow) -> bool:
+    # Routed approvers see what they are asked to approve (e.g. a consuming team, for a topic.delete).
     return (identity.platform_admin or row.requested_by == identity.subject
-            or identity.is_member(row.requester_team) or identity.is_member(row.owner_team))
+            or identity.is_member(row.requester_team) or identity.is_member(row.owner_team)
+            or may_approve(identity, row))
 
 
 def may_approve(identity: Identity, row: RequestRow) -> bool:
@@ -356,11 +443,12 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
         row.approvals = [*row.approvals, {"by": identity.subject, "at": _rfc3339(utcnow()),
                                           "comment": comment or ""}]
         row.updated_at = utcnow()
-        apply_to_desired_state(session, row)
+        more, note = apply_to_desired_state(session, row, identity.subject)
         session.add(row)
         record_event(session, actor=identity.subject, action="request:approve", subject=f"request:{row.id}",
                      team=row.owner_team, data={"before": "pending_approval", "after": row.status,
-                                                "comment": comment or ""})
+                                                "comment": comment or "", **note})
+        record_events(session, more)
         return request_view(row)
 
 

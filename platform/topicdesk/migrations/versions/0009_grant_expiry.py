@@ -1,7 +1,7 @@
 """time-bound access: access_grant.expires_at
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-11-26 10:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
