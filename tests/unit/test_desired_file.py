@@ -89,4 +89,13 @@ def test_applying_a_file_twice_submits_once_and_then_reports_in_sync(tmp_path: P
     assert bad.status_code == 422
     assert bad.json is not None
     assert sorted(e["path"] for e in bad.json["errors"]) == ["/colour", "/version"]
+
+    # A time-bound grant in a file is refused with its path, not silently made permanent.
+    timed = {**file, "grants": [{"topic": "payments.b", "principal": "User:payments.reader", "access": "consume",
+                                 "group": "payments.readers", "duration": "P30D"}]}
+    refused = client.post("/api/v1/desired-state?dry_run=true", json=timed, headers=headers)
+    assert refused.status_code == 422
+    assert refused.json is not None
+    assert [e["path"] for e in refused.json["errors"]] == ["/grants/0/duration"]
+    assert client.post("/api/v1/desired-state", json=file, headers=headers).json == again
     engine.dispose()

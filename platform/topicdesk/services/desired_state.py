@@ -49,6 +49,13 @@ def apply_desired_state(
     errors = (schemas or default_schemas()).errors(DESIRED_STATE_SCHEMA_ID, file)
     if errors:
         raise ValidationFailed("the desired-state file does not match its schema", errors=errors)
+    # The file's grants share access.grant's schema, but a file has no way yet to say what an expiry
+    # means on every re-apply (renew? keep?), so a time-bound grant is refused rather than made permanent.
+    timed = [FieldError(f"/grants/{i}/{key}", "time-bound grants are requested through POST /api/v1/requests, "
+                                              "not through a desired-state file")
+             for i, grant in enumerate(file.get("grants") or []) for key in ("expires_at", "duration") if key in grant]
+    if timed:
+        raise ValidationFailed("the desired-state file asks for time-bound grants", errors=timed)
     if not identity.is_member(file["team"]):
         raise Forbidden(f"only members of team {file['team']!r} apply its desired-state file")
     with unit_of_work(deps.engine) as session:
