@@ -39,6 +39,7 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from topicdesk.domain.identity import Identity
+from topicdesk.services.outcomes import progress_view
 
 TOPIC_KINDS = {"topic.create", "topic.update", "topic.delete"}
 OPEN_STATUSES = {"pending_approval"}
@@ -107,6 +108,7 @@ def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
         "rejection_reason": get("rejection_reason"),
         "error": get("error"),
         "applied_at": _rfc3339(applied_at) if applied_at else None,
+        **progress_view(row),
     }
 
 
