@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from topicdesk.domain.acls import AclBinding
@@ -10,6 +11,7 @@ from topicdesk.domain.model import ClientQuota, DesiredTopic
 from topicdesk.domain.plan import ObservedState, ObservedTopic
 from topicdesk.services.cluster_port import (
     ClusterPort,
+    ClusterUnavailable,
     Outcome,
     OutcomeReason,
     QuotaAlteration,
@@ -59,6 +61,12 @@ class FakeClusterPort:
     scram_users: dict[str, ScramCredential] = field(default_factory=dict)
     _scripts: dict[tuple[str, str], list[Outcome]] = field(default_factory=dict)
     _hidden: dict[str, int] = field(default_factory=dict)
+    # Set: describe() raises ClusterUnavailable with it, as a cluster that cannot be reached does.
+    unreachable: Outcome | None = None
+    # Seconds every describe() takes (a slow cluster).
+    describe_delay: float = 0.0
+    # Called before every create_topics batch (e.g. to take the lease away mid-apply).
+    before_create: Callable[[], None] | None = None
 
     def script(self, method: str, key: str, *outcomes: Outcome) -> None:
         self._scripts.setdefault((method, key), []).extend(outcomes)
@@ -70,6 +78,10 @@ class FakeClusterPort:
     # -- reads ---------------------------------------------------------------------------------
 
     def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
+        if self.describe_delay:
+            time.sleep(self.describe_delay)
+        if self.unreachable is not None:
+            raise ClusterUnavailable(self.unreachable)
         for name in list(self._hidden):
             self._hidden[name] -= 1
             if self._hidden[name] < 0:
@@ -99,6 +111,8 @@ class FakeClusterPort:
     # -- writes --------------------------------------------------------------------------------
 
     def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:
+        if self.before_create is not None:
+            self.before_create()
         out: dict[str, Outcome] = {}
         for t in topics:
             if (o := self._scripted("create_topics", t.name)) is not None:

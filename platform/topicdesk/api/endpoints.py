@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from topicdesk.api.responses import RESPONSE_SCHEMAS
+
 Access = Literal["public", "authenticated", "member", "owner", "platform_admin"]
 
 
@@ -26,6 +28,8 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
     query: tuple[tuple[str, str], ...] = ()
+    # A component in api/responses.py describing the success body.
+    response_schema: str | None = None
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
@@ -66,10 +70,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "member", note="members of the file's team", request_schema="https://topicdesk.dev/schemas/desired-state.json",
              tags=("requests",), query=(("dry_run", "boolean"), ("prune", "boolean"))),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
-             tags=("requests",), query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
-                                        ("awaiting_me", "boolean"), *PAGE)),
-    Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request", "authenticated",
-             note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",)),
+             tags=("requests",), response_schema="RequestList",
+             query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
+                    ("awaiting_me", "boolean"), *PAGE)),
+    Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request, with its history", "authenticated",
+             note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",),
+             response_schema="RequestView"),
     Endpoint("POST", "/api/v1/requests/{id}/approve", "v1.approve", "Approve", "owner",
              note="a routed approver (owner of the named team, or platform admin); never the requester",
              tags=("requests",)),
@@ -80,7 +86,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/api/v1/topics", "v1.list_topics", "The topic catalogue across clusters", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
-             "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",)),
+             "Desired and observed state, drift, access grants, history", "authenticated", tags=("topics",),
+             note="observed state: a live read bounded to about a second, else the stored observation (stale)",
+             response_schema="TopicDetail"),
     Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
              "owner", tags=("tokens",)),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",
@@ -107,7 +115,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
             "tags": list(endpoint.tags),
             "responses": {
-                str(endpoint.success): {"description": "OK"},
+                str(endpoint.success): {"description": "OK"} if not endpoint.response_schema else {
+                    "description": "OK", "content": {"application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{endpoint.response_schema}"}}}},
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
@@ -125,6 +135,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             operation["parameters"] = parameters
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
+    components.update(RESPONSE_SCHEMAS)
     components["Problem"] = {
         "type": "object",
         "required": ["type", "title", "status", "detail"],

@@ -22,7 +22,7 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from topicdesk.domain.plan import drift, unmanaged
-from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable
+from topicdesk.services.cluster_port import ClusterPort
 from topicdesk.services.desired import live_desired_state, live_rows
 from topicdesk.services.observations import store_scan_observations
 
@@ -89,16 +89,3 @@ def import_topics(engine: Engine, cluster: str, names: list[str], owner_team: st
                                                 "config": dict(topic.config)})
     return sorted(names)
 
-
-def observe_topic(port: ClusterPort, name: str) -> tuple[dict[str, object] | None, str | None]:
-    """What the cluster has for one topic right now: (observed, None), (None, None) when the topic is
-    not there, or (None, reason) when the cluster could not be asked."""
-    try:
-        observed = port.describe([name])
-    except ClusterUnavailable as exc:
-        return None, exc.outcome.message
-    topic = observed.topics.get(name)
-    if topic is None:
-        return None, None
-    return {"partitions": topic.partitions, "replication_factor": topic.replication_factor,
-            "config": dict(topic.config)}, None

@@ -210,7 +210,6 @@ def reconcile_cluster(
     for result in applied.results:
         results_by_key.setdefault(result.change.key, []).append(result)
 
-    outcomes = applied.outcomes()  # once: per-key lookups below, not a rebuild per resource
     with unit_of_work(engine) as session:
         if not still_holds(session, cluster.name, holder, token):
             # Another reconciler took over (our lease expired mid-pass): it will redo this work.
@@ -226,7 +225,8 @@ def reconcile_cluster(
             if row is None:
                 continue
             keys = _keys_of(kind, stale)
-            outcome = _combined([outcomes[k] for k in keys if k in outcomes])
+            key_results = [r for key in keys for r in results_by_key.get(key, [])]
+            outcome = _combined([r.outcome for r in key_results])
             generation = planned[(kind, stale.id)]
             if outcome.ok:
                 if row.generation == generation:
@@ -246,7 +246,6 @@ def reconcile_cluster(
                 row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
                 report.retrying += 1
             touched.append((kind, row.id))
-            key_results = [r for key in keys for r in results_by_key.get(key, [])]
             passes[(kind, row.id)] = resource_pass(resource_subject(kind, stale), generation, key_results, outcome,
                                                    row.not_before)
             key_changes = [c for key in keys for c in changes_by_key.get(key, [])]
