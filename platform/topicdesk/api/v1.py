@@ -185,8 +185,11 @@ def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     # The page never waits on a slow cluster: a live read gets a short, bounded wait, else the
     # observation the reconciler stored answers, marked stale.
     timeout = settings.topic_live_read_seconds
-    live = observations.read_live(lambda: _port_for(cluster, request_timeout=timeout), name, timeout) \
-        if timeout > 0 else None
+    live = None
+    if timeout > 0:
+        # Resolved here: the read runs in a worker thread, outside this request's app context.
+        row, factory = _cluster_row(cluster), current_app.extensions["topicdesk.port_factory"]
+        live = observations.read_live(lambda: factory(row, request_timeout=timeout), name, timeout)
     return jsonify({**view, **observations.observation_view(
         stored, live, max_age_seconds=settings.observation_max_age_seconds)})
 
@@ -217,7 +220,7 @@ def audit_verify() -> ResponseReturnValue:
     return jsonify(audit_service.verdict_view(audit_service.verify_log(engine())))
 
 
-def _port_for(cluster_name: str, **options: Any) -> Any:
+def _cluster_row(cluster_name: str) -> Any:
     from topicdesk.adapters.tables import ClusterRow
     from topicdesk.domain.errors import NotFound
 
@@ -225,7 +228,11 @@ def _port_for(cluster_name: str, **options: Any) -> Any:
         cluster = session.get(ClusterRow, cluster_name)
     if cluster is None:
         raise NotFound(f"no cluster named {cluster_name!r}")
-    return current_app.extensions["topicdesk.port_factory"](cluster, **options)
+    return cluster
+
+
+def _port_for(cluster_name: str, **options: Any) -> Any:
+    return current_app.extensions["topicdesk.port_factory"](_cluster_row(cluster_name), **options)
 
 
 @v1.get("/clusters/<cluster>/service-accounts")
