@@ -568,7 +568,7 @@ def submit_request(
                 "requester_team": context.requester_team, "owner_team": context.owner_team, "created_at": now,
                 "updated_at": now, "status": STATUS_BY_OUTCOME[decision.outcome], "decision": decision_dict,
                 "approvers": list(decision.approvers), "approvals": [], "rejection_reason": None, "error": None,
-                "applied_at": None}
+                "applied_at": None, "attempts": 0, "last_error": None, "next_attempt_at": None, "outcomes": None}
             events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row['id']}",
                                team=context.requester_team,
                                data={"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"],
