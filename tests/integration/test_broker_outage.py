@@ -113,5 +113,7 @@ def test_a_stopped_broker_shows_retries_and_the_request_applies_once_it_is_back(
     assert len(topic.partitions) == 2
     page = client.get(f"/api/v1/clusters/{cluster}/topics/{name}", headers=headers).json
     assert page is not None
-    assert (page["stale"], page["observed"]["partitions"]) == (False, 2)
+    # Live (if the just restarted broker answers within a second) or the reconciler's read-back.
+    assert page["observed"]["partitions"] == 2
+    assert page["observed_at"] is not None
     engine.dispose()
