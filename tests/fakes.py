@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,9 +78,14 @@ class FakeClusterPort:
     groups: dict[str, FakeGroup] = field(default_factory=dict)
     end_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     last_write: dict[str, datetime] = field(default_factory=dict)
-    unreachable: bool = False
     _scripts: dict[tuple[str, str], list[Outcome]] = field(default_factory=dict)
     _hidden: dict[str, int] = field(default_factory=dict)
+    # Set: describe() raises ClusterUnavailable with it, as a cluster that cannot be reached does.
+    unreachable: Outcome | None = None
+    # Seconds every describe() takes (a slow cluster).
+    describe_delay: float = 0.0
+    # Called before every create_topics batch (e.g. to take the lease away mid-apply).
+    before_create: Callable[[], None] | None = None
 
     def script(self, method: str, key: str, *outcomes: Outcome) -> None:
         self._scripts.setdefault((method, key), []).extend(outcomes)
@@ -91,9 +97,8 @@ class FakeClusterPort:
     # -- reads ---------------------------------------------------------------------------------
 
     def _reachable(self) -> None:
-        if self.unreachable:
-            raise ClusterUnavailable(_fail(OutcomeReason.UNAVAILABLE, "Failed to connect to the cluster",
-                                           transient=True))
+        if self.unreachable is not None:
+            raise ClusterUnavailable(self.unreachable)
 
     def usage_evidence(self, topic_names: Collection[str]) -> dict[str, TopicEvidence]:
         self._reachable()
@@ -114,6 +119,8 @@ class FakeClusterPort:
         return out
 
     def describe(self, topic_names: Collection[str] | None = None) -> ObservedState:
+        if self.describe_delay:
+            time.sleep(self.describe_delay)
         self._reachable()
         for name in list(self._hidden):
             self._hidden[name] -= 1
@@ -144,6 +151,8 @@ class FakeClusterPort:
     # -- writes --------------------------------------------------------------------------------
 
     def create_topics(self, topics: Sequence[DesiredTopic]) -> dict[str, Outcome]:
+        if self.before_create is not None:
+            self.before_create()
         out: dict[str, Outcome] = {}
         for t in topics:
             if (o := self._scripted("create_topics", t.name)) is not None:

@@ -87,19 +87,30 @@ def demo() -> None:
 @click.option("--once", is_flag=True, help="One pass over every cluster, then exit (non-zero if any failed).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between passes.")
 @click.option("--cluster", "clusters", multiple=True, help="Only these clusters (repeatable).")
-@click.option("--lease-seconds", type=float, default=60.0, show_default=True,
-              help="How long a cluster stays claimed by this process without renewal.")
+@click.option("--lease-seconds", type=float, default=15.0, show_default=True,
+              help="How long a cluster stays claimed without renewal: after a crash another reconciler "
+                   "takes it over this long after the last heartbeat.")
+@click.option("--heartbeat-seconds", type=float, default=None,
+              help="How often held leases are renewed, also during a long pass [default: a third of the lease].")
 @click.option("--drift-interval", type=float, default=300.0, show_default=True,
               help="Seconds between drift scans of each cluster this process holds.")
 def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float,
-              drift_interval: float) -> None:
-    """Apply approved desired state to the clusters, then keep them reconciled."""
+              heartbeat_seconds: float | None, drift_interval: float) -> None:
+    """Apply approved desired state to the clusters, then keep them reconciled.
+
+    SIGTERM or SIGINT stops it cleanly: the pass in progress stops sending, and the leases are
+    handed back so another reconciler takes over at once."""
+    import signal
+    import threading
+
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for
     from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
 
     engine = make_engine(Settings.from_env().database_url)
-    settings = ReconcilerSettings(lease_seconds=lease_seconds)
+    if lease_seconds <= 0 or (heartbeat_seconds is not None and not 0 < heartbeat_seconds < lease_seconds):
+        raise click.BadParameter("need 0 < --heartbeat-seconds < --lease-seconds")
+    settings = ReconcilerSettings(lease_seconds=lease_seconds, heartbeat_seconds=heartbeat_seconds)
     if once:
         reports = run_once(engine, kafka_port_for, clusters=clusters or None, settings=settings)
         for report in reports:
@@ -109,8 +120,18 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
         if any(r.error for r in reports):
             raise SystemExit(1)
         return
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            raise KeyboardInterrupt  # a second signal: do not wait for the pass to wind down
+        click.echo(f"received {signal.Signals(signum).name}; releasing leases and stopping", err=True)
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
-                drift_interval=drift_interval)
+                drift_interval=drift_interval, stop=stopping.is_set)
 
 
 @main.group()

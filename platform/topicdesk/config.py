@@ -53,6 +53,10 @@ class Settings:
     write_burst: int = 30
     # How often the web server looks for audit events other processes recorded (it chains its own at once).
     audit_poll_seconds: float = 2.0
+    # The topic page waits at most this long for a live read of the cluster (0: never reads live)
+    # and otherwise shows the stored observation, `stale` when older than observation_max_age_seconds.
+    topic_live_read_seconds: float = 1.0
+    observation_max_age_seconds: float = 600.0
 
     @property
     def cookie_secure(self) -> bool:
@@ -87,7 +91,16 @@ class Settings:
             write_rate_per_minute=_number(env, "TOPICDESK_WRITE_RATE_PER_MINUTE", "60", float),
             write_burst=_number(env, "TOPICDESK_WRITE_BURST", "30", int),
             audit_poll_seconds=audit_poll_seconds,
+            topic_live_read_seconds=_non_negative(env, "TOPICDESK_TOPIC_LIVE_READ_SECONDS", "1"),
+            observation_max_age_seconds=_non_negative(env, "TOPICDESK_OBSERVATION_MAX_AGE_SECONDS", "600"),
         )
+
+
+def _non_negative(env: dict[str, str], name: str, default: str) -> float:
+    value = _number(env, name, default, float)
+    if value < 0:
+        raise ConfigError(f"{name} must be zero or a positive number of seconds")
+    return value
 
 
 # Only asymmetric signatures: an HS* token "signed" with the provider's public key must never verify.

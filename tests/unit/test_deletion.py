@@ -152,7 +152,8 @@ def test_active_consumers_and_recent_writes_are_not_auto_approved(world: World) 
 
 
 def test_an_unreachable_cluster_gives_unavailable_evidence_not_an_error(world: World) -> None:
-    world.fake.unreachable = True
+    world.fake.unreachable = Outcome.failure(OutcomeReason.UNAVAILABLE, "Failed to connect to the cluster",
+                                             transient=True)
     decision = _delete_dry_run(world)
     assert decision["outcome"] == "needs_approval"
     assert _blocking(decision) == {"deletion.evidence-unavailable"}
@@ -180,7 +181,8 @@ def test_quarantine_removes_access_keeps_the_topic_and_restore_brings_access_bac
     assert [c.method for c in world.port.mutating_calls] == ["delete_acls"]
     request = world.request(deleted["id"])
     assert request["status"] == "applied"
-    assert "quarantined until" in request["history"][-2]["note"]
+    approval = next(h for h in request["history"] if h["status"] == "approved")
+    assert "quarantined until" in approval["note"]
     # Nothing else changes a quarantined topic.
     update = world.call("member", "POST", "/api/v1/requests", {"kind": "topic.update", "cluster": "payments-dev",
                                                                "spec": {"name": TOPIC, "partitions": 3}})

@@ -187,6 +187,19 @@ class DriftReportRow(SQLModel, table=True):
     unmanaged_acls: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
 
+class TopicObservationRow(SQLModel, table=True):
+    """What the cluster last showed for a topic (the reconciler's read-back or a drift scan), so the
+    topic page can answer without waiting for a slow cluster. `observed` is None when the topic was
+    not on the cluster at `observed_at`. Keyed by name, not topic id: it describes the cluster."""
+
+    __tablename__ = "topic_observation"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    name: str = Field(primary_key=True, max_length=249)
+    observed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    observed_at: datetime
+
+
 class AuditEventRow(SQLModel, table=True):
     """Append-only; see domain/audit.py for the hash chain."""
 
@@ -273,6 +286,14 @@ class RequestRow(SQLModel, table=True):
     rejection_reason: str | None = Field(default=None, max_length=2000)
     error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     applied_at: datetime | None = Field(default=None)
+    # While the cluster refuses or cannot be reached: failed apply passes so far, Kafka's reason for the
+    # last one ({reason, message}) and when the reconciler tries again. Written by the reconciler.
+    attempts: int = Field(default=0)
+    last_error: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    next_attempt_at: datetime | None = Field(default=None)
+    # Per resource, the outcome of each of its changes (see services/outcomes.py); None until a pass
+    # touched one of the request's resources.
+    outcomes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class RequestResourceRow(SQLModel, table=True):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from topicdesk.api.responses import RESPONSE_SCHEMAS
+
 Access = Literal["public", "authenticated", "member", "owner", "platform_admin"]
 
 
@@ -26,7 +28,8 @@ class Endpoint:
     tags: tuple[str, ...] = ()
     # Query parameters: name -> JSON Schema type ("string", "integer", "boolean").
     query: tuple[tuple[str, str], ...] = ()
-    # $id of the schema (in schemas/) of the success response, when one describes it.
+    # The success body's schema: a schemas/ $id (optionally with a #pointer), or the name of a
+    # component in api/responses.py.
     response_schema: str | None = None
 
 
@@ -68,10 +71,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "member", note="members of the file's team", request_schema="https://topicdesk.dev/schemas/desired-state.json",
              tags=("requests",), query=(("dry_run", "boolean"), ("prune", "boolean"))),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
-             tags=("requests",), query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
-                                        ("awaiting_me", "boolean"), *PAGE)),
-    Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request", "authenticated",
-             note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",)),
+             tags=("requests",), response_schema="RequestList",
+             query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
+                    ("awaiting_me", "boolean"), *PAGE)),
+    Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request, with its history", "authenticated",
+             note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",),
+             response_schema="RequestView"),
     Endpoint("POST", "/api/v1/requests/{id}/approve", "v1.approve", "Approve", "owner",
              note="a routed approver (owner of the named team, or platform admin); never the requester",
              tags=("requests",)),
@@ -83,7 +88,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
              "Desired and observed state, drift, access grants, deletion phase, history (also of a deleted topic)",
-             "authenticated", tags=("topics",), response_schema="https://topicdesk.dev/schemas/topic.json"),
+             "authenticated", tags=("topics",),
+             note="observed state: a live read bounded to about a second, else the stored observation (stale)",
+             response_schema="TopicDetail"),
     Endpoint("POST", "/api/v1/clusters/{cluster}/topics/{name}/restore", "v1.restore_topic",
              "Undo a deletion during its quarantine: the suspended grants (and their ACLs) come back", "owner",
              note="owner of the topic's team; 409 unless the topic is quarantined", tags=("topics",),
@@ -140,6 +147,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             operation["parameters"] = parameters
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
+    components.update(RESPONSE_SCHEMAS)
     components["Problem"] = {
         "type": "object",
         "required": ["type", "title", "status", "detail"],
@@ -168,10 +176,13 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _success(schema_id: str | None) -> dict[str, Any]:
-    if schema_id is None:
+def _success(schema: str | None) -> dict[str, Any]:
+    if schema is None:
         return {"description": "OK"}
-    base, _, pointer = schema_id.partition("#")
+    if not schema.startswith("https://"):  # a component of api/responses.py, by name
+        return {"description": "OK", "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+    base, _, pointer = schema.partition("#")
     ref = f"#/components/schemas/{_component_name(base)}" + pointer
     return {"description": "OK", "content": {"application/json": {"schema": {"$ref": ref}}}}
 

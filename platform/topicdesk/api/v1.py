@@ -23,11 +23,10 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import deletion, expiry, queries
+from topicdesk.services import deletion, expiry, observations, queries
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
-from topicdesk.services.drift import observe_topic
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
@@ -179,16 +178,20 @@ def list_topics() -> ResponseReturnValue:
 @v1.get("/clusters/<cluster>/topics/<name>")
 def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     caller()
+    settings = current_app.extensions["topicdesk.settings"]
     with unit_of_work(engine()) as session:
         view = queries.get_topic(session, cluster, name)
-    # Observed state is read live (one bulk describe), with a short timeout: the page must not hang
-    # on a cluster that is down; it says so instead.
-    port = _port_for(cluster, request_timeout=5.0)
-    try:
-        observed, problem = observe_topic(port, name)
-    finally:
-        close_port(port)
-    return jsonify({**view, "observed": observed, "observed_error": problem})
+        stored = observations.stored_observation(session, cluster, name)
+    # The page never waits on a slow cluster: a live read gets a short, bounded wait, else the
+    # observation the reconciler stored answers, marked stale.
+    timeout = settings.topic_live_read_seconds
+    live = None
+    if timeout > 0:
+        # Resolved here: the read runs in a worker thread, outside this request's app context.
+        row, factory = _cluster_row(cluster), current_app.extensions["topicdesk.port_factory"]
+        live = observations.read_live(lambda: factory(row, request_timeout=timeout), name, timeout)
+    return jsonify({**view, **observations.observation_view(
+        stored, live, max_age_seconds=settings.observation_max_age_seconds)})
 
 
 @v1.get("/grants/expiring")
@@ -235,7 +238,7 @@ def audit_verify() -> ResponseReturnValue:
     return jsonify(audit_service.verdict_view(audit_service.verify_log(engine())))
 
 
-def _port_for(cluster_name: str, **options: Any) -> Any:
+def _cluster_row(cluster_name: str) -> Any:
     from topicdesk.adapters.tables import ClusterRow
     from topicdesk.domain.errors import NotFound
 
@@ -243,7 +246,11 @@ def _port_for(cluster_name: str, **options: Any) -> Any:
         cluster = session.get(ClusterRow, cluster_name)
     if cluster is None:
         raise NotFound(f"no cluster named {cluster_name!r}")
-    return current_app.extensions["topicdesk.port_factory"](cluster, **options)
+    return cluster
+
+
+def _port_for(cluster_name: str, **options: Any) -> Any:
+    return current_app.extensions["topicdesk.port_factory"](_cluster_row(cluster_name), **options)
 
 
 @v1.get("/clusters/<cluster>/service-accounts")

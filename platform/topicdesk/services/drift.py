@@ -22,8 +22,9 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from topicdesk.domain.plan import drift, unmanaged
-from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable
+from topicdesk.services.cluster_port import ClusterPort
 from topicdesk.services.desired import live_desired_state, live_rows
+from topicdesk.services.observations import store_scan_observations
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,18 @@ def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
             raise NotFound(f"no cluster named {cluster!r}")
         desired = live_desired_state(session, cluster)
     observed = port.describe(None)
+    scanned_at = utcnow()
     items = [item.as_dict() for item in drift(desired, observed)]
     extra = unmanaged(desired, observed)
     result = DriftScan(cluster, items, [t.name for t in extra.topics], [b.as_dict() for b in extra.acls])
     with unit_of_work(engine) as session:
         row = session.get(DriftReportRow, cluster) or DriftReportRow(cluster=cluster)
-        row.scanned_at = utcnow()
+        row.scanned_at = scanned_at
         row.items = result.items
         row.unmanaged_topics = result.unmanaged_topics
         row.unmanaged_acls = result.unmanaged_acls
         session.add(row)
+        store_scan_observations(session, cluster, [t.name for t in desired.topics], observed, scanned_at)
     return result
 
 
@@ -86,16 +89,3 @@ def import_topics(engine: Engine, cluster: str, names: list[str], owner_team: st
                                                 "config": dict(topic.config)})
     return sorted(names)
 
-
-def observe_topic(port: ClusterPort, name: str) -> tuple[dict[str, object] | None, str | None]:
-    """What the cluster has for one topic right now: (observed, None), (None, None) when the topic is
-    not there, or (None, reason) when the cluster could not be asked."""
-    try:
-        observed = port.describe([name])
-    except ClusterUnavailable as exc:
-        return None, exc.outcome.message
-    topic = observed.topics.get(name)
-    if topic is None:
-        return None, None
-    return {"partitions": topic.partitions, "replication_factor": topic.replication_factor,
-            "config": dict(topic.config)}, None

@@ -24,6 +24,7 @@ from topicdesk.domain.plan import (
     Change,
     ChangeKind,
     ObservedState,
+    ObservedTopic,
     Plan,
     mismatch,
     quota_values,
@@ -96,11 +97,18 @@ class ChangeResult:
     attempts: int  # port calls that carried this change (0 for refused / never sent)
 
 
+class ApplyStopped(Exception):
+    """apply() was told to stop (the caller lost its lease, or is shutting down); nothing after
+    the last finished call was sent."""
+
+
 @dataclass
 class ApplyReport:
     results: list[ChangeResult] = field(default_factory=list)
     readbacks: int = 0
     elapsed: float = 0.0
+    # What the last successful read-back showed per topic it asked about (None: not on the cluster).
+    observed_topics: dict[str, ObservedTopic | None] = field(default_factory=dict)
     _cache: tuple[int, dict[str, Outcome]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -173,9 +181,11 @@ def apply(
     passwords: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> ApplyReport:
     """Apply `plan` and read it back. `passwords` (principal -> password) feeds upsert_scram_user
-    changes; the password is never part of the plan."""
+    changes; the password is never part of the plan. `should_stop` is asked before every call that
+    writes to the cluster; when it says so, ApplyStopped is raised."""
     cfg = settings or ApplySettings()
     started = clock()
     report = ApplyReport()
@@ -196,7 +206,7 @@ def apply(
         changes = list(plan.of_kind(*kinds))
         if not changes:
             continue
-        for result in _run_kind(changes, port, cfg, passwords or {}, sleep):
+        for result in _run_kind(changes, port, cfg, passwords or {}, sleep, should_stop):
             (applied if result.outcome.ok else report.results).append(result)
 
     report.results += _read_back(applied, port, cfg, sleep, clock, report)
@@ -210,6 +220,7 @@ def _run_kind(
     cfg: ApplySettings,
     passwords: Mapping[str, str],
     sleep: Callable[[float], None],
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[ChangeResult]:
     results: list[ChangeResult] = []
     pending = changes
@@ -234,6 +245,8 @@ def _run_kind(
     attempt = 0
     while pending:
         attempt += 1
+        if should_stop():
+            raise ApplyStopped(f"stopped before sending {len(pending)} {changes[0].kind} changes")
         got = _send(pending, port, cfg, passwords)
         retry: list[Change] = []
         throttled = False
@@ -359,6 +372,7 @@ def _read_back(
             last = {r.change.key: f"read-back failed: {exc.outcome.message}" for r in pending}
         report.readbacks += 1
         if observed is not None:
+            report.observed_topics.update({n: observed.topics.get(n) for n in names})
             still: list[ChangeResult] = []
             for r in pending:
                 problem = mismatch(r.change, observed)

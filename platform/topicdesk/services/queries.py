@@ -92,6 +92,7 @@ def list_requests(
 
 STATUS_BY_ACTION = {"request:submit": "pending_approval", "request:auto_approve": "approved",
                     "request:approve": "approved", "request:reject": "rejected", "request:cancel": "cancelled",
+                    "request:applying": "applying", "request:retry": "applying",
                     "request:applied": "applied", "request:failed": "failed"}
 
 
@@ -117,8 +118,12 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
             # An auto-approved request's next event says `approved`; the submit adds nothing to show.
             status = {"denied": "denied", "needs_approval": "pending_approval"}.get(outcome)
         if status:
-            entry = {"status": status, "at": event.occurred_at.isoformat().replace("+00:00", "Z"),
-                     "by": event.actor}
+            entry: dict[str, Any] = {"status": status, "at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+                                     "by": event.actor, "event": event.action.removeprefix("request:")}
+            if event.action == "request:retry":
+                # A retry keeps the request `applying`; the entry says why and when the next try is.
+                entry.update({"attempt": event.data.get("attempt"), "error": event.data.get("error"),
+                              "next_attempt_at": event.data.get("next_attempt_at")})
             # A topic.delete's approval quarantined the topic: say until when, in the timeline.
             if isinstance(event.data.get("quarantine"), dict):
                 entry["note"] = event.data["quarantine"]["message"]

@@ -37,6 +37,7 @@ from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
 from topicdesk.domain.model import team_of_principal
 from topicdesk.services import deletion
+from topicdesk.services.outcomes import progress_view
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
         "rejection_reason": get("rejection_reason"),
         "error": get("error"),
         "applied_at": _rfc3339(applied_at) if applied_at else None,
+        **progress_view(row),
     }
 
 
@@ -348,7 +350,7 @@ def submit_request(
                 "requester_team": context.requester_team, "owner_team": context.owner_team, "created_at": now,
                 "updated_at": now, "status": STATUS_BY_OUTCOME[decision.outcome], "decision": decision_dict,
                 "approvers": list(decision.approvers), "approvals": [], "rejection_reason": None, "error": None,
-                "applied_at": None}
+                "applied_at": None, "attempts": 0, "last_error": None, "next_attempt_at": None, "outcomes": None}
             events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row['id']}",
                                team=context.requester_team,
                                data={"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"],

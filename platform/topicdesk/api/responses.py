@@ -1,0 +1,110 @@
+"""JSON Schemas of the response bodies the OpenAPI document describes (components by name)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_ERROR = {"type": ["object", "null"], "required": ["reason", "message"],
+          "properties": {"reason": {"type": "string"}, "message": {"type": "string"}}}
+_STATUS = ["pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied", "failed"]
+
+CHANGE_OUTCOME: dict[str, Any] = {
+    "type": "object", "required": ["change", "key", "status"],
+    "description": "One change the reconciler made (or would not make) to one resource.",
+    "properties": {
+        "change": {"type": "string", "description": "create_topic, alter_topic_config, add_partitions, create_acl, "
+                   "...; for a refused change what was asked: partition_decrease, replication_factor_change"},
+        "key": {"type": "string"},
+        "status": {"enum": ["applied", "refused", "failed", "retrying"],
+                   "description": "applied: sent and read back; refused: never sent; failed: Kafka refused it "
+                                  "for good; retrying: transient failure, tried again after back-off"},
+        "reason": {"type": ["string", "null"], "description": "Kafka's (or the planner's) reason"},
+        "message": {"type": "string"},
+        "before": {}, "after": {},
+    },
+}
+
+RESOURCE_OUTCOME: dict[str, Any] = {
+    "type": "object", "required": ["resource", "status", "changes"],
+    "properties": {
+        "resource": {"type": "string", "description": "e.g. topic:<cluster>/<name>"},
+        "generation": {"type": "integer"},
+        "status": {"enum": ["applied", "failed", "retrying", "pending"],
+                   "description": "pending: no pass reached the resource before the request settled"},
+        "changes": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeOutcome"}},
+        "reason": {"type": "string"}, "message": {"type": "string"},
+    },
+}
+
+HISTORY_ENTRY: dict[str, Any] = {
+    "type": "object", "required": ["status", "at", "by"],
+    "properties": {
+        "status": {"enum": _STATUS}, "at": {"type": "string", "format": "date-time"}, "by": {"type": "string"},
+        "event": {"type": "string", "description": "submit, approve, applying, retry, applied, failed, ..."},
+        "attempt": {"type": "integer", "description": "retry entries: the attempt that failed"},
+        "error": _ERROR, "next_attempt_at": _TIME,
+    },
+}
+
+REQUEST: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "kind", "cluster", "spec", "status", "decision", "approvals", "error", "applied_at",
+                 "attempts", "last_error", "next_attempt_at", "outcomes", "partial"],
+    "properties": {
+        "id": {"type": "string"}, "kind": {"type": "string"}, "cluster": {"type": "string"},
+        "spec": {"type": "object"}, "reason": {"type": "string"}, "requested_by": {"type": "string"},
+        "requester_team": {"type": "string"}, "owner_team": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "status": {"enum": _STATUS}, "decision": {"type": "object"}, "approvals": {"type": "array"},
+        "rejection_reason": {"type": ["string", "null"]},
+        "error": {**_ERROR, "description": "Why the request failed; when some parts were applied the message "
+                                           "lists the applied and the not applied ones"},
+        "applied_at": _TIME,
+        "attempts": {"type": "integer", "description": "Apply passes that left the request retrying so far"},
+        "last_error": {**_ERROR, "description": "While retrying: Kafka's reason for the last failed attempt"},
+        "next_attempt_at": {**_TIME, "description": "While retrying: when the reconciler tries again"},
+        "outcomes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/ResourceOutcome"},
+                     "description": "Per resource, the outcome of each change (null until a pass reached one)"},
+        "partial": {"type": "boolean", "description": "failed, but some changes were applied"},
+        "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"},
+                    "description": "Only in GET /api/v1/requests/{id}"},
+    },
+}
+
+REQUEST_LIST: dict[str, Any] = {
+    "type": "object", "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/RequestView"}},
+                   "next_cursor": {"type": ["string", "null"]}},
+}
+
+_TOPIC_STATE = {"type": ["object", "null"], "properties": {
+    "partitions": {"type": "integer"}, "replication_factor": {"type": "integer"}, "config": {"type": "object"}}}
+
+# The topic page: the topic as Topicdesk holds it (schemas/topic.json: desired state, lifecycle,
+# grants, history) plus what the cluster has, answered without blocking on the cluster.
+TOPIC_DETAIL: dict[str, Any] = {
+    "allOf": [
+        {"$ref": "#/components/schemas/topic"},
+        {
+            "type": "object",
+            "required": ["observed", "observed_at", "stale", "observed_error"],
+            "properties": {
+                "observed": {**_TOPIC_STATE, "description": "What the cluster has: a live read if it answered "
+                             "within TOPICDESK_TOPIC_LIVE_READ_SECONDS, else the last stored observation (null: "
+                             "not on the cluster, or never observed)"},
+                "observed_at": {**_TIME, "description": "When `observed` was seen"},
+                "stale": {"type": "boolean", "description": "true when the live read failed, timed out or was not "
+                          "tried and the stored observation is older than TOPICDESK_OBSERVATION_MAX_AGE_SECONDS, "
+                          "or none exists"},
+                "observed_error": {"type": ["string", "null"], "description": "Why the live read failed"},
+            },
+        },
+    ],
+}
+
+RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "RequestView": REQUEST, "RequestList": REQUEST_LIST, "HistoryEntry": HISTORY_ENTRY,
+    "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
+}

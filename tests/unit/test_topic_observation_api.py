@@ -1,0 +1,81 @@
+"""The topic page answers from the stored observation when the cluster is slow or down, in well
+under 2 s, and says how old the data is and that it is stale."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from flask.testing import FlaskClient
+
+from tests.fakes import FakeClusterPort, _Topic
+from tests.support import seed_teams
+from topicdesk import migrations
+from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.tables import ClusterRow, TopicObservationRow, TopicRow, utcnow
+from topicdesk.app import create_app
+from topicdesk.config import Settings
+from topicdesk.domain.identity import Role
+from topicdesk.services.cluster_port import Outcome, OutcomeReason
+from topicdesk.services.tokens import create_token
+
+PATH = "/api/v1/clusters/c1/topics/payments.page"
+
+
+def _client(tmp_path: Path, port: FakeClusterPort, **env: str) -> tuple[FlaskClient, dict[str, str]]:
+    url = f"sqlite:///{tmp_path / 't.db'}"
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    seed_teams(engine)
+    with unit_of_work(engine) as session:
+        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
+                               admin_secret_ref="env:X"))
+        session.add(TopicRow(cluster="c1", name="payments.page", owner_team="payments", partitions=3,
+                             replication_factor=1, observed_generation=1))
+        session.add(TopicObservationRow(cluster="c1", name="payments.page", observed_at=utcnow() - timedelta(minutes=2),
+                                        observed={"partitions": 3, "replication_factor": 1, "config": {}}))
+    token = create_token(engine, team="payments", name="m", role=Role.MEMBER, actor="t").token
+    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path), **env})
+    app = create_app(settings, engine=engine, port_factory=lambda _c, **_o: port)
+    return app.test_client(), {"Authorization": f"Bearer {token}"}
+
+
+def test_a_slow_cluster_gets_the_stored_observation_marked_stale_quickly(tmp_path: Path) -> None:
+    client, headers = _client(tmp_path, FakeClusterPort(describe_delay=3.0),
+                              TOPICDESK_TOPIC_LIVE_READ_SECONDS="0.5")
+    started = time.monotonic()
+    body = client.get(PATH, headers=headers).json
+    assert time.monotonic() - started < 1.5
+    assert body is not None
+    assert body["observed"] == {"partitions": 3, "replication_factor": 1, "config": {}}
+    assert body["stale"] is True
+    assert body["observed_at"].endswith("Z")
+    assert "did not answer within 0.5 s" in body["observed_error"]
+
+
+def test_an_unreachable_cluster_gets_the_stored_observation_with_kafkas_reason(tmp_path: Path) -> None:
+    down = Outcome.failure(OutcomeReason.UNAVAILABLE, "connection refused", transient=True)
+    client, headers = _client(tmp_path, FakeClusterPort(unreachable=down))
+    body = client.get(PATH, headers=headers).json
+    assert body is not None
+    assert (body["stale"], body["observed_error"]) == (True, "connection refused")
+    assert body["observed"]["partitions"] == 3
+
+
+def test_a_live_answer_is_fresh_and_reading_live_can_be_turned_off(tmp_path: Path) -> None:
+    port = FakeClusterPort()
+    port.topics["payments.page"] = _Topic(6, 1, {"retention.ms": "1"})
+    client, headers = _client(tmp_path, port)
+    body = client.get(PATH, headers=headers).json
+    assert body is not None
+    assert (body["stale"], body["observed_error"]) == (False, None)
+    assert body["observed"] == {"partitions": 6, "replication_factor": 1, "config": {"retention.ms": "1"}}
+
+    # No live read: the stored observation (2 minutes old) is fresh enough under 600 s, stale under 60 s.
+    for max_age, stale in (("600", False), ("60", True)):
+        client, headers = _client(tmp_path / max_age, port, TOPICDESK_TOPIC_LIVE_READ_SECONDS="0",
+                                  TOPICDESK_OBSERVATION_MAX_AGE_SECONDS=max_age)
+        body = client.get(PATH, headers=headers).json
+        assert body is not None
+        assert (body["observed"]["partitions"], body["stale"]) == (3, stale)
