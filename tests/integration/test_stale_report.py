@@ -101,7 +101,7 @@ def test_written_topics_committed_groups_and_the_observation_history_on_real_kaf
     assert stale["last_write_at"] is not None
     assert stale["partitions"] == 3
     assert stale["request"] == {"kind": "topic.delete", "cluster": api.payments_cluster, "spec": {"name": topic},
-                                "reason": "stale: no writes for 1 days (stale report)"}
+                                "reason": "stale: no writes for 1 day (stale report)"}
     unused = _unused(later, topic)
     # The reader committed and is caught up: not unused. The idle group never committed: unused.
     assert reader["principal"] not in unused

@@ -43,6 +43,10 @@ PortFactory = Callable[..., ClusterPort]
 REFRESH_TIMEOUT = 10.0
 
 
+def _days(days: int) -> str:
+    return "1 day" if days == 1 else f"{days} days"
+
+
 def _moment(value: datetime | None) -> str | None:
     return rfc3339(value) if value is not None else None
 
@@ -157,7 +161,7 @@ def _stale_topic(topic: TopicRow, usage: TopicUsage, reason: str, grants: Sequen
         "consumer_groups": groups,
         "consuming_teams": sorted(consuming - {topic.owner_team}),
         "request": {"kind": "topic.delete", "cluster": topic.cluster, "spec": {"name": topic.name},
-                    "reason": f"stale: no writes for {days} days (stale report)"},
+                    "reason": f"stale: no writes for {_days(days)} (stale report)"},
     }
 
 
@@ -172,7 +176,7 @@ def _unused_grant(grant: AccessGrantRow, topic: TopicRow, usage: TopicUsage, com
         "last_write_at": _moment(usage.last_write_at), "created_at": _moment(grant.created_at),
         "observed_at": _moment(usage.gathered_at),
         "request": {"kind": "access.revoke", "cluster": grant.cluster, "spec": _grant_spec(grant),
-                    "reason": f"unused for {days} days (stale report)"},
+                    "reason": f"unused for {_days(days)} (stale report)"},
     }
 
 
