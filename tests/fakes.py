@@ -114,7 +114,8 @@ class FakeClusterPort:
                 offsets = {p: o for (t, p), o in group.committed.items() if t == name}
                 if offsets:
                     usage.append(GroupUsage(group_id, group.state, group.members, len(offsets),
-                                            sum(max(0, ends.get(p, o) - o) for p, o in offsets.items())))
+                                            sum(max(0, ends.get(p, o) - o) for p, o in offsets.items()),
+                                            sum(offsets.values())))
             out[name] = TopicEvidence(name, True, topic.partitions, ends, self.last_write.get(name), tuple(usage))
         return out
 

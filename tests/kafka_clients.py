@@ -63,3 +63,24 @@ def consume_one(conf: dict[str, Any], topic: str, timeout: float = 15.0) -> byte
         raise AssertionError("neither a message nor an error arrived")
     finally:
         consumer.close()
+
+
+def consume_and_commit(conf: dict[str, Any], topic: str, count: int = 1, timeout: float = 15.0) -> int:
+    """Read `count` messages in the conf's group and commit their offsets synchronously; how many were read."""
+    consumer = Consumer({**conf, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    read = 0
+    try:
+        deadline = time.monotonic() + timeout
+        while read < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                raise KafkaException(msg.error())
+            read += 1
+        if read:
+            consumer.commit(asynchronous=False)
+        return read
+    finally:
+        consumer.close()

@@ -184,6 +184,10 @@ CASES: dict[str, Case] = {
                                everyone()),  # each team sees only its grants (tests/unit/test_grant_expiry.py)
     "v1.restore_topic": Case("POST", lambda w: "/api/v1/clusters/payments-dev/topics/payments.old/restore", None,
                              team(member=DENIED)),
+    "v1.stale_report": Case("GET", lambda w: "/api/v1/reports/stale", None,
+                            everyone()),  # each team sees only its report (tests/unit/test_stale_report.py)
+    "v1.refresh_stale_report": Case("POST", lambda w: "/api/v1/reports/stale/refresh?cluster=payments-dev", None,
+                                    team(member=DENIED)),
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }

@@ -99,7 +99,7 @@ def gather(admin: AdminClient, topic_names: Collection[str], timeout: float,
         for topic, offsets in committed.items():
             ends = end_offsets.get(topic, {})
             lag = sum(max(0, ends.get(p, o) - o) for p, o in offsets)
-            usage[topic].append(GroupUsage(group, state, count, len(offsets), lag))
+            usage[topic].append(GroupUsage(group, state, count, len(offsets), lag, sum(o for _, o in offsets)))
     out = {name: TopicEvidence(name, exists=False) for name in names}
     for name, count in partitions.items():
         stamp = last_write.get(name)

@@ -316,3 +316,35 @@ class IdempotencyKeyRow(SQLModel, table=True):
     status_code: int
     response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class TopicUsageRow(SQLModel, table=True):
+    """The last usage evidence gathered for a topic (domain/staleness.py): the stale report reads
+    this, never the cluster. One row per (cluster, topic), overwritten by each newer gathering."""
+
+    __tablename__ = "topic_usage"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    topic: str = Field(primary_key=True, max_length=249)
+    exists: bool = Field(default=True)
+    partitions: int = Field(default=0)
+    last_write_at: datetime | None = Field(default=None)  # None: the topic holds no record
+    gathered_at: datetime
+
+
+class GroupCommitObservationRow(SQLModel, table=True):
+    """Observation history of a consumer group's commits on a topic. Kafka does not say when a group
+    last committed; `changed_at` is when the committed sum was last seen to change, `first_seen_at`
+    when it was first seen, `seen_at` the last gathering that found it."""
+
+    __tablename__ = "group_commit_observation"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    topic: str = Field(primary_key=True, max_length=249)
+    group_id: str = Field(primary_key=True, max_length=255)
+    committed_offsets: int | None = Field(default=None, sa_type=BigInteger)
+    committed_partitions: int = Field(default=0)
+    lag: int | None = Field(default=None, sa_type=BigInteger)
+    first_seen_at: datetime
+    changed_at: datetime
+    seen_at: datetime

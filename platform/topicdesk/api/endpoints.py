@@ -100,6 +100,21 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              note="grants whose consuming team (the principal's) or owning team (the topic's) is the caller's; "
                   "all for platform admins", tags=("access",),
              query=(("within_days", "integer"), *PAGE), response_schema="https://topicdesk.dev/schemas/grant-list.json"),
+    Endpoint("GET", "/api/v1/reports/stale", "v1.stale_report",
+             "Stale topics (no writes for days, default 30, 1..365) and unused grants (no commits for days), "
+             "from stored usage observations; each row carries the topic.delete or access.revoke request body",
+             "authenticated",
+             note="team defaults to the caller's teams (every team for platform admins); another team is 404 "
+                  "unless platform admin; cluster optional (all clusters)", tags=("reports",),
+             query=(("days", "integer"), ("team", "string"), ("cluster", "string")),
+             response_schema="https://topicdesk.dev/schemas/stale-report.json"),
+    Endpoint("POST", "/api/v1/reports/stale/refresh", "v1.refresh_stale_report",
+             "Gather the cluster's usage evidence now (one bulk call), record it, and answer the stale report "
+             "for that cluster", "owner",
+             note="owners of the cluster's owner team or platform admins; cluster required; 503 when the cluster "
+                  "does not answer", tags=("reports",),
+             query=(("cluster", "string"), ("days", "integer"), ("team", "string")),
+             response_schema="https://topicdesk.dev/schemas/stale-report.json"),
     Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
              "owner", tags=("tokens",)),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",

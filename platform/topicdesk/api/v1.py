@@ -23,7 +23,7 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import deletion, expiry, observations, queries
+from topicdesk.services import deletion, expiry, observations, queries, stale
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
@@ -207,6 +207,44 @@ def expiring_grants() -> ResponseReturnValue:
         items, nxt = expiry.list_expiring(session, identity, within=timedelta(days=int(raw)), limit=limit,
                                           after=after)
     return jsonify(items=items, within_days=int(raw), next_cursor=encode_cursor(list(nxt)) if nxt else None)
+def _report_args(*, cluster_required: bool) -> tuple[int, str | None, str | None]:
+    """days (default 30, 1..365), team and cluster of the stale report, every problem reported."""
+    from topicdesk.domain.staleness import DEFAULT_DAYS, MAX_DAYS
+
+    errors = []
+    raw = request.args.get("days", str(DEFAULT_DAYS))
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+        errors.append(FieldError("/query/days", f"must be a whole number of days, 1..{MAX_DAYS}"))
+    team, cluster = request.args.get("team"), request.args.get("cluster")
+    for name, value in (("team", team), ("cluster", cluster)):
+        if value is not None and not value.strip():
+            errors.append(FieldError(f"/query/{name}", "must not be empty; leave it out for all"))
+    if cluster_required and cluster is None:
+        errors.append(FieldError("/query/cluster", "is required: the cluster to gather usage evidence from"))
+    unknown = sorted(set(request.args) - {"days", "team", "cluster"})
+    errors += [FieldError(f"/query/{name}", "unknown query parameter") for name in unknown]
+    if errors:
+        raise ValidationFailed("bad stale report parameters", errors=errors)
+    return int(raw), team, cluster
+
+
+@v1.get("/reports/stale")
+def stale_report() -> ResponseReturnValue:
+    identity = caller()
+    days, team, cluster = _report_args(cluster_required=False)
+    with unit_of_work(engine()) as session:
+        return jsonify(stale.stale_report(session, identity, days=days, cluster=cluster, team=team))
+
+
+@v1.post("/reports/stale/refresh")
+def refresh_stale_report() -> ResponseReturnValue:
+    identity = caller()
+    days, team, cluster = _report_args(cluster_required=True)
+    assert cluster is not None
+    return jsonify(stale.refresh_report(engine(), current_app.extensions["topicdesk.port_factory"], identity,
+                                        cluster, days=days, team=team))
+
+
 @v1.post("/clusters/<cluster>/topics/<name>/restore")
 def restore_topic(cluster: str, name: str) -> ResponseReturnValue:
     return jsonify(deletion.restore_topic(engine(), caller(), cluster, name))

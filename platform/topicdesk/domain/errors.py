@@ -71,3 +71,11 @@ class RateLimited(TopicdeskError):
     def __init__(self, message: str, *, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
+
+
+class Unavailable(TopicdeskError):
+    """A cluster the caller asked us to read now did not answer; nothing was stored."""
+
+    status = 503
+    reason = "cluster_unavailable"
+    title = "Cluster unavailable"

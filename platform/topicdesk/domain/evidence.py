@@ -25,6 +25,9 @@ class GroupUsage:
     committed_partitions: int
     # Sum over partitions of (log end offset - committed offset); None when end offsets are unknown.
     lag: int | None = None
+    # Sum over partitions of the committed offsets: whether a group moved between two observations
+    # (Kafka keeps no time of a commit). None when the adapter did not report it.
+    committed_offsets: int | None = None
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ from topicdesk.services.outcomes import (
     resource_pass,
     resource_subject,
 )
+from topicdesk.services.stale import observe_usage
 
 log = logging.getLogger(__name__)
 
@@ -504,7 +505,8 @@ def run_forever(
     drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
 ) -> None:
     """Pass after pass; a pass that found work is followed at once by the next one. Every
-    `drift_interval` seconds the clusters this process holds are also scanned for drift. The
+    `drift_interval` seconds the clusters this process holds are also scanned for drift, and their
+    topics' usage evidence is gathered for the stale report (services/stale.py). The
     wait between passes ends early when a grant's expiry comes (services/expiry.py)."""
     import time
 
@@ -527,6 +529,7 @@ def run_forever(
                 if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
                     last_scan[report.cluster] = now
                     scan_drift(engine, port_factory, report.cluster)
+                    observe_usage(engine, port_factory, report.cluster)
             if not any(r.resources for r in reports) or not pending_work(engine):
                 pause = seconds_until_next_pass(engine, interval, wanted)
                 (sleep or partial(_nap, stop=stop))(pause)
