@@ -331,6 +331,7 @@ def test_document_from_dataclasses_and_from_mappings_is_the_same() -> None:
         "expected_bytes_per_second": 1024,
         "added_partitions": 6,
         "added_replicas": 18,
+        "cross_team_principals": [],
     }
     assert schema_errors(EVALUATION_DOCUMENT_SCHEMA_ID, from_dataclasses) == []
 

@@ -193,6 +193,13 @@ def topic_owner_team(document: Mapping[str, Any]) -> str | None:
     return str(owner) if owner else None
 
 
+def _cross_team_principals(spec: Mapping[str, Any], owner: str | None) -> list[str]:
+    """Producers and consumers a topic.create names from outside the owner team: those are
+    cross-team grants too, which never expire when declared at creation."""
+    named = [*(spec.get("producers") or []), *(c.get("principal") for c in spec.get("consumers") or [])]
+    return sorted({p for p in named if isinstance(p, str) and principal_team(p) != owner})
+
+
 def principal_team(principal: object) -> str | None:
     """`User:payments.invoice-writer` -> `payments`; None for anything without a team prefix."""
     if not isinstance(principal, str) or not principal.startswith("User:"):
@@ -310,6 +317,8 @@ def build_evaluation_document(
         "proposed": _proposed(kind, spec, topic),
     }
     document["ownership"] = _ownership(document)
+    if kind == "topic.create" and document["proposed"] is not None:
+        document["proposed"]["cross_team_principals"] = _cross_team_principals(spec, topic_owner_team(document))
     document["grant"] = _grant(document, now or datetime.now(UTC))
     document["evidence"] = _evidence(kind, evidence, topic, topic_owner_team(document))
     return document
