@@ -14,7 +14,14 @@ from tests.fakes import FakeClusterPort
 from tests.support import seed_teams
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow, DriftReportRow, RequestResourceRow, RequestRow, TopicRow
+from topicdesk.adapters.tables import (
+    ClusterRow,
+    DriftItemRow,
+    DriftReportRow,
+    RequestResourceRow,
+    RequestRow,
+    TopicRow,
+)
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
@@ -112,15 +119,33 @@ def test_permanent_error_parks_the_generation_and_fails_the_request_with_kafkas_
 def test_the_loop_scans_for_drift_at_its_interval(engine: Engine) -> None:
     port = FakeClusterPort()
     _topic_with_request(engine, "payments.d")
-    def passes(count: int) -> Callable[[], bool]:
-        remaining = iter(range(count))
-        return lambda: next(remaining, None) is None
-
-    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=passes(2))
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=_passes(2))
     port.topics["payments.stray"] = type(port.topics["payments.d"])(1, 1, {})
-    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=passes(1))
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=_passes(1))
     with unit_of_work(engine) as session:
         report = session.get(DriftReportRow, "c1")
         assert report is not None
-        assert report.items == []
+        assert session.exec(select(DriftItemRow)).all() == []
         assert report.unmanaged_topics == ["payments.stray"]
+
+
+def test_the_loop_puts_back_what_its_drift_scan_found_on_an_enforcing_cluster(engine: Engine) -> None:
+    port = FakeClusterPort()
+    with unit_of_work(engine) as session:
+        session.add(TopicRow(cluster="c1", name="payments.e", owner_team="payments", partitions=1,
+                             replication_factor=1, config={"retention.ms": "3600000"},
+                             managed_config_keys=["retention.ms"]))
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=3600, stop=_passes(1))
+    port.topics["payments.e"].config["retention.ms"] = "1"
+    # Pass 1 scans (the interval is 0) and marks the topic dirty; pass 2 applies it.
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0, stop=_passes(2))
+    assert port.topics["payments.e"].config == {"retention.ms": "3600000"}
+    with unit_of_work(engine) as session:
+        assert session.exec(select(DriftItemRow)).all() == []
+        topic = session.exec(select(TopicRow).where(TopicRow.name == "payments.e")).one()
+        assert topic.observed_generation == topic.generation == 1
+
+
+def _passes(count: int) -> Callable[[], bool]:
+    remaining = iter(range(count))
+    return lambda: next(remaining, None) is None

@@ -15,7 +15,7 @@ from topicdesk.schemas import SCHEMA_BASE_URI, SchemaSet, default_schemas
 
 CLUSTER_SCHEMA_ID = SCHEMA_BASE_URI + "cluster.json"
 FIELDS = ("environment", "owner_team", "bootstrap_servers", "security_protocol", "sasl_mechanism",
-          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags")
+          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags", "drift_mode")
 
 
 def _require_admin(identity: Identity) -> None:

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
+    RESOURCE_TABLES,
     AccessGrantRow,
     ClientQuotaRow,
     ClusterRow,
@@ -34,8 +35,8 @@ from topicdesk.adapters.tables import (
 )
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
-from topicdesk.services.desired import grant_value, quota_value, topic_value
-from topicdesk.services.drift import scan_cluster
+from topicdesk.services.desired import grant_value, quota_value, resource_subject, resource_team, topic_value
+from topicdesk.services.drift import resolve_applied, scan_cluster
 from topicdesk.services.executor import ApplySettings, apply
 from topicdesk.services.leases import claim_lease, ensure_leases, still_holds
 
@@ -43,12 +44,6 @@ log = logging.getLogger(__name__)
 
 # Called with the cluster row and optional adapter options (request_timeout).
 PortFactory = Callable[..., ClusterPort]
-RESOURCE_TABLES: dict[str, Any] = {
-    "topic": TopicRow,
-    "access_grant": AccessGrantRow,
-    "client_quota": ClientQuotaRow,
-    "service_account": ServiceAccountRow,
-}
 
 
 @dataclass(frozen=True)
@@ -143,21 +138,6 @@ def load_work(session: Session, cluster: str, limit: int) -> _Work:
 
 # --- one pass ---------------------------------------------------------------------------------------
 
-def _subject(kind: str, row: Any) -> str:
-    if kind == "topic":
-        return f"topic:{row.cluster}/{row.name}"
-    if kind == "access_grant":
-        group = f"/group={row.group_id}" if row.group_id else ""
-        return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
-    return f"{kind}:{row.cluster}/{row.principal}"
-
-
-def _team(kind: str, row: Any) -> str | None:
-    if kind == "access_grant":
-        return str(row.granted_team)
-    return str(row.owner_team)
-
-
 def reconcile_cluster(
     engine: Engine, cluster: ClusterRow, port: ClusterPort, *, holder: str, token: int,
     settings: ReconcilerSettings | None = None, sleep: Callable[[float], None] | None = None,
@@ -198,6 +178,7 @@ def reconcile_cluster(
         now = utcnow()
         current = _load_rows(session, [(kind, row.id) for kind, row in rows])
         touched: list[tuple[str, str]] = []
+        matched: list[tuple[str, str]] = []
         events: list[NewEvent] = []
         for kind, stale in rows:
             row = current.get((kind, stale.id))
@@ -213,6 +194,7 @@ def reconcile_cluster(
                 # Observed up to what was planned, even if a newer generation arrived meanwhile.
                 row.observed_generation = max(row.observed_generation, generation)
                 row.applied_at = now
+                matched.append((kind, row.id))
                 report.applied += 1
             elif outcome.permanent:
                 row.failed_generation = generation
@@ -228,11 +210,12 @@ def reconcile_cluster(
             key_changes = [c for key in keys for c in changes_by_key.get(key, [])]
             if key_changes or not outcome.ok:
                 events.append(NewEvent(actor=f"reconciler:{holder}", action=f"{kind}:apply",
-                                       subject=_subject(kind, stale), team=_team(kind, stale),
+                                       subject=resource_subject(kind, stale), team=resource_team(kind, stale),
                                        data={"generation": generation, "changes": key_changes,
                                              "outcome": outcome.as_dict()}))
         session.flush()
         events += settle_requests(session, touched)
+        events += resolve_applied(session, cluster.name, matched, actor=f"reconciler:{holder}")
         # One append for the whole pass, last: the audit head is locked only for it and the commit.
         record_events(session, events)
     return report
