@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
 from tests.support import seed_teams
 from topicdesk import migrations
@@ -36,12 +37,9 @@ from topicdesk.domain.errors import Conflict
 from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, PatternType
 from topicdesk.services.drift import scan_cluster
-from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_once
+from topicdesk.services.reconcile import run_once
 from topicdesk.services.tokens import create_token
 
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
 TOPIC, OTHER = "payments.orders", "payments.refunds"
 WRITER, READER = "User:payments.writer", "User:ingest.reader"
 RETENTION = "3600000"

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
 from tests.support import seed_teams
 from topicdesk import migrations
@@ -23,11 +24,7 @@ from topicdesk.adapters.tables import (
     TopicRow,
 )
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
-
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
+from topicdesk.services.reconcile import run_forever, run_once
 
 
 @pytest.fixture
