@@ -68,19 +68,27 @@ class DriftScan:
 
 @dataclass(frozen=True)
 class _Resource:
+    """A managed row as the scan read it (its generation then is what the cluster was compared with)."""
+
     kind: str
-    id: str
+    row: Any
     generation: int
-    team: str
-    subject: str
 
     @property
     def ref(self) -> Resource:
-        return (self.kind, self.id)
+        return (self.kind, self.row.id)
+
+    @property
+    def team(self) -> str:
+        return resource_team(self.kind, self.row)
+
+    @property
+    def subject(self) -> str:
+        return resource_subject(self.kind, self.row)
 
 
 def _resource(kind: str, row: Any) -> _Resource:
-    return _Resource(kind, row.id, row.generation, resource_team(kind, row), resource_subject(kind, row))
+    return _Resource(kind, row, row.generation)
 
 
 @dataclass
