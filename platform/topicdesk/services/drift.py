@@ -176,7 +176,8 @@ def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
     return result
 
 
-def _event(action: str, actor: str, row: DriftItemRow, **data: Any) -> NewEvent:
+def drift_event(action: str, actor: str, row: DriftItemRow, **data: Any) -> NewEvent:
+    """An audit event about a drift item: its subject is the resource, its team the owning team."""
     return NewEvent(actor=actor, action=action, subject=row.subject, team=row.team,
                     data={"cluster": row.cluster, "item": row.id, "kind": row.kind, "key": row.key, **data})
 
@@ -219,21 +220,21 @@ def _record_items(session: Session, cluster: ClusterRow, index: _Index, found: l
             session.add(row)
             store.set_links(session, cluster.name, iid, refs)
             stored[iid], links[iid] = row, refs
-            events.append(_event("drift:found", SCANNER, row, expected=row.expected, actual=row.actual,
-                                 message=row.message))
+            events.append(drift_event("drift:found", SCANNER, row, expected=row.expected, actual=row.actual,
+                                      message=row.message))
             continue
         if row.ignored_until is not None and (row.ignored_until <= now or row.ignored_actual != item.actual):
             why = "the ignore expired" if row.ignored_until <= now else "the cluster's value changed"
             clear_ignore(row)
-            events.append(_event("drift:found", SCANNER, row, expected=item.expected, actual=item.actual,
-                                 message=item.message, again=why))
+            events.append(drift_event("drift:found", SCANNER, row, expected=item.expected, actual=item.actual,
+                                      message=item.message, again=why))
         row.expected, row.actual, row.message, row.last_seen_at = item.expected, item.actual, item.message[:2000], now
         session.add(row)
         if refs and refs != links.get(iid):
             store.set_links(session, cluster.name, iid, refs)
             links[iid] = refs
     gone = [row for iid, row in stored.items() if iid not in seen]
-    events += [_event("drift:resolved", SCANNER, row, how="no longer found") for row in gone]
+    events += [drift_event("drift:resolved", SCANNER, row, how="no longer found") for row in gone]
     store.delete_items(session, cluster.name, [row.id for row in gone])
     if cluster.drift_mode == "enforce":
         still_open = [row for iid, row in stored.items() if iid in seen]
@@ -252,10 +253,10 @@ def _enforce(session: Session, rows: list[DriftItemRow], links: dict[str, list[R
     events: list[NewEvent] = []
     for row in chosen:
         if marked & set(links[row.id]):
-            row.triage = {"action": "revert", "by": RECONCILER, "at": _rfc3339(now)}
+            row.triage = {"action": "revert", "by": RECONCILER, "at": rfc3339(now)}
             session.add(row)
-            events.append(_event("drift:revert", RECONCILER, row, mode="enforce", expected=row.expected,
-                                 actual=row.actual))
+            events.append(drift_event("drift:revert", RECONCILER, row, mode="enforce", expected=row.expected,
+                                      actual=row.actual))
     return events
 
 
@@ -264,7 +265,7 @@ def adopt_request_ids(row: DriftItemRow) -> list[str]:
     return list(triage.get("requests", [])) if triage.get("action") == "adopt" else []
 
 
-def _rfc3339(moment: datetime) -> str:
+def rfc3339(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -273,7 +274,7 @@ def resolve_applied(session: Session, cluster: str, resources: Iterable[Resource
     settles are gone. Returns the drift:resolved events (the caller records them)."""
     rows = [row for row in store.items_linked_to(session, cluster, resources) if settled_by_apply(row.kind)]
     store.delete_items(session, cluster, [row.id for row in rows])
-    return [_event("drift:resolved", actor, row, how="applied and read back") for row in rows]
+    return [drift_event("drift:resolved", actor, row, how="applied and read back") for row in rows]
 
 
 def blocked_keys(session: Session, rows: Iterable[DriftItemRow]) -> set[str]:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters import drift_store as store
-from topicdesk.adapters.audit_log import NewEvent, record_event
+from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import AccessGrantRow, ClusterRow, DriftItemRow, DriftReportRow, utcnow
 from topicdesk.domain.drift_triage import adopt_refusal, adopt_requests, parse_ignore
@@ -31,14 +31,22 @@ from topicdesk.domain.errors import Conflict, Forbidden, NotFound, ValidationFai
 from topicdesk.domain.identity import Identity
 from topicdesk.schemas import SCHEMA_BASE_URI, SchemaSet, default_schemas
 from topicdesk.services.desired import grant_value
-from topicdesk.services.drift import adopt_request_ids, blocked_keys, clear_ignore, ignored, revert_conflict
+from topicdesk.services.drift import (
+    adopt_request_ids,
+    blocked_keys,
+    clear_ignore,
+    drift_event,
+    ignored,
+    revert_conflict,
+    rfc3339,
+)
 from topicdesk.services.requests import RequestDeps, submit_request
 
 TRIAGE_SCHEMA_ID = SCHEMA_BASE_URI + "drift-triage.json"
 
 
 def _rfc3339(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    return rfc3339(moment) if moment else None
 
 
 # --- views ----------------------------------------------------------------------------------------------
@@ -111,11 +119,6 @@ def _item_for(session: Session, identity: Identity, cluster: str, item_id: str) 
     return row
 
 
-def _event(action: str, actor: str, row: DriftItemRow, **data: Any) -> NewEvent:
-    return NewEvent(actor=actor, action=action, subject=row.subject, team=row.team,
-                    data={"cluster": row.cluster, "item": row.id, "kind": row.kind, "key": row.key, **data})
-
-
 def triage_item(deps: RequestDeps, identity: Identity, cluster: str, item_id: str, body: dict[str, Any],
                 schemas: SchemaSet | None = None) -> dict[str, Any]:
     errors = (schemas or default_schemas()).errors(TRIAGE_SCHEMA_ID, body)
@@ -136,8 +139,8 @@ def triage_item(deps: RequestDeps, identity: Identity, cluster: str, item_id: st
                                "adopt it to keep what the cluster has, or set the cluster's drift_mode to report")
             row.ignored_until, row.ignore_reason, row.ignored_by, row.ignored_at = until, why, identity.subject, now
             row.ignored_actual = row.actual
-            event = _event("drift:ignore", identity.subject, row, reason=why, expires_at=_rfc3339(until),
-                           actual=row.actual)
+            event = drift_event("drift:ignore", identity.subject, row, reason=why, expires_at=rfc3339(until),
+                                actual=row.actual)
         else:
             conflict = revert_conflict(row, blocked_keys(session, [row]))
             if conflict is not None:
@@ -145,13 +148,12 @@ def triage_item(deps: RequestDeps, identity: Identity, cluster: str, item_id: st
             refs = store.links_of(session, cluster, [row.id]).get(row.id, [])
             marked = store.mark_dirty(session, refs)
             clear_ignore(row)
-            row.triage = {"action": "revert", "by": identity.subject, "at": _rfc3339(now)}
-            event = _event("drift:revert", identity.subject, row, mode="triage", reason=reason or "",
-                           expected=row.expected, actual=row.actual, marked=len(marked))
+            row.triage = {"action": "revert", "by": identity.subject, "at": rfc3339(now)}
+            event = drift_event("drift:revert", identity.subject, row, mode="triage", reason=reason or "",
+                                expected=row.expected, actual=row.actual, marked=len(marked))
         session.add(row)
         session.flush()
-        record_event(session, actor=event.actor, action=event.action, subject=event.subject, team=event.team,
-                     data=event.data)
+        record_events(session, [event])
         return {"item": item_views(session, [row], now)[0]}
 
 
@@ -174,11 +176,11 @@ def _adopt(deps: RequestDeps, identity: Identity, cluster: str, item_id: str, re
         if item is None:  # resolved meanwhile: the request still makes desired state what was observed
             return []
         clear_ignore(item)
-        item.triage = {"action": "adopt", "by": identity.subject, "at": _rfc3339(utcnow()),
+        item.triage = {"action": "adopt", "by": identity.subject, "at": rfc3339(utcnow()),
                        "requests": list(submitted)}
         session.add(item)
-        return [_event("drift:adopt", identity.subject, item, request=request["id"], request_kind=request["kind"],
-                       request_status=request["status"], spec=request["spec"])]
+        return [drift_event("drift:adopt", identity.subject, item, request=request["id"],
+                            request_kind=request["kind"], request_status=request["status"], spec=request["spec"])]
 
     requests = [submit_request(deps, identity, document, also=note).body for document in documents]
     with unit_of_work(deps.engine) as session:
