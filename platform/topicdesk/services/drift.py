@@ -32,6 +32,7 @@ from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.drift_store import Resource
 from topicdesk.adapters.tables import (
+    RESOURCE_TABLES,
     AccessGrantRow,
     ClusterRow,
     DriftItemRow,
@@ -43,7 +44,7 @@ from topicdesk.adapters.tables import (
 from topicdesk.domain.acls import bindings_for, grant_key
 from topicdesk.domain.drift_triage import blocks_topic_revert, item_id, revert_refusal, settled_by_apply
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from topicdesk.domain.plan import DriftItem, DriftKind, drift, unmanaged
+from topicdesk.domain.plan import DesiredState, DriftItem, DriftKind, drift, unmanaged
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable
 from topicdesk.services.desired import (
     LiveRows,
@@ -68,27 +69,20 @@ class DriftScan:
 
 @dataclass(frozen=True)
 class _Resource:
-    """A managed row as the scan read it (its generation then is what the cluster was compared with)."""
+    """A managed row as the scan read it: its generation then is what the cluster was compared with.
+    (Ids only: the scan must not keep tens of thousands of ORM rows alive while it describes.)"""
 
     kind: str
-    row: Any
+    id: str
     generation: int
 
     @property
     def ref(self) -> Resource:
-        return (self.kind, self.row.id)
-
-    @property
-    def team(self) -> str:
-        return resource_team(self.kind, self.row)
-
-    @property
-    def subject(self) -> str:
-        return resource_subject(self.kind, self.row)
+        return (self.kind, self.id)
 
 
 def _resource(kind: str, row: Any) -> _Resource:
-    return _Resource(kind, row, row.generation)
+    return _Resource(kind, row.id, row.generation)
 
 
 @dataclass
@@ -133,11 +127,9 @@ class _Index:
             found = [self.accounts.get(item.key.partition(":")[2])]
         return [r for r in found if r is not None]
 
-    def team(self, item: DriftItem, resources: list[_Resource]) -> str:
-        """The owning team of the first resource; else the team of the principal (an extra binding or
-        quota of a principal Topicdesk grants to); else the cluster's owners."""
-        if resources:
-            return resources[0].team
+    def team(self, item: DriftItem) -> str:
+        """For an item that concerns no managed row: the team of its principal (an extra binding or
+        quota of a principal Topicdesk grants to), else the cluster's owners."""
         if item.kind is DriftKind.ACL_EXTRA and isinstance(item.actual, dict):
             principal = str(item.actual.get("principal", ""))
         else:
@@ -145,7 +137,7 @@ class _Index:
         return self.principal_teams.get(principal, self.cluster.owner_team)
 
 
-def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
+def _read_desired(engine: Engine, cluster: str) -> tuple[DesiredState, _Index]:
     with unit_of_work(engine) as session:
         row = session.get(ClusterRow, cluster)
         if row is None:
@@ -154,8 +146,11 @@ def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
         revoking = session.exec(select(AccessGrantRow).where(
             AccessGrantRow.cluster == cluster, col(AccessGrantRow.deleted).is_(True),
             col(AccessGrantRow.generation) > col(AccessGrantRow.observed_generation))).all()
-        index = _Index.build(row, live, revoking)
-    desired = live.desired()
+        return live.desired(), _Index.build(row, live, revoking)
+
+
+def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
+    desired, index = _read_desired(engine, cluster)
     observed = port.describe(None)
     found = drift(desired, observed)
     extra = unmanaged(desired, observed)
@@ -212,9 +207,11 @@ def _record_items(session: Session, cluster: ClusterRow, index: _Index, found: l
         if row is None:
             if item.key in index.pending_bindings or not all(_clean(fresh, r) for r in resources):
                 continue  # the reconciler has yet to apply this resource: pending, not drift
+            kind = resources[0].kind if resources else ""
+            first = session.get(RESOURCE_TABLES[kind], resources[0].id) if resources else None
             row = DriftItemRow(cluster=cluster.name, id=iid, kind=str(item.kind), key=item.key,
-                               team=index.team(item, resources),
-                               subject=resources[0].subject if resources else f"cluster:{cluster.name}",
+                               team=resource_team(kind, first) if first else index.team(item),
+                               subject=resource_subject(kind, first) if first else f"cluster:{cluster.name}",
                                expected=item.expected, actual=item.actual, message=item.message[:2000],
                                first_seen_at=now, last_seen_at=now)
             session.add(row)
