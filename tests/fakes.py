@@ -19,6 +19,12 @@ from topicdesk.services.cluster_port import (
     QuotaAlteration,
     ScramCredential,
 )
+from topicdesk.services.executor import ApplySettings
+from topicdesk.services.reconcile import ReconcilerSettings
+
+# Reconciling against FakeClusterPort: one attempt, no waits (it answers at once and reads back exactly).
+FAST_RECONCILE = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
+                                                        readback_timeout=0.5, readback_max_attempts=3))
 
 MUTATING = frozenset(
     {

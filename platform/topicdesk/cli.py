@@ -205,7 +205,10 @@ def drift() -> None:
 @drift.command("scan")
 @click.argument("cluster")
 def drift_scan(cluster: str) -> None:
-    """Report drift per resource and the unmanaged topics and ACLs of a cluster."""
+    """Report drift per resource and the unmanaged topics and ACLs of a cluster.
+
+    Differences are kept for triage (GET /api/v1/clusters/CLUSTER/drift); on a cluster in enforce
+    mode the scan also queues the reverts the reconciler then applies."""
     from topicdesk.services.cluster_port import close_port
     from topicdesk.services.drift import scan_cluster
 
@@ -216,7 +219,7 @@ def drift_scan(cluster: str) -> None:
     finally:
         close_port(port)
     for item in result.items:
-        click.echo(f"drift     {item['kind']:<26} {item['key']}  {item.get('message', '')}")
+        click.echo(f"drift     {item['id']}  {item['kind']:<26} {item['key']}  {item.get('message', '')}")
     for name in result.unmanaged_topics:
         click.echo(f"unmanaged topic {name}")
     for binding in result.unmanaged_acls:

@@ -12,6 +12,7 @@ import logging
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ from topicdesk.adapters.tables import ClusterRow
 from topicdesk.api.endpoints import ENDPOINTS, Endpoint
 from topicdesk.app import create_app
 from topicdesk.config import Settings
+from topicdesk.domain.drift_triage import item_id
 from topicdesk.domain.identity import Role
+from topicdesk.services.drift import scan_cluster
+from topicdesk.services.reconcile import run_once
 from topicdesk.services.tokens import create_token
 
 CALLERS = ("anonymous", "other_team", "member", "owner", "admin")
@@ -72,7 +76,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
         "admin": create_token(engine, team="platform", name="a", role=Role.ADMIN, actor="t").token,
     }
     engine.dispose()
-    w = World(_app(url, directory, FakeClusterPort()), tokens, FakeClusterPort(), {})
+    port = FakeClusterPort()
+    w = World(_app(url, directory, port), tokens, port, {})
     # Shared fixtures: a topic of payments, a service account of payments, a pending access request
     # of ingest to that topic (routed to payments owners) and a pending quota request of payments.
     topic = w.call("member", "POST", "/api/v1/requests", {"kind": "topic.create", "cluster": "payments-dev", "spec": {
@@ -93,9 +98,15 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     quota = w.call("member", "POST", "/api/v1/requests", {"kind": "quota.set", "cluster": "payments-dev",
                    "spec": {"principal": "User:payments.app", "consumer_byte_rate": 209715200}})
     assert quota.json["status"] == "pending_approval", quota.json
-    w.app.extensions["topicdesk.engine"].dispose()
+    # A difference on the topic: an override set behind Topicdesk's back, found by a drift scan.
+    engine = w.app.extensions["topicdesk.engine"]
+    run_once(engine, lambda _cluster, **_options: port)
+    port.topics["payments.orders"].config["retention.ms"] = "1"
+    scan_cluster(engine, "payments-dev", port)
+    engine.dispose()
     ids = {"topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
-           "password": account.json["password"], "member_token": tokens["member"].split("_")[1]}
+           "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
+           "drift": item_id("config_unmanaged", "topic:payments.orders")}
     return directory / "matrix.db", tokens, ids
 
 
@@ -149,6 +160,10 @@ CASES: dict[str, Case] = {
         "admin_secret_ref": "env:INGEST_PROD_ADMIN"}, admins_only()),
     "v1.change_cluster": Case("PATCH", lambda w: "/api/v1/clusters/payments-dev", lambda w: {"broker_count": 3},
                               admins_only()),
+    "v1.cluster_drift": Case("GET", lambda w: "/api/v1/clusters/payments-dev/drift", None, everyone()),
+    "v1.triage_drift": Case("POST", lambda w: f"/api/v1/clusters/payments-dev/drift/{w.ids['drift']}/triage",
+                            lambda w: {"action": "ignore", "reason": "matrix", "expires_at": _tomorrow()},
+                            team(member=DENIED)),
     "v1.list_service_accounts": Case("GET", lambda w: "/api/v1/clusters/payments-dev/service-accounts", None,
                                      everyone()),  # each team sees only its own accounts (checked below)
     "v1.create_service_account": Case("POST", lambda w: "/api/v1/clusters/payments-dev/service-accounts",
@@ -191,6 +206,10 @@ CASES: dict[str, Case] = {
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }
+
+
+def _tomorrow() -> str:
+    return (datetime.now(UTC) + timedelta(days=1)).isoformat()
 
 
 def _verdict(status: int) -> str:

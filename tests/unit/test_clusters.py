@@ -41,25 +41,29 @@ def test_admin_registers_and_changes_a_cluster_and_both_are_audited(tmp_path: Pa
     created = client.post("/api/v1/clusters", json=GOOD, headers=admin)
     assert created.status_code == 201, created.json
     assert body(created)["admin_secret_ref"] == "env:PAYMENTS_PROD_ADMIN"
+    assert body(created)["drift_mode"] == "enforce"  # the default
     listed = body(client.get("/api/v1/clusters", headers=admin))["items"]
-    assert [c["name"] for c in listed] == ["payments-prod"]
+    assert [(c["name"], c["drift_mode"]) for c in listed] == [("payments-prod", "enforce")]
     assert "admin_secret_ref" not in listed[0]
+    reporting = client.post("/api/v1/clusters", json={**GOOD, "name": "payments-qa", "drift_mode": "report"},
+                            headers=admin)
+    assert body(reporting)["drift_mode"] == "report"
     assert client.post("/api/v1/clusters", json=GOOD, headers=admin).status_code == 409
     changed = client.patch("/api/v1/clusters/payments-prod", json={"broker_count": 5}, headers=admin)
     assert changed.status_code == 200
     assert body(changed)["broker_count"] == 5
     actions = [e["action"] for e in body(client.get("/api/v1/audit", headers=admin))["items"]]
-    assert actions[:2] == ["cluster:change", "cluster:register"]
+    assert actions[:3] == ["cluster:change", "cluster:register", "cluster:register"]
 
 
 def test_bad_registrations_list_every_error(tmp_path: Path) -> None:
     client, admin = _client(tmp_path)
     bad = {**GOOD, "name": "-bad", "environment": "qa", "bootstrap_servers": "no port",
-           "admin_secret_ref": "hunter2", "password": "x"}
+           "admin_secret_ref": "hunter2", "password": "x", "drift_mode": "fix"}
     response = client.post("/api/v1/clusters", json=bad, headers=admin)
     assert response.status_code == 422
     paths = sorted(e["path"] for e in body(response)["errors"])
-    assert paths == ["/admin_secret_ref", "/bootstrap_servers", "/environment", "/name", "/password"]
+    assert paths == ["/admin_secret_ref", "/bootstrap_servers", "/drift_mode", "/environment", "/name", "/password"]
     unknown_team = client.post("/api/v1/clusters", json={**GOOD, "owner_team": "nobody"}, headers=admin)
     assert unknown_team.status_code == 422
     assert body(unknown_team)["errors"] == [{"path": "/owner_team", "message": "no such team"}]

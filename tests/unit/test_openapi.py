@@ -33,6 +33,12 @@ def test_document_is_openapi_31_and_reuses_the_request_schemas(tmp_path: Path) -
     paths = document["paths"]
     assert isinstance(paths, dict)
     assert "requestBody" in paths["/api/v1/requests"]["post"]
+    assert "get" in paths["/api/v1/clusters/{cluster}/drift"]
+    triage = paths["/api/v1/clusters/{cluster}/drift/{item_id}/triage"]["post"]
+    assert triage["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/drift-triage"}
+    assert "drift-triage" in components["schemas"]
+    assert "status" in [p["name"] for p in paths["/api/v1/topics"]["get"]["parameters"]]
 
 
 def test_every_operation_the_portal_calls_is_in_the_document(tmp_path: Path) -> None:

@@ -11,17 +11,21 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
 from tests.support import seed_teams
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow, DriftReportRow, RequestResourceRow, RequestRow, TopicRow
+from topicdesk.adapters.tables import (
+    ClusterRow,
+    DriftItemRow,
+    DriftReportRow,
+    RequestResourceRow,
+    RequestRow,
+    TopicRow,
+)
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
-
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
+from topicdesk.services.reconcile import run_forever, run_once
 
 
 @pytest.fixture
@@ -121,7 +125,7 @@ def test_the_loop_scans_for_drift_at_its_interval(engine: Engine) -> None:
         def check() -> bool:
             with unit_of_work(engine) as session:
                 report = session.get(DriftReportRow, "c1")
-                done = report is not None and report.unmanaged_topics == unmanaged and report.items == []
+                done = report is not None and report.unmanaged_topics == unmanaged
             assert time.monotonic() < deadline, "the loop never scanned"
             return done
         return check
@@ -133,5 +137,38 @@ def test_the_loop_scans_for_drift_at_its_interval(engine: Engine) -> None:
     with unit_of_work(engine) as session:
         report = session.get(DriftReportRow, "c1")
         assert report is not None
-        assert report.items == []
+        assert session.exec(select(DriftItemRow)).all() == []
         assert report.unmanaged_topics == ["payments.stray"]
+
+
+def test_the_loop_puts_back_what_its_drift_scan_found_on_an_enforcing_cluster(engine: Engine) -> None:
+    port = FakeClusterPort()
+    with unit_of_work(engine) as session:
+        session.add(TopicRow(cluster="c1", name="payments.e", owner_team="payments", partitions=1,
+                             replication_factor=1, config={"retention.ms": "3600000"},
+                             managed_config_keys=["retention.ms"]))
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=3600,
+                stop=_until(lambda: "payments.e" in port.topics))
+    port.topics["payments.e"].config["retention.ms"] = "1"
+
+    def open_items() -> bool:
+        with unit_of_work(engine) as session:
+            return bool(session.exec(select(DriftItemRow)).all())
+    # A pass scans (the interval is 0) and marks the topic dirty; the next one applies it.
+    run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0,
+                stop=_until(lambda: port.topics["payments.e"].config == {"retention.ms": "3600000"} and not open_items()))
+    assert port.topics["payments.e"].config == {"retention.ms": "3600000"}
+    with unit_of_work(engine) as session:
+        assert session.exec(select(DriftItemRow)).all() == []
+        topic = session.exec(select(TopicRow).where(TopicRow.name == "payments.e")).one()
+        assert topic.observed_generation == topic.generation == 1
+
+
+def _until(done: Callable[[], bool], seconds: float = 20) -> Callable[[], bool]:
+    """stop() for run_forever: it is asked many times per pass, so stop on what the test waits for."""
+    deadline = time.monotonic() + seconds
+
+    def check() -> bool:
+        assert time.monotonic() < deadline, "the loop never got there"
+        return done()
+    return check

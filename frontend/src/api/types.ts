@@ -205,7 +205,8 @@ export interface TopicRequest {
   history?: StatusChange[];
 }
 
-export type ResourceStatus = "applied" | "pending" | "error" | "deleting" | "deleted" | (string & {});
+/** drifted: applied, but the last drift scan found the cluster differing (and nobody ignored it). */
+export type ResourceStatus = "applied" | "drifted" | "pending" | "error" | "deleting" | "deleted" | (string & {});
 
 export interface TopicSummary {
   cluster: string;

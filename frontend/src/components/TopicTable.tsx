@@ -5,7 +5,10 @@ import { Link } from "../router";
 import { Badge } from "./ui";
 
 export function topicStatusTone(status: string | undefined) {
-  return status === "applied" ? "success" : status === "error" ? "danger" : status ? "info" : "neutral";
+  if (status === "applied") return "success";
+  if (status === "error") return "danger";
+  if (status === "drifted") return "warning";
+  return status ? "info" : "neutral";
 }
 
 export function TopicTable({ topics, caption, testId }: { topics: TopicSummary[]; caption: string; testId?: string }) {

@@ -40,6 +40,9 @@ class ClusterRow(SQLModel, table=True):
     # Grace period of a deleted topic's quarantine; None: the environment's default
     # (domain/evidence.py QUARANTINE_DEFAULTS).
     quarantine_seconds: int | None = Field(default=None)
+    # What the drift scan does with a difference on a managed resource: `enforce` puts desired state
+    # back, `report` only reports it (docs/architecture.md, "Drift").
+    drift_mode: str = Field(default="enforce", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
 
     def public_view(self) -> dict[str, Any]:
@@ -50,6 +53,7 @@ class ClusterRow(SQLModel, table=True):
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
             "sasl_mechanism": self.sasl_mechanism,
+            "drift_mode": self.drift_mode,
         }
 
 
@@ -163,6 +167,15 @@ class ServiceAccountRow(_Reconciled, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+# Managed resources by the kind name used in request links, drift links and audit subjects.
+RESOURCE_TABLES: dict[str, Any] = {
+    "topic": TopicRow,
+    "access_grant": AccessGrantRow,
+    "client_quota": ClientQuotaRow,
+    "service_account": ServiceAccountRow,
+}
+
+
 class ClusterLeaseRow(SQLModel, table=True):
     """One reconciler at a time per cluster; another may take over once the lease expires."""
 
@@ -175,14 +188,14 @@ class ClusterLeaseRow(SQLModel, table=True):
 
 
 class DriftReportRow(SQLModel, table=True):
-    """The latest drift scan of a cluster: per-resource drift and unmanaged topics/ACLs."""
+    """The latest drift scan of a cluster: when, and the unmanaged topics/ACLs it listed. The
+    differences on managed resources are rows of drift_item."""
 
     __tablename__ = "drift_report"
 
     cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
     scanned_at: datetime = Field(default_factory=utcnow)
     admin_calls: int = Field(default=0)
-    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     unmanaged_topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     unmanaged_acls: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
@@ -198,6 +211,48 @@ class TopicObservationRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=249)
     observed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     observed_at: datetime
+class DriftItemRow(SQLModel, table=True):
+    """One open difference between a cluster and desired state, found by a drift scan.
+
+    The row exists while the difference does: a scan that no longer finds it, or a read back that
+    shows its resource put back, deletes it (audited as drift:resolved). `id` is a hash of (kind,
+    key), so the same difference keeps its id from scan to scan. drift_link names the managed
+    resources it concerns.
+    """
+
+    __tablename__ = "drift_item"
+
+    cluster: str = Field(foreign_key="cluster.name", primary_key=True, max_length=100)
+    id: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=32)
+    key: str = Field(max_length=1000)
+    # The owning team of the resource (who may triage it) and the audit subject of its events.
+    team: str = Field(max_length=64)
+    subject: str = Field(max_length=600)
+    expected: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    actual: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    message: str = Field(default="", max_length=2000)
+    first_seen_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    # Ignored until then, as long as the cluster still shows `ignored_actual`.
+    ignored_until: datetime | None = Field(default=None)
+    ignore_reason: str | None = Field(default=None, max_length=2000)
+    ignored_by: str | None = Field(default=None, max_length=300)
+    ignored_at: datetime | None = Field(default=None)
+    ignored_actual: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The last revert or adopt: {"action", "by", "at"} (+ "requests": ids, for adopt).
+    triage: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+
+
+class DriftLinkRow(SQLModel, table=True):
+    """Which managed resource (topic, access_grant, client_quota, service_account) an open drift item concerns."""
+
+    __tablename__ = "drift_link"
+
+    cluster: str = Field(primary_key=True, max_length=100)
+    item_id: str = Field(primary_key=True, max_length=32)
+    resource_kind: str = Field(primary_key=True, max_length=32)
+    resource_id: str = Field(primary_key=True, max_length=32, index=True)
 
 
 class AuditEventRow(SQLModel, table=True):

@@ -23,7 +23,7 @@ from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
-from topicdesk.services import deletion, expiry, observations, queries, stale
+from topicdesk.services import deletion, drift_triage, expiry, observations, queries, stale
 from topicdesk.services import requests as workflow
 from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
@@ -167,11 +167,15 @@ def cancel(request_id: str) -> ResponseReturnValue:
 def list_topics() -> ResponseReturnValue:
     caller()
     limit, cursor = page_args()
+    status = request.args.get("status")
+    if status and status not in queries.TOPIC_STATUSES:
+        raise ValidationFailed("bad status", errors=[FieldError("/query/status",
+                                                                f"one of {', '.join(queries.TOPIC_STATUSES)}")])
     after = tuple(decode_cursor(cursor)) if cursor else None
     with unit_of_work(engine()) as session:
         items, nxt = queries.list_topics(session, limit=limit, after=after,
                                          cluster=request.args.get("cluster"), team=request.args.get("team"),
-                                         q=request.args.get("q"))
+                                         q=request.args.get("q"), status=status or None)
     return jsonify(items=items, next_cursor=encode_cursor(list(nxt)) if nxt else None)
 
 
@@ -248,6 +252,17 @@ def refresh_stale_report() -> ResponseReturnValue:
 @v1.post("/clusters/<cluster>/topics/<name>/restore")
 def restore_topic(cluster: str, name: str) -> ResponseReturnValue:
     return jsonify(deletion.restore_topic(engine(), caller(), cluster, name))
+
+
+@v1.get("/clusters/<cluster>/drift")
+def cluster_drift(cluster: str) -> ResponseReturnValue:
+    caller()
+    return jsonify(drift_triage.drift_report(engine(), cluster))
+
+
+@v1.post("/clusters/<cluster>/drift/<item_id>/triage")
+def triage_drift(cluster: str, item_id: str) -> ResponseReturnValue:
+    return jsonify(drift_triage.triage_item(_deps(), caller(), cluster, item_id, json_body()))
 
 
 @v1.get("/audit")

@@ -16,7 +16,8 @@ from topicdesk.schemas import SCHEMA_BASE_URI, SchemaSet, default_schemas
 
 CLUSTER_SCHEMA_ID = SCHEMA_BASE_URI + "cluster.json"
 FIELDS = ("environment", "owner_team", "bootstrap_servers", "security_protocol", "sasl_mechanism",
-          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags", "quarantine_seconds")
+          "admin_secret_ref", "broker_count", "partition_budget", "disk_budget_bytes", "tags", "quarantine_seconds",
+          "drift_mode")
 
 
 def _require_admin(identity: Identity) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -27,18 +28,48 @@ def quota_value(row: ClientQuotaRow) -> ClientQuota:
                        consumer_byte_rate=row.consumer_byte_rate, request_percentage=row.request_percentage)
 
 
+def resource_subject(kind: str, row: Any) -> str:
+    """The audit subject of a managed resource row."""
+    if kind == "topic":
+        return f"topic:{row.cluster}/{row.name}"
+    if kind == "access_grant":
+        group = f"/group={row.group_id}" if row.group_id else ""
+        return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
+    return f"{kind}:{row.cluster}/{row.principal}"
+
+
+def resource_team(kind: str, row: Any) -> str:
+    """The team a managed resource row belongs to: the grantee's for grants, else the owner."""
+    if kind == "access_grant":
+        return str(row.granted_team)
+    return str(row.owner_team)
+
 
 def live_rows(session: Session, table: Any, cluster: str) -> list[Any]:
     return list(session.exec(select(table).where(table.cluster == cluster, col(table.deleted).is_(False))).all())
 
 
-def live_desired_state(session: Session, cluster: str) -> DesiredState:
-    topics = live_rows(session, TopicRow, cluster)
-    return DesiredState(
-        topics=[topic_value(r) for r in topics],
-        grants=sorted({grant_value(r) for r in live_rows(session, AccessGrantRow, cluster)},
-                      key=lambda g: (g.topic, g.principal, g.access.value, g.group or "")),
-        quotas=[quota_value(r) for r in live_rows(session, ClientQuotaRow, cluster)],
-        service_accounts=[ServiceAccount(r.principal) for r in live_rows(session, ServiceAccountRow, cluster)],
-        managed_config_keys={r.name: frozenset(r.managed_config_keys) | frozenset(r.config) for r in topics},
-    )
+@dataclass(frozen=True)
+class LiveRows:
+    """Every live (not tombstoned) managed row of one cluster."""
+
+    topics: list[TopicRow]
+    grants: list[AccessGrantRow]
+    quotas: list[ClientQuotaRow]
+    accounts: list[ServiceAccountRow]
+
+    def desired(self) -> DesiredState:
+        return DesiredState(
+            topics=[topic_value(r) for r in self.topics],
+            grants=sorted({grant_value(r) for r in self.grants},
+                          key=lambda g: (g.topic, g.principal, g.access.value, g.group or "")),
+            quotas=[quota_value(r) for r in self.quotas],
+            service_accounts=[ServiceAccount(r.principal) for r in self.accounts],
+            managed_config_keys={r.name: frozenset(r.managed_config_keys) | frozenset(r.config) for r in self.topics},
+        )
+
+
+def load_live_rows(session: Session, cluster: str) -> LiveRows:
+    return LiveRows(live_rows(session, TopicRow, cluster), live_rows(session, AccessGrantRow, cluster),
+                    live_rows(session, ClientQuotaRow, cluster), live_rows(session, ServiceAccountRow, cluster))
+

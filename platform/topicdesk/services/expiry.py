@@ -24,17 +24,12 @@ from topicdesk.adapters.request_store import bump
 from topicdesk.adapters.tables import AccessGrantRow, ClusterRow, TopicRow, utcnow
 from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
+from topicdesk.services.desired import resource_subject
 from topicdesk.services.queries import grant_view
 
 MAX_WITHIN_DAYS = 366
 # Wake a little after the moment, so that the grant is due when the pass looks.
 _WAKE_MARGIN = 0.05
-
-
-def grant_subject(row: AccessGrantRow) -> str:
-    # The same subject the reconciler's access_grant:apply events use, so one grant's history reads as one.
-    group = f"/group={row.group_id}" if row.group_id else ""
-    return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
 
 
 def expire_due_grants(engine: Engine, cluster: str, *, actor: str, now: datetime | None = None,
@@ -54,8 +49,8 @@ def expire_due_grants(engine: Engine, cluster: str, *, actor: str, now: datetime
             bump(grant)
             session.add(grant)
             assert grant.expires_at is not None
-            events.append(NewEvent(actor=actor, action="access_grant:expire", subject=grant_subject(grant),
-                                   team=grant.granted_team,
+            events.append(NewEvent(actor=actor, action="access_grant:expire",
+                                   subject=resource_subject("access_grant", grant), team=grant.granted_team,
                                    data={"expires_at": rfc3339(grant.expires_at), "generation": grant.generation,
                                          "topic": grant.topic, "principal": grant.principal,
                                          "access": grant.access}))

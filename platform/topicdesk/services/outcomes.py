@@ -33,15 +33,6 @@ _DETAILED = {ChangeKind.ADD_PARTITIONS, ChangeKind.ALTER_TOPIC_CONFIG, ChangeKin
 _SUMMARY_ITEMS = 5
 
 
-def resource_subject(kind: str, row: Any) -> str:
-    if kind == "topic":
-        return f"topic:{row.cluster}/{row.name}"
-    if kind == "access_grant":
-        group = f"/group={row.group_id}" if row.group_id else ""
-        return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
-    return f"{kind}:{row.cluster}/{row.principal}"
-
-
 def change_status(outcome: Outcome) -> str:
     if outcome.ok:
         return "applied"

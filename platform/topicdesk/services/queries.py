@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
+from topicdesk.adapters.drift_store import drifted_clause, drifted_ids, items_linked_to
 from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
     AccessGrantRow,
@@ -18,11 +19,13 @@ from topicdesk.adapters.tables import (
     DriftReportRow,
     RequestRow,
     TopicRow,
+    utcnow,
 )
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
 from topicdesk.services.deletion import lifecycle_status, lifecycle_view
+from topicdesk.services.drift_triage import item_views
 from topicdesk.services.requests import can_see, may_approve, request_view
 
 
@@ -131,7 +134,7 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
     return {**request_view(row), "history": history}
 
 
-def topic_view(row: TopicRow) -> dict[str, Any]:
+def topic_view(row: TopicRow, drifted: bool = False) -> dict[str, Any]:
     return {
         "cluster": row.cluster,
         "name": row.name,
@@ -141,30 +144,53 @@ def topic_view(row: TopicRow) -> dict[str, Any]:
         "config": row.config,
         "description": row.description,
         # A deletion phase (quarantined, deleting, deleted) decides the status while there is one.
-        "status": lifecycle_status(row) or _resource_status(row),
+        "status": lifecycle_status(row) or _resource_status(row, drifted),
         "last_error": row.last_error,
         **lifecycle_view(row),
     }
 
 
-def _resource_status(row: Any) -> str:
+def _resource_status(row: Any, drifted: bool = False) -> str:
+    """applied: the cluster was read back matching desired state, and no drift scan has found it
+    differing since (else drifted); pending / error: not reconciled yet (error: the last attempt
+    failed); deleting / deleted for tombstones. See docs/architecture.md, "Drift"."""
     if row.observed_generation >= row.generation:
-        return "deleted" if row.deleted else "applied"
+        if row.deleted:
+            return "deleted"
+        return "drifted" if drifted else "applied"
     if row.last_error:
         return "error"
     return "deleting" if row.deleted else "pending"
 
 
+# What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
+TOPIC_STATUSES = ("applied", "drifted", "pending", "error")
+
+
+def _topic_status_clause(status: str, now: datetime) -> ColumnElement[bool]:
+    reconciled = col(TopicRow.observed_generation) >= col(TopicRow.generation)
+    drifted = drifted_clause("topic", col(TopicRow.id), now)
+    return {
+        "applied": and_(reconciled, ~drifted),
+        "drifted": and_(reconciled, drifted),
+        "pending": and_(~reconciled, col(TopicRow.last_error).is_(None)),
+        "error": and_(~reconciled, col(TopicRow.last_error).is_not(None)),
+    }[status]
+
+
 def list_topics(
     session: Session, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
-    q: str | None,
+    q: str | None, status: str | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     # The catalogue is visible to every team: discovering topics is how cross-team access starts.
+    now = utcnow()
     query = select(TopicRow).where(col(TopicRow.deleted).is_(False))
     if cluster:
         query = query.where(TopicRow.cluster == cluster)
     if team:
         query = query.where(TopicRow.owner_team == team)
+    if status:
+        query = query.where(_topic_status_clause(status, now))
     if q:
         like = f"%{q.lower()}%"
         query = query.where(or_(col(TopicRow.name).ilike(like), col(TopicRow.description).ilike(like)))
@@ -174,13 +200,15 @@ def list_topics(
     rows = session.exec(query.order_by(col(TopicRow.cluster), col(TopicRow.name)).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return [topic_view(r) for r in rows], ((rows[-1].cluster, rows[-1].name) if more and rows else None)
+    drifted = drifted_ids(session, "topic", [r.id for r in rows], now)
+    return ([topic_view(r, r.id in drifted) for r in rows],
+            (rows[-1].cluster, rows[-1].name) if more and rows else None)
 
 
-def grant_view(row: AccessGrantRow) -> dict[str, Any]:
+def grant_view(row: AccessGrantRow, drifted: bool = False) -> dict[str, Any]:
     return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
             "group": row.group_id or None, "transactional_id": row.transactional_id or None,
-            "team": row.granted_team, "status": _resource_status(row), "last_error": row.last_error,
+            "team": row.granted_team, "status": _resource_status(row, drifted), "last_error": row.last_error,
             "expires_at": rfc3339(row.expires_at) if row.expires_at else None}
 
 
@@ -197,10 +225,12 @@ def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
     history = session.exec(select(RequestRow).where(RequestRow.cluster == cluster)
                            .order_by(col(RequestRow.created_at).desc()).limit(200)).all()
     drift = session.get(DriftReportRow, cluster)
-    topic_drift = [{**item, "desired": item.get("expected")} for item in (drift.items if drift else [])
-                   if _concerns_topic(str(item.get("key", "")), name)]
+    # The topic's own differences and those of its grants' ACLs.
+    resources = [("topic", row.id), *(("access_grant", g.id) for g in grants)]
+    topic_drift = item_views(session, items_linked_to(session, cluster, resources), utcnow())
+    drifted = {r["id"] for item in topic_drift if item["drifted"] for r in item["resources"]}
     return {
-        **topic_view(row),
+        **topic_view(row, row.id in drifted),
         "desired": {"partitions": row.partitions, "replication_factor": row.replication_factor,
                     "config": row.config},
         "generation": row.generation,
@@ -208,7 +238,7 @@ def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:
         "applied_at": row.applied_at.isoformat() if row.applied_at else None,
         "drift": topic_drift,
         "drift_scanned_at": drift.scanned_at.isoformat() if drift else None,
-        "access_grants": [grant_view(g) for g in grants],
+        "access_grants": [grant_view(g, g.id in drifted) for g in grants],
         # The grants a quarantine suspended: a restore brings these back.
         "quarantined_grants": [grant_view(g) for g in suspended],
         "deletion": _deletion(session, row),
@@ -227,11 +257,6 @@ def _deletion(session: Session, row: TopicRow) -> dict[str, Any] | None:
             "approved_by": [a["by"] for a in request.approvals] if request else [],
             "decided_by": "policy" if request is not None and not request.approvals else None,
             "quarantined_until": phase["quarantined_until"], "deleted_at": phase["deleted_at"]}
-
-
-def _concerns_topic(key: str, name: str) -> bool:
-    """Drift keys look like `topic:<name>` or `acl:topic:literal:<name>:<principal>:...`."""
-    return f":{name}:" in key + ":"
 
 
 def audit_view(row: AuditEventRow) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
+    RESOURCE_TABLES,
     AccessGrantRow,
     ClientQuotaRow,
     ClusterRow,
@@ -36,8 +37,8 @@ from topicdesk.adapters.tables import (
 from topicdesk.domain.plan import Deletions, DesiredState, plan, quota_key, service_account_key
 from topicdesk.services.cluster_port import ClusterPort, ClusterUnavailable, Outcome, close_port
 from topicdesk.services.deletion import deletion_confirmed, start_final_deletions
-from topicdesk.services.desired import grant_value, quota_value, topic_value
-from topicdesk.services.drift import scan_cluster
+from topicdesk.services.desired import grant_value, quota_value, resource_subject, resource_team, topic_value
+from topicdesk.services.drift import resolve_applied, scan_cluster
 from topicdesk.services.executor import ApplySettings, ApplyStopped, ChangeResult, apply
 from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases, still_holds
@@ -50,7 +51,6 @@ from topicdesk.services.outcomes import (
     note_progress,
     pending_entry,
     resource_pass,
-    resource_subject,
 )
 from topicdesk.services.stale import observe_usage
 
@@ -58,12 +58,6 @@ log = logging.getLogger(__name__)
 
 # Called with the cluster row and optional adapter options (request_timeout).
 PortFactory = Callable[..., ClusterPort]
-RESOURCE_TABLES: dict[str, Any] = {
-    "topic": TopicRow,
-    "access_grant": AccessGrantRow,
-    "client_quota": ClientQuotaRow,
-    "service_account": ServiceAccountRow,
-}
 
 
 @dataclass(frozen=True)
@@ -162,12 +156,6 @@ def load_work(session: Session, cluster: str, limit: int) -> _Work:
 
 # --- one pass ---------------------------------------------------------------------------------------
 
-def _team(kind: str, row: Any) -> str | None:
-    if kind == "access_grant":
-        return str(row.granted_team)
-    return str(row.owner_team)
-
-
 def reconcile_cluster(
     engine: Engine, cluster: ClusterRow, port: ClusterPort, *, holder: str, token: int,
     settings: ReconcilerSettings | None = None, sleep: Callable[[float], None] | None = None,
@@ -229,6 +217,7 @@ def reconcile_cluster(
         current = _load_rows(session, [(kind, row.id) for kind, row in rows])
         touched: list[tuple[str, str]] = []
         passes: dict[tuple[str, str], ResourcePass] = {}
+        matched: list[tuple[str, str]] = []
         events: list[NewEvent] = []
         for kind, stale in rows:
             row = current.get((kind, stale.id))
@@ -245,6 +234,7 @@ def reconcile_cluster(
                 # Observed up to what was planned, even if a newer generation arrived meanwhile.
                 row.observed_generation = max(row.observed_generation, generation)
                 row.applied_at = now
+                matched.append((kind, row.id))
                 report.applied += 1
                 if kind == "topic" and row.generation == generation and (
                         gone := deletion_confirmed(row, now, f"reconciler:{holder}")) is not None:
@@ -264,11 +254,12 @@ def reconcile_cluster(
             key_changes = [c for key in keys for c in changes_by_key.get(key, [])]
             if key_changes or not outcome.ok:
                 events.append(NewEvent(actor=f"reconciler:{holder}", action=f"{kind}:apply",
-                                       subject=resource_subject(kind, stale), team=_team(kind, stale),
+                                       subject=resource_subject(kind, stale), team=resource_team(kind, stale),
                                        data={"generation": generation, "changes": key_changes,
                                              "outcome": outcome.as_dict()}))
         session.flush()
         events += settle_requests(session, touched, passes, actor=f"reconciler:{holder}")
+        events += resolve_applied(session, cluster.name, matched, actor=f"reconciler:{holder}")
         seen = {name: observed.topics.get(name) for name in work.topic_names()}
         store_observations(session, cluster.name, {n: t for n, t in seen.items() if n not in applied.observed_topics},
                            described_at)

@@ -326,8 +326,14 @@ def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, 
         return {"decision": decision_view(decision, evaluated.get("evidence")), "dry_run": True}
 
 
+# Called in a submission's transaction with its session and the stored request's view; the events it
+# returns are recorded with the submission's own (e.g. drift triage noting what it asked for).
+AlsoRecord = Callable[[Session, dict[str, Any]], Sequence[NewEvent]]
+
+
 def submit_request(
     deps: RequestDeps, identity: Identity, document: dict[str, Any], *, idempotency_key: str | None = None,
+    also: AlsoRecord | None = None,
 ) -> SubmitResult:
     deps.validate(document)
     validate_expiry(document)
@@ -380,6 +386,8 @@ def submit_request(
                 rows.idempotency_key = {
                     "principal": identity.subject, "key": idempotency_key, "body_hash": digest,
                     "status_code": result.status_code, "response": result.body, "created_at": now}
+            if also is not None:
+                events += also(session, result.body)
             rows.events = inbox_rows(events)
             store_submission(session.connection(), rows)
             recorded(session)
