@@ -156,7 +156,8 @@ def test_the_loop_puts_back_what_its_drift_scan_found_on_an_enforcing_cluster(en
             return bool(session.exec(select(DriftItemRow)).all())
     # A pass scans (the interval is 0) and marks the topic dirty; the next one applies it.
     run_forever(engine, lambda _c, **_o: port, interval=0, settings=FAST, drift_interval=0,
-                stop=_until(lambda: port.topics["payments.e"].config == {"retention.ms": "3600000"} and not open_items()))
+                stop=_until(lambda: port.topics["payments.e"].config == {"retention.ms": "3600000"}
+                            and not open_items()))
     assert port.topics["payments.e"].config == {"retention.ms": "3600000"}
     with unit_of_work(engine) as session:
         assert session.exec(select(DriftItemRow)).all() == []
