@@ -51,7 +51,7 @@ def test_an_export_matches_kafka_and_re_applies_as_in_sync(api: Api) -> None:
                               {"name": clicks, "partitions": 1, "replication_factor": 1}, cluster=api.ingest_cluster)
     api.reconcile_until("ingest-member", ingest_topic["id"])
 
-    own_file = {
+    own_file: dict[str, Any] = {
         "version": 1, "cluster": api.payments_cluster, "team": "payments",
         "topics": [
             {"name": f"{prefix}.orders", "partitions": 3, "replication_factor": 1,
@@ -70,7 +70,7 @@ def test_an_export_matches_kafka_and_re_applies_as_in_sync(api: Api) -> None:
         api.reconcile_until("payments-member", request_id)
 
     # A grant on another team's topic comes from the consuming team's file; its owners approve it.
-    other_file = {"version": 1, "cluster": api.ingest_cluster, "team": "payments",
+    other_file: dict[str, Any] = {"version": 1, "cluster": api.ingest_cluster, "team": "payments",
                   "grants": [{"topic": clicks, "principal": reader, "access": "consume", "group": f"{prefix}.clicks"}]}
     asked = _apply(api, other_file)
     assert [c["submitted"]["status"] for c in asked["changes"]] == ["pending_approval"], asked
