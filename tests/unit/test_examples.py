@@ -59,7 +59,7 @@ def test_each_example_plans_without_a_denial(path: Path, tmp_path: Path) -> None
     response = app.test_client().post("/api/v1/desired-state?dry_run=true", data=path.read_bytes(),
                                       content_type="application/yaml", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.get_data(as_text=True)
-    plan: dict[str, Any] = response.json
+    plan: dict[str, Any] = response.get_json()
     assert plan["changes"], plan
     for change in plan["changes"]:
         assert change.get("error") is None, change
