@@ -91,11 +91,19 @@ def parse_desired_file(raw: bytes, content_type: str, schemas: SchemaSet | None 
     return parse_located(raw, content_type, schemas).document
 
 
-def parse_located(raw: bytes, content_type: str | None, schemas: SchemaSet | None = None) -> ParsedFile:
-    """parse_desired_file, keeping the node positions so that later errors can be located too."""
+def parse_located(raw: bytes, content_type: str | None, schemas: SchemaSet | None = None, *,
+                  validate: bool = True) -> ParsedFile:
+    """parse_desired_file, keeping the node positions so that later errors can be located too.
+
+    validate=False leaves the schema to the caller (the desired-state service checks it anyway, and
+    on a file of thousands of topics validating takes seconds: not twice); locate its errors with
+    locate_errors.
+    """
     kind = media_type(content_type)
     text = _text(raw)
     parsed = _parse_json(text) if kind in JSON_TYPES else _parse_yaml(text)
+    if not validate:
+        return parsed
     errors = parsed.locate((schemas or default_schemas()).errors(DESIRED_STATE_SCHEMA_ID, parsed.document))
     if errors:
         count = f"{len(errors)} problems" if len(errors) > 1 else "1 problem"

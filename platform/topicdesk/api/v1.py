@@ -113,12 +113,13 @@ def apply_desired_state() -> ResponseReturnValue:
 
     identity = caller()
     # The file as it is in the repository (YAML or JSON); the body size limit is the app's, as for JSON.
-    parsed = parse_located(request.get_data(cache=True), request.content_type)
+    # The service checks the schema (once); its errors are located in the file below.
+    parsed = parse_located(request.get_data(cache=True), request.content_type, validate=False)
     try:
         result = apply_file(_deps(), identity, parsed.document, dry_run=query_bool("dry_run"),
                             prune=query_bool("prune"))
     except ValidationFailed as exc:
-        locate_errors(exc, parsed)  # the service's errors (e.g. an unknown cluster) get their line too
+        locate_errors(exc, parsed)  # schema errors, an unknown cluster, a time-bound grant: with their line
         raise
     return jsonify(result)
 
