@@ -179,6 +179,8 @@ CASES: dict[str, Case] = {
     "v1.apply_desired_state": Case("POST", lambda w: "/api/v1/desired-state?dry_run=true", lambda w: {
         "version": 1, "cluster": "payments-dev", "team": "payments",
         "topics": [{"name": "payments.orders", "partitions": 3, "replication_factor": 1}]}, team()),
+    "v1.export_desired_state": Case("GET", lambda w: "/api/v1/desired-state?cluster=payments-dev&team=payments",
+                                    None, team()),
     "v1.list_requests": Case("GET", lambda w: "/api/v1/requests", None, everyone()),
     "v1.get_request": Case("GET", lambda w: f"/api/v1/requests/{w.ids['quota']}", None, team()),
     # Cross-team access is the owner team's call; platform admins approve only what is routed to them.

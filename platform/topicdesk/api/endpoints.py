@@ -31,9 +31,13 @@ class Endpoint:
     # The success body's schema: a schemas/ $id (optionally with a #pointer), or the name of a
     # component in api/responses.py.
     response_schema: str | None = None
+    # Media types of the request body and of the success body (both JSON unless said otherwise).
+    request_media: tuple[str, ...] = ("application/json",)
+    response_media: tuple[str, ...] = ("application/json",)
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
+FILE_MEDIA = ("application/json", "application/yaml")
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -76,8 +80,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              query=(("dry_run", "boolean"),)),
     Endpoint("POST", "/api/v1/desired-state", "v1.apply_desired_state",
              "Apply a team's desired-state file: the difference becomes ordinary requests (dry_run: decisions only)",
-             "member", note="members of the file's team", request_schema="https://topicdesk.dev/schemas/desired-state.json",
-             tags=("requests",), query=(("dry_run", "boolean"), ("prune", "boolean"))),
+             "member", note="members of the file's team; the file is YAML or JSON (other types: 415), every error "
+                            "with its path, line and column", request_schema="https://topicdesk.dev/schemas/desired-state.json",
+             tags=("requests",), query=(("dry_run", "boolean"), ("prune", "boolean")), request_media=FILE_MEDIA),
+    Endpoint("GET", "/api/v1/desired-state", "v1.export_desired_state",
+             "Export what Topicdesk holds for a team on a cluster as a desired-state file that re-applies as in sync "
+             "(JSON; YAML with a comment header for format=yaml or Accept: application/yaml)", "member",
+             note="members of the team (default: the caller's team); platform admins any team; another team is 404",
+             tags=("requests",), query=(("cluster", "string"), ("team", "string"), ("format", "string")),
+             response_schema="https://topicdesk.dev/schemas/desired-state.json", response_media=FILE_MEDIA),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
              tags=("requests",), response_schema="RequestList",
              query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
@@ -156,13 +167,15 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             },
         }
         if endpoint.response_schema:
-            operation["responses"][str(endpoint.success)]["content"] = {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}}
+            operation["responses"][str(endpoint.success)]["content"] = {media: {
+                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}
+                for media in endpoint.response_media}
         if endpoint.access != "public":
             operation["security"] = [{"bearer": []}, {"session": []}]
         if endpoint.request_schema:
-            operation["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}}}
+            operation["requestBody"] = {"required": True, "content": {media: {
+                "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}
+                for media in endpoint.request_media}}
         parameters: list[dict[str, Any]] = [
             {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
             for part in endpoint.path.split("/") if part.startswith("{")]
@@ -181,7 +194,10 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "detail": {"type": "string"}, "instance": {"type": "string"},
             "errors": {"type": "array", "items": {"type": "object", "required": ["path", "message"],
                                                   "properties": {"path": {"type": "string"},
-                                                                 "message": {"type": "string"}}}},
+                                                                 "message": {"type": "string"},
+                                                                 # desired-state files: where in the file, 1-based
+                                                                 "line": {"type": "integer", "minimum": 1},
+                                                                 "column": {"type": "integer", "minimum": 1}}}},
         },
     }
     return {

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from topicdesk.domain.errors import RateLimited, TopicdeskError
+from topicdesk.domain.errors import RateLimited, TopicdeskError, UnsupportedMediaType
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ def problem_response(
     detail: str,
     *,
     problem_type: str = "about:blank",
-    errors: list[dict[str, str]] | None = None,
+    errors: list[dict[str, str | int]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
@@ -42,12 +42,15 @@ def _from_domain(error: TopicdeskError) -> Response:
     headers = {}
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after_seconds)
+    if isinstance(error, UnsupportedMediaType):
+        # What this endpoint takes instead (the header of the W3C Linked Data Platform, which curl shows).
+        headers["Accept-Post"] = ", ".join(error.accepted)
     return problem_response(
         error.status,
         error.title,
         error.message,
         problem_type=f"https://topicdesk.dev/problems/{error.reason}",
-        errors=[{"path": e.path, "message": e.message} for e in error.errors] if error.errors else None,
+        errors=[e.as_json() for e in error.errors] if error.errors else None,
         headers=headers,
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from topicdesk.adapters.db import unit_of_work
@@ -107,10 +108,48 @@ def submit() -> ResponseReturnValue:
 
 @v1.post("/desired-state")
 def apply_desired_state() -> ResponseReturnValue:
+    from topicdesk.adapters.desired_file_format import locate_errors, parse_located
     from topicdesk.services.desired_state import apply_desired_state as apply_file
 
-    result = apply_file(_deps(), caller(), json_body(), dry_run=query_bool("dry_run"), prune=query_bool("prune"))
+    identity = caller()
+    # The file as it is in the repository (YAML or JSON); the body size limit is the app's, as for JSON.
+    # The service checks the schema (once); its errors are located in the file below.
+    parsed = parse_located(request.get_data(cache=True), request.content_type, validate=False)
+    try:
+        result = apply_file(_deps(), identity, parsed.document, dry_run=query_bool("dry_run"),
+                            prune=query_bool("prune"))
+    except ValidationFailed as exc:
+        locate_errors(exc, parsed)  # schema errors, an unknown cluster, a time-bound grant: with their line
+        raise
     return jsonify(result)
+
+
+@v1.get("/desired-state")
+def export_desired_state() -> ResponseReturnValue:
+    from topicdesk.adapters.desired_file_format import YAML_TYPES, dump_yaml
+    from topicdesk.services.desired_export import export_desired_state as export_file
+
+    identity = caller()
+    cluster = request.args.get("cluster", "")
+    if not cluster:
+        raise ValidationFailed("name the cluster to export",
+                               errors=[FieldError("/query/cluster", "required, e.g. ?cluster=payments-dev")])
+    wanted = request.args.get("format")
+    if wanted is None:  # Accept decides; */* (curl's default) and ties give JSON
+        accept = request.accept_mimetypes
+        wanted = "yaml" if max(accept[m] for m in YAML_TYPES) > accept["application/json"] else "json"
+    if wanted not in ("yaml", "json"):
+        raise ValidationFailed("bad format", errors=[FieldError("/query/format", "yaml or json")])
+    with unit_of_work(engine()) as session:
+        exported = export_file(session, identity, cluster=cluster, team=request.args.get("team") or None)
+    if wanted == "yaml":
+        header = exported.yaml_header(source=request.url, exported_at=datetime.now(UTC), subject=identity.subject)
+        response = Response(dump_yaml(exported.file, header), mimetype="application/yaml")
+    else:
+        response = Response(json.dumps(exported.file, indent=2, ensure_ascii=False) + "\n",
+                            mimetype="application/json")
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @v1.get("/requests")

@@ -10,10 +10,24 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class FieldError:
-    """One validation error located by a JSON Pointer into the submitted document."""
+    """One validation error located by a JSON Pointer into the submitted document.
+
+    A desired-state file's errors also carry where the pointer's node is in the file (1-based line
+    and column) when the parser knows it; the API shows them only when set.
+    """
 
     path: str
     message: str
+    line: int | None = None
+    column: int | None = None
+
+    def as_json(self) -> dict[str, str | int]:
+        shown: dict[str, str | int] = {"path": self.path, "message": self.message}
+        if self.line is not None:
+            shown["line"] = self.line
+        if self.column is not None:
+            shown["column"] = self.column
+        return shown
 
 
 class TopicdeskError(Exception):
@@ -61,6 +75,16 @@ class ValidationFailed(TopicdeskError):
     status = 422
     reason = "validation_failed"
     title = "Validation failed"
+
+
+class UnsupportedMediaType(TopicdeskError):
+    status = 415
+    reason = "unsupported_media_type"
+    title = "Unsupported media type"
+
+    def __init__(self, message: str, *, accepted: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.accepted = accepted
 
 
 class RateLimited(TopicdeskError):
