@@ -47,7 +47,8 @@ class _Group(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         client = {c.name for c in CLIENT_COMMANDS}
-        sections: dict[str, list[tuple[str, str]]] = {"Commands (over the HTTP API)": [], "Admin commands (on the database and clusters)": []}
+        sections: dict[str, list[tuple[str, str]]] = {"Commands (over the HTTP API)": [],
+                                                      "Admin commands (on the database and clusters)": []}
         titles = list(sections)
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)
