@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConfigResource, KafkaError
-from confluent_kafka.admin import AdminClient, ResourceType
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from tests.integration.cli_stack import CliStack, git_repo, one_line_error, write
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
