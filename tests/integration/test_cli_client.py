@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
-from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType  # type: ignore[attr-defined]
 
 from tests.integration.cli_stack import CliStack, git_repo, one_line_error, write
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
@@ -37,7 +37,7 @@ def admin(stack: CliStack, cluster: str = CLUSTER) -> AdminClient:
 
 
 def kafka_topic(stack: CliStack, name: str, cluster: str = CLUSTER) -> dict[str, Any] | None:
-    """What the cluster says about a topic: partitions and its non-default configs, or None."""
+    """What the cluster says about a topic: partitions and the configs set on the topic itself, or None."""
     client = admin(stack, cluster)
     topic = client.list_topics(topic=name, timeout=15).topics.get(name)
     if topic is None or topic.error is not None:
@@ -45,7 +45,8 @@ def kafka_topic(stack: CliStack, name: str, cluster: str = CLUSTER) -> dict[str,
     resource = ConfigResource(ResourceType.TOPIC, name)
     entries = client.describe_configs([resource], request_timeout=15)[resource].result(timeout=30)
     return {"partitions": len(topic.partitions),
-            "config": {k: v.value for k, v in entries.items() if not v.is_default}}
+            "config": {k: v.value for k, v in entries.items()
+                       if v.source in (ConfigSource.DYNAMIC_TOPIC_CONFIG.value, ConfigSource.DYNAMIC_TOPIC_CONFIG)}}
 
 
 def request_ids(result: dict[str, Any]) -> list[str]:

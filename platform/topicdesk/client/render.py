@@ -64,6 +64,28 @@ def exit_code(result: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
+KIND_ACTIONS = {"topic.create": "create", "topic.update": "update", "topic.delete": "delete",
+                "access.grant": "create", "access.revoke": "delete", "quota.set": "update"}
+
+
+def action_of(change: Mapping[str, Any]) -> str:
+    action = change.get("action")
+    if isinstance(action, str):
+        return action
+    return KIND_ACTIONS.get(str((change.get("request") or {}).get("kind")), "change")
+
+
+def spec_fields(spec: Mapping[str, Any], prefix: str = "") -> list[dict[str, Any]]:
+    """A new resource's spec as diff entries from nothing: `config.retention.ms`, not one JSON blob."""
+    entries: list[dict[str, Any]] = []
+    for key, value in sorted(spec.items()):
+        if isinstance(value, Mapping) and value:
+            entries += spec_fields(value, f"{prefix}{key}.")
+        else:
+            entries.append({"field": f"{prefix}{key}", "before": None, "after": value})
+    return entries
+
+
 def resource_label(change: Mapping[str, Any]) -> tuple[str, str]:
     """(type, name) of a change's resource, e.g. ("topic", "payments.orders.v1")."""
     resource = change.get("resource") or {}
@@ -154,7 +176,7 @@ def error_text(error: Mapping[str, Any]) -> str:
 
 
 def render_change(change: Mapping[str, Any], dry_run: bool, color: bool, base_url: str | None) -> list[str]:
-    action = str(change.get("action") or (change.get("request") or {}).get("kind", "change").split(".")[-1])
+    action = action_of(change)
     symbol, tint = SYMBOLS.get(action, ("*", "yellow"))
     kind, name = resource_label(change)
     title = f"  {symbol} {kind} {name}"
@@ -163,7 +185,7 @@ def render_change(change: Mapping[str, Any], dry_run: bool, color: bool, base_ur
     diff = change.get("diff")
     if diff is None and action == "create":
         spec = (change.get("request") or {}).get("spec") or {}
-        diff = [{"field": k, "before": None, "after": v} for k, v in spec.items() if k != "name"]
+        diff = spec_fields({k: v for k, v in spec.items() if k != "name"})
     lines += diff_lines(diff or [], color)
     outcome = outcome_of(change, dry_run)
     lines.append(outcome_line(change, outcome, color, base_url))
@@ -180,7 +202,7 @@ def summary_line(result: Mapping[str, Any]) -> str:
     changes: Sequence[Mapping[str, Any]] = result.get("changes") or []
     dry_run = bool(result.get("dry_run"))
     in_sync = (result.get("summary") or {}).get("in_sync")
-    actions = Counter(str(c.get("action") or "") for c in changes)
+    actions = Counter(action_of(c) for c in changes)
     verb = "Plan" if dry_run else "Apply"
     parts = [f"{actions[a]} to {a}" for a in ("create", "update", "delete", "adopt") if actions[a]]
     line = f"{verb}: " + (", ".join(parts) if parts else f"{len(changes)} changes")
