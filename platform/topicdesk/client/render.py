@@ -37,7 +37,11 @@ def outcome_of(change: Mapping[str, Any], dry_run: bool) -> str:
     outcome = change.get("outcome")
     if isinstance(outcome, str):
         return outcome
-    return "error" if change.get("error") else ("planned" if dry_run else "submitted")
+    if change.get("error"):
+        return "error"
+    if (change.get("decision") or {}).get("outcome") == "denied":
+        return "denied"
+    return "planned" if dry_run else "submitted"
 
 
 def _awaits_approval(change: Mapping[str, Any], outcome: str) -> bool:
