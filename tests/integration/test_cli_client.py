@@ -66,10 +66,12 @@ def test_plan_exits_2_with_changes_and_0_once_applied(cli_stack: CliStack, repo:
     path = write(repo, "kafka/plan.json", topic_file("payments", [
         {"name": name, "partitions": 2, "replication_factor": 1, "config": {"retention.ms": "3600000"}}]))
 
-    planned = cli_stack.cli("plan", "-f", str(path), token=token)
+    saved = path.parent / "plan-result.json"
+    planned = cli_stack.cli("plan", "-f", str(path), "--json-file", str(saved), token=token)
     assert planned.returncode == 2, planned.stdout + planned.stderr
     assert f"+ topic {name}" in planned.stdout
     assert "Plan: 1 to create" in planned.stdout
+    assert json.loads(saved.read_text())["in_sync"] is False
     assert kafka_topic(cli_stack, name) is None, "a plan submits nothing"
 
     applied = cli_stack.cli("apply", "-f", str(path), token=token)

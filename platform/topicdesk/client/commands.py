@@ -84,7 +84,13 @@ def _submit_file(client: ApiClient, path: str, *, dry_run: bool, allow_destroy: 
     return response, _result_of(response)
 
 
-def _show_result(response: Response, result: Mapping[str, Any], output: str, base: str) -> None:
+def _show_result(response: Response, result: Mapping[str, Any], output: str, base: str,
+                 json_file: str | None) -> None:
+    if json_file:
+        try:
+            Path(json_file).write_text(response.text)
+        except OSError as exc:
+            raise ClientError(f"{json_file}: {exc.strerror or exc}") from None
     if output == "json":
         click.echo(response.text.rstrip("\n"))  # the server's result, unchanged
     else:
@@ -102,6 +108,9 @@ file_option = click.option("-f", "--file", "path", required=True, metavar="FILE"
                            help="The desired-state file (.yaml/.yml as YAML, anything else as JSON).")
 source_option = click.option("--source", default=None, metavar="NAME",
                              help="The file's source name [default: <repository>:<path in it>, from git].")
+json_file_option = click.option("--json-file", default=None, metavar="PATH",
+                                help="Also write the server's result (what -o json prints) to PATH, e.g. "
+                                     "for a CI artifact.")
 destroy_option = click.option("--allow-destroy", is_flag=True,
                               help="Also submit destructive changes (topic delete, grant revoke, config "
                                    "reset, quota removal).")
@@ -112,16 +121,17 @@ destroy_option = click.option("--allow-destroy", is_flag=True,
 @output_option
 @source_option
 @destroy_option
+@json_file_option
 @connection_options
-def plan(path: str, output: str, source: str | None, allow_destroy: bool, url: str | None,
-         token: str | None) -> None:
+def plan(path: str, output: str, source: str | None, allow_destroy: bool, json_file: str | None,
+         url: str | None, token: str | None) -> None:
     """Show what applying FILE would change; nothing is submitted.
 
     Exit code: 0 in sync, 2 changes to apply, 1 something would be denied or skipped as
     destructive, or an error."""
     client = ApiClient(url, token)
     response, result = _submit_file(client, path, dry_run=True, allow_destroy=allow_destroy, source=source)
-    _show_result(response, result, output, client.base)
+    _show_result(response, result, output, client.base, json_file)
     code = exit_code(result)
     if code == EXIT_FAILED:
         _fail_line(failure_line(result))
@@ -136,16 +146,17 @@ def plan(path: str, output: str, source: str | None, allow_destroy: bool, url: s
               metavar="SECONDS", help="With --wait: give up after this long (exit 2 if only approvals are missing).")
 @output_option
 @source_option
+@json_file_option
 @connection_options
 def apply(path: str, allow_destroy: bool, wait: bool, timeout: float, output: str, source: str | None,
-          url: str | None, token: str | None) -> None:
+          json_file: str | None, url: str | None, token: str | None) -> None:
     """Submit the changes FILE asks for, as requests decided by policy.
 
     Exit code: 0 in sync or all auto-approved (with --wait: all applied), 2 waiting for approval,
     1 denied, skipped as destructive, failed, timed out while applying, or an error."""
     client = ApiClient(url, token)
     response, result = _submit_file(client, path, dry_run=False, allow_destroy=allow_destroy, source=source)
-    _show_result(response, result, output, client.base)
+    _show_result(response, result, output, client.base, json_file)
     code = exit_code(result)
     if wait:
         code = _wait_for_changes(client, result, code, timeout, to_stderr=output == "json")
