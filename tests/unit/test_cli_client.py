@@ -245,6 +245,7 @@ def test_content_type_from_the_extension(path: str, expected: str) -> None:
     ("https://github.com/acme/payments-topics.git", "acme/payments-topics"),
     ("https://gitlab.example.com/group/sub/payments-topics", "group/sub/payments-topics"),
     ("ssh://git@gitlab.example.com:2222/group/payments-topics.git", "group/payments-topics"),
+    ("https://gitlab-ci-token:s3cret@gitlab.example.com/group/payments-topics.git", "group/payments-topics"),
     (None, "checkout"),
 ])
 def test_repository_name(remote: str | None, expected: str) -> None:
