@@ -158,7 +158,7 @@ def outcome_line(change: Mapping[str, Any], outcome: str, color: bool, base_url:
         "planned": ((f"needs approval by {approvers}" if decision == "needs_approval" else
                      "will be auto-approved" if decision == "auto_approved" else "will be submitted"),
                     "yellow" if decision == "needs_approval" else "green"),
-        "submitted": (f"submitted ({status or 'submitted'})", "green"),
+        "submitted": ("submitted" + (f" ({status})" if status else ""), "green"),
         "auto_approved": ("auto-approved", "green"),
         "awaiting_approval": (f"awaiting approval by {approvers}", "yellow"),
         "denied": ("denied", "red"),
