@@ -307,7 +307,7 @@ def test_removing_a_grant_is_destructive_and_needs_allow_destroy(cli_stack: CliS
 
     def reads() -> bytes | None:  # the reader's SCRAM user and ACLs reach the broker asynchronously
         got = consume_one(consumer, name, timeout=5)
-        return got if got == b"hello" else None
+        return got if isinstance(got, bytes) and got == b"hello" else None
 
     assert eventually(reads) == b"hello"
 
