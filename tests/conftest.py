@@ -12,7 +12,8 @@ import pytest
 from topicdesk.adapters.audit_log import stop_sequencers
 from topicdesk.local_postgres import LocalPostgres, start_local_postgres
 
-pytest_plugins = ["tests.integration.kafka_fixtures", "tests.e2e.oidc_fixtures", "tests.e2e.portal_fixtures"]
+pytest_plugins = ["tests.integration.kafka_fixtures", "tests.integration.cli_stack", "tests.e2e.oidc_fixtures",
+                  "tests.e2e.portal_fixtures"]
 
 DATABASE_BACKENDS = ["sqlite", "postgresql"]
 

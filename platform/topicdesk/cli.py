@@ -1,4 +1,5 @@
-"""`topicdesk` command line: errors are one line on stderr and exit code 1."""
+"""`topicdesk` command line: the API client for CI (plan, apply, export, requests, topics) and the
+admin commands that work on the database directly. Errors are one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
@@ -7,26 +8,65 @@ from typing import Any
 
 import click
 
+from topicdesk.client.commands import CLIENT_COMMANDS
+from topicdesk.client.http import ClientError
 from topicdesk.config import ConfigError, Settings
 from topicdesk.domain.errors import TopicdeskError
 from topicdesk.local_kafka.cli import local
 from topicdesk.policy.cli import policy
 
+EXIT_CODES = """Exit codes of plan, apply and requests wait (like terraform plan -detailed-exitcode):
+
+\b
+  0  in sync, or every change applied (apply: accepted and auto-approved; with --wait: applied)
+  2  plan: changes to apply; apply/wait: changes awaiting approval
+  1  an error, or something denied, skipped as destructive, failed, or still applying at --timeout
+
+Client commands read TOPICDESK_URL and TOPICDESK_TOKEN (or --url, --token)."""
+
 
 class _Group(click.Group):
-    """Domain errors become one line on stderr and exit code 1, never a traceback."""
+    """Domain and client errors become one line on stderr and exit code 1, never a traceback; so do
+    usage errors, whose usual exit code 2 would read as "changes pending" in a pipeline."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ClientError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            raise SystemExit(1) from None
         except TopicdeskError as exc:
             details = "; ".join(f"{e.path or '/'}: {e.message}" for e in exc.errors)
             raise click.ClickException(exc.message + (f" ({details})" if details else "")) from exc
         except ConfigError as exc:
             raise click.ClickException(f"configuration: {exc}") from exc
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        client = {c.name for c in CLIENT_COMMANDS}
+        sections: dict[str, list[tuple[str, str]]] = {"Commands (over the HTTP API)": [],
+                                                      "Admin commands (on the database and clusters)": []}
+        titles = list(sections)
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is None or command.hidden:
+                continue
+            sections[titles[0] if name in client else titles[1]].append(
+                (name, command.get_short_help_str(limit=formatter.width - 6 - len(name))))
+        for title, rows in sections.items():
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
 
-@click.group(cls=_Group)
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        client = [c.name for c in CLIENT_COMMANDS if c.name]
+        return client + sorted(name for name in self.commands if name not in client)
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES)
 def main() -> None:
     """Topicdesk: self-service Kafka topics and access."""
 
@@ -261,6 +301,8 @@ def _port(engine: Any, cluster: str) -> Any:
 
 main.add_command(local)
 main.add_command(policy)
+for _command in CLIENT_COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":
