@@ -300,7 +300,8 @@ def _quota_upsert(dialect: Any) -> Any:
         # A removed quota set again is a new one (the asker's marker); a live one keeps its file's
         # marker unless a file sets it.
         set_={**kept, "managed_by": case((_QUOTAS.c.deleted.is_(True), upsert.excluded.managed_by),
-                                         else_=func.coalesce(upsert.excluded.managed_by, _QUOTAS.c.managed_by)), "deleted": and_(*(value.is_(None) for value in kept.values())),
+                                         else_=func.coalesce(upsert.excluded.managed_by, _QUOTAS.c.managed_by)),
+              "deleted": and_(*(value.is_(None) for value in kept.values())),
               "generation": _QUOTAS.c.generation + literal_column("1"), "updated_at": upsert.excluded.updated_at,
               "last_error": null(), "last_error_reason": null(), "attempts": literal_column("0"),
               "not_before": null()},

@@ -19,6 +19,7 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
@@ -90,13 +91,15 @@ def change_cluster(cluster: str) -> ResponseReturnValue:
 def submit() -> ResponseReturnValue:
     identity = caller()
     document = json_body()
+    # A platform admin changing a resource a desired-state file manages (audited on the request).
+    override = query_bool("override_managed_by")
     if query_bool("dry_run"):
-        return jsonify(workflow.evaluate_request(_deps(), identity, document)), 200
+        return jsonify(workflow.evaluate_request(_deps(), identity, document, override_managed_by=override)), 200
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise ValidationFailed("bad Idempotency-Key",
                                errors=[FieldError("/headers/Idempotency-Key", "must be 1-200 characters")])
-    result = workflow.submit_request(_deps(), identity, document, idempotency_key=key)
+    result = workflow.submit_request(_deps(), identity, document, idempotency_key=key, override_managed_by=override)
     response = jsonify(result.body)
     response.status_code = result.status_code
     response.headers["Location"] = f"/api/v1/requests/{result.body['id']}"
@@ -107,10 +110,20 @@ def submit() -> ResponseReturnValue:
 
 @v1.post("/desired-state")
 def apply_desired_state() -> ResponseReturnValue:
+    from topicdesk.domain.desired_result import NOT_APPLIED_TYPE, not_applied_detail, result_status
     from topicdesk.services.desired_state import apply_desired_state as apply_file
 
-    result = apply_file(_deps(), caller(), json_body(), dry_run=query_bool("dry_run"), prune=query_bool("prune"))
-    return jsonify(result)
+    identity = caller()
+    # prune is the older name of allow_destroy; either allows every destructive change.
+    allow_destroy = query_bool("allow_destroy") or query_bool("prune")
+    result = apply_file(_deps(), identity, json_body(), dry_run=query_bool("dry_run"), allow_destroy=allow_destroy,
+                        source=request.args.get("source"))
+    status = result_status(result)
+    if status == 409:
+        # problem+json so that curl --fail fails, with the whole result as extension members.
+        return problem_response(409, "Desired state not applied", not_applied_detail(result),
+                                problem_type=NOT_APPLIED_TYPE, extra=result)
+    return jsonify(result), status
 
 
 @v1.get("/requests")
