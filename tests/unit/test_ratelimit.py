@@ -175,7 +175,8 @@ def test_a_hundred_plans_in_a_row_never_spend_the_write_budget(tmp_path: Path) -
     assert [client.post("/api/v1/requests", json=REQUEST, headers=ci).status_code for _ in range(2)] == [201, 409]
     limited = client.post("/api/v1/desired-state", json=PLAN_FILE, headers=ci)
     assert limited.status_code == 429
-    assert limited.json is not None and "too many writes" in limited.json["detail"]
+    assert limited.json is not None
+    assert "too many writes" in limited.json["detail"]
     # A malformed dry_run pays as a write (and is refused by the view), it is not a free pass.
     assert client.post("/api/v1/requests?dry_run=maybe", json=REQUEST, headers=ci).status_code == 429
 
@@ -190,6 +191,7 @@ def test_the_dry_run_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
     assert refused.status_code == 429
     assert refused.mimetype == "application/problem+json"
     assert 1 <= int(refused.headers["Retry-After"]) <= 10
-    assert refused.json is not None and "too many dry runs" in refused.json["detail"]
+    assert refused.json is not None
+    assert "too many dry runs" in refused.json["detail"]
     # The write budget is its own: a write still passes.
     assert client.post("/api/v1/requests", json=REQUEST, headers=ci).status_code == 201
