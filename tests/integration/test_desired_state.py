@@ -138,7 +138,7 @@ def test_a_file_manages_only_what_it_declares(desk: Desk) -> None:
                                headers={"Authorization": f"Bearer {desk.tokens['member']}"})
     assert adopted.status_code == 409
     assert adopted.mimetype == "application/problem+json"
-    body = adopted.json
+    body: dict[str, Any] = adopted.get_json()
     assert body["type"] == "https://topicdesk.dev/problems/desired-state-not-applied"
     assert "1 skipped destructive" in body["detail"]
     assert [(c["action"], c["destructive"], c["outcome"]) for c in body["changes"]] == [
@@ -147,8 +147,8 @@ def test_a_file_manages_only_what_it_declares(desk: Desk) -> None:
     portal = desk.topic("payments.portal")
     assert (portal.managed_by, portal.config) == (SOURCE, PORTAL_TOPIC["config"])
     assert [(g.deleted, g.managed_by) for g in desk.grants("payments.portal").values()] == [(False, None)]
-    page = desk.client.get(f"/api/v1/clusters/{CLUSTER}/topics/payments.portal",
-                           headers={"Authorization": f"Bearer {desk.tokens['member']}"}).json
+    page: dict[str, Any] = desk.client.get(f"/api/v1/clusters/{CLUSTER}/topics/payments.portal",
+                                           headers={"Authorization": f"Bearer {desk.tokens['member']}"}).get_json()
     assert page["managed_by"] == SOURCE
     assert [g["managed_by"] for g in page["access_grants"]] == [None]
 
@@ -199,9 +199,10 @@ def test_portal_changes_to_a_file_managed_topic_are_409_unless_an_admin_override
     assert desk.topic("payments.orders").managed_by == SOURCE  # still the file's: its next apply reverts it
     subject = f"request:{overridden.json['id']}"
     with unit_of_work(desk.engine) as session:
-        events = [*session.exec(select(AuditInboxRow).where(AuditInboxRow.subject == subject)).all(),
-                  *session.exec(select(AuditEventRow).where(AuditEventRow.subject == subject)).all()]
-        submits = [e.data for e in events if e.action == "request:submit"]
+        waiting = session.exec(select(AuditInboxRow).where(AuditInboxRow.subject == subject)).all()
+        chained = session.exec(select(AuditEventRow).where(AuditEventRow.subject == subject)).all()
+        submits = [e.data for e in waiting if e.action == "request:submit"]
+        submits += [e.data for e in chained if e.action == "request:submit"]
     assert [d["override_managed_by"] for d in submits] == [{"managed_by": SOURCE}]
 
     # The file's own apply passes the check: its next run puts its value back.
