@@ -51,6 +51,9 @@ class Settings:
     oidc: OidcSettings | None = None
     write_rate_per_minute: float = 60.0
     write_burst: int = 30
+    # Dry runs (plans) are reads: their own budget, never the write one.
+    dry_run_rate_per_minute: float = 600.0
+    dry_run_burst: int = 120
     # How often the web server looks for audit events other processes recorded (it chains its own at once).
     audit_poll_seconds: float = 2.0
     # The topic page waits at most this long for a live read of the cluster (0: never reads live)
@@ -90,6 +93,8 @@ class Settings:
             oidc=OidcSettings.from_env(env),
             write_rate_per_minute=_number(env, "TOPICDESK_WRITE_RATE_PER_MINUTE", "60", float),
             write_burst=_number(env, "TOPICDESK_WRITE_BURST", "30", int),
+            dry_run_rate_per_minute=_number(env, "TOPICDESK_DRY_RUN_RATE_PER_MINUTE", "600", float),
+            dry_run_burst=_number(env, "TOPICDESK_DRY_RUN_BURST", "120", int),
             audit_poll_seconds=audit_poll_seconds,
             topic_live_read_seconds=_non_negative(env, "TOPICDESK_TOPIC_LIVE_READ_SECONDS", "1"),
             observation_max_age_seconds=_non_negative(env, "TOPICDESK_OBSERVATION_MAX_AGE_SECONDS", "600"),

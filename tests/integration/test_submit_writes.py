@@ -167,7 +167,8 @@ def test_topic_create_stores_every_column_and_links_only_grants_it_changed(desk:
         "data_contract": contract, "expected_bytes_per_second": 1000, "generation": 1, "observed_generation": 0,
         "failed_generation": 0, "deleted": False, "last_error": None, "last_error_reason": None, "attempts": 0,
         "not_before": None, "applied_at": None, "lifecycle": "active", "quarantined_until": None,
-        "quarantined_grants": None, "deletion_request_id": None, "deleted_by": None, "deleted_at": None}
+        "quarantined_grants": None, "deletion_request_id": None, "deleted_by": None, "deleted_at": None,
+        "managed_by": None}
     assert topic.created_at == topic.updated_at
     assert stored is not None
     assert request_view(stored) == created

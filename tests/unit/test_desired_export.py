@@ -85,7 +85,7 @@ def _body(response: Any) -> dict[str, Any]:
 
 def test_an_export_is_sorted_validates_and_re_applies_as_in_sync(world: World) -> None:
     applied = _body(world.call("payments", "POST", "/api/v1/desired-state", FILE))
-    assert all(c["submitted"]["status"] == "approved" for c in applied["changes"]), applied
+    assert all(c["outcome"] == "auto_approved" and c["status"] == "approved" for c in applied["changes"]), applied
     run_once(world.engine, lambda _c, **_o: world.port)
 
     exported = world.call("payments", "GET", "/api/v1/desired-state?cluster=payments-dev")
@@ -138,9 +138,13 @@ def test_time_bound_grants_and_quarantined_topics_are_left_out(world: World) -> 
                                 "group": "payments.temp", "duration": "P7D"}})
     assert timed.status_code == 201, timed.json
     assert timed.json["status"] in ("approved", "applied"), timed.json
-    deleted = world.call("payments", "POST", "/api/v1/requests", {"kind": "topic.delete", "cluster": "payments-dev",
-                         "spec": {"name": "payments.a"}})
-    assert deleted.json["status"] in ("approved", "applied"), deleted.json
+    # The file manages payments.a, so the file deletes it (a portal delete is refused with 409).
+    without_a = {**FILE, "topics": [t for t in FILE["topics"] if t["name"] != "payments.a"],
+                 "grants": [g for g in FILE["grants"] if g["topic"] != "payments.a"]}
+    deleted = world.call("payments", "POST", "/api/v1/desired-state?allow_destroy=true", without_a)
+    assert deleted.status_code == 200, [c.get("error") for c in deleted.json["changes"]]
+    # One change: the delete quarantines the topic's grants itself (no revoke beside it).
+    assert [c["request"]["kind"] for c in _body(deleted)["changes"]] == ["topic.delete"]
     run_once(world.engine, lambda _c, **_o: world.port)
 
     file = _body(world.call("payments", "GET", "/api/v1/desired-state?cluster=payments-dev"))

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from topicdesk import migrations
 from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.tables import AuditEventRow, TeamRow
+from topicdesk.adapters.tables import AuditEventRow, ClusterRow, TeamRow
 from topicdesk.api.auth import REFUSALS_EXTENSION, RefusalAuditor
 from topicdesk.api.ratelimit import RateLimiter
 from topicdesk.app import create_app
@@ -141,3 +141,57 @@ def test_refused_attempts_are_audited_but_capped(app: Flask) -> None:
     assert len(rows) == 6
     assert rows[-1].data["suppressed_before"] == 45
     assert rows[-1].data["credential"] == "unknown"
+
+
+def _dry_run_app(tmp_path: Path, **env: str) -> Flask:
+    url = f"sqlite:///{tmp_path / 'dry.db'}"
+    migrations.upgrade(url)
+    app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path), "DATABASE_URL": url,
+                                        "TOPICDESK_WRITE_RATE_PER_MINUTE": "1", "TOPICDESK_WRITE_BURST": "2",
+                                        **env}))
+    with unit_of_work(app.extensions["topicdesk.engine"]) as session:
+        session.add(TeamRow(name="payments", display_name="Payments"))
+        session.flush()
+        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
+                               bootstrap_servers="127.0.0.1:1", admin_secret_ref="env:X"))
+    return app
+
+
+PLAN_FILE = {"version": 1, "cluster": "payments-dev", "team": "payments",
+             "topics": [{"name": "payments.orders", "partitions": 3, "replication_factor": 1}]}
+REQUEST = {"kind": "topic.create", "cluster": "payments-dev",
+           "spec": {"name": "payments.orders", "partitions": 3, "replication_factor": 1}}
+
+
+def test_a_hundred_plans_in_a_row_never_spend_the_write_budget(tmp_path: Path) -> None:
+    app = _dry_run_app(tmp_path)
+    client, ci = app.test_client(), bearer(app, "ci")
+    statuses = {client.post("/api/v1/desired-state?dry_run=true", json=PLAN_FILE, headers=ci).status_code
+                for _ in range(50)}
+    statuses |= {client.post("/api/v1/requests?dry_run=true", json=REQUEST, headers=ci).status_code
+                 for _ in range(50)}
+    assert statuses == {200}
+    # The write budget (2) is untouched: two writes pass, the third is limited as a write.
+    assert [client.post("/api/v1/requests", json=REQUEST, headers=ci).status_code for _ in range(2)] == [201, 409]
+    limited = client.post("/api/v1/desired-state", json=PLAN_FILE, headers=ci)
+    assert limited.status_code == 429
+    assert limited.json is not None
+    assert "too many writes" in limited.json["detail"]
+    # A malformed dry_run pays as a write (and is refused by the view), it is not a free pass.
+    assert client.post("/api/v1/requests?dry_run=maybe", json=REQUEST, headers=ci).status_code == 429
+
+
+def test_the_dry_run_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
+    app = _dry_run_app(tmp_path, TOPICDESK_DRY_RUN_RATE_PER_MINUTE="6", TOPICDESK_DRY_RUN_BURST="3")
+    client, ci = app.test_client(), bearer(app, "ci")
+    statuses = [client.post("/api/v1/desired-state?dry_run=true", json=PLAN_FILE, headers=ci).status_code
+                for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    refused = client.post("/api/v1/requests?dry_run=true", json=REQUEST, headers=ci)
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 10
+    assert refused.json is not None
+    assert "too many dry runs" in refused.json["detail"]
+    # The write budget is its own: a write still passes.
+    assert client.post("/api/v1/requests", json=REQUEST, headers=ci).status_code == 201

@@ -218,6 +218,8 @@ export interface TopicSummary {
   description?: string | null;
   status?: ResourceStatus;
   last_error?: string | null;
+  /** The desired-state file (its source name) that manages the topic; null: the portal/API. */
+  managed_by?: string | null;
 }
 
 export interface TopicState {
@@ -249,6 +251,8 @@ export interface AccessGrant {
   team?: string;
   status?: ResourceStatus;
   last_error?: string | null;
+  /** The desired-state file that manages the grant; null: the portal/API. */
+  managed_by?: string | null;
 }
 
 export interface TopicDetail extends TopicSummary {

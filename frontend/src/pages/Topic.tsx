@@ -45,6 +45,12 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
         On <strong>{data.cluster}</strong>, owned by <strong>{data.owner_team}</strong>.
         {data.description ? <> {data.description}</> : null}
       </p>
+      {data.managed_by ? (
+        <p className="muted small" data-testid="topic-managed-by">
+          Managed by desired-state file <span className="mono">{data.managed_by}</span>: change it there; the portal
+          cannot.
+        </p>
+      ) : null}
       {data.last_error ? (
         <div className="banner banner-danger" role="alert">
           <strong className="banner-title">The last apply failed</strong> {data.last_error}
@@ -89,7 +95,10 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
                     <td data-label="Service account" className="mono">{principalName(grant.principal)}</td>
                     <td data-label="Access">{grant.access}</td>
                     <td data-label="Group" className="mono">{grant.group ?? grant.transactional_id ?? "–"}</td>
-                    <td data-label="Team">{grant.team ?? "–"}</td>
+                    <td data-label="Team">
+                      {grant.team ?? "–"}
+                      {grant.managed_by ? <div className="small muted mono">file: {grant.managed_by}</div> : null}
+                    </td>
                     <td data-label="State">
                       <Badge tone={topicStatusTone(grant.status)}>{grant.status ?? "unknown"}</Badge>
                       {grant.last_error ? <div className="small danger-text">{grant.last_error}</div> : null}

@@ -154,7 +154,7 @@ def insert_links(connection: Connection, request_id: str, links: Sequence[Link])
 
 
 def grant_rows(cluster: str, topic: str, pattern: str, wanted: Sequence[tuple[str, str, str, str]],
-               expires_at: datetime | None = None) -> list[dict[str, Any]]:
+               expires_at: datetime | None = None, managed_by: str | None = None) -> list[dict[str, Any]]:
     """New access_grant rows for each (principal, access, group, transactional_id) on one topic.
 
     Named twice: once. Sorted, so concurrent upserts lock existing rows in the same order.
@@ -162,13 +162,14 @@ def grant_rows(cluster: str, topic: str, pattern: str, wanted: Sequence[tuple[st
     now = utcnow()
     return [row_values(AccessGrantRow, cluster=cluster, topic=topic, pattern=pattern, principal=principal,
                         access=access, group_id=group, transactional_id=transactional_id,
-                        granted_team=team_of_principal(principal), expires_at=expires_at, updated_at=now,
-                        created_at=now)
+                        granted_team=team_of_principal(principal), expires_at=expires_at, managed_by=managed_by,
+                        updated_at=now, created_at=now)
             for principal, access, group, transactional_id in sorted(set(wanted))]
 
 
 def upsert_grants(connection: Connection, cluster: str, topic: str, pattern: str,
-                  wanted: Sequence[tuple[str, str, str, str]], expires_at: datetime | None = None) -> list[Link]:
+                  wanted: Sequence[tuple[str, str, str, str]], expires_at: datetime | None = None,
+                  managed_by: str | None = None) -> list[Link]:
     """Grant each (principal, access, group, transactional_id) on one topic, in one statement.
 
     A missing grant is inserted, a deleted one comes back with a new generation, a live one only
@@ -179,7 +180,8 @@ def upsert_grants(connection: Connection, cluster: str, topic: str, pattern: str
         return []
     statement = GRANT_UPSERTS[connection.dialect.name]
     return [link("access_grant", row.id, row.generation)
-            for row in connection.execute(statement, grant_rows(cluster, topic, pattern, wanted, expires_at))
+            for row in connection.execute(statement, grant_rows(cluster, topic, pattern, wanted, expires_at,
+                                                                managed_by))
             if waits_for(row)]
 
 
@@ -196,8 +198,8 @@ def matching_grants(session: Session, cluster: str, spec: dict[str, Any]) -> lis
 LOOK_UP = object()  # write_desired_state: find a topic.create's tombstone itself
 
 
-def new_topic(cluster: str, spec: dict[str, Any], owner_team: str
-               ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
+def new_topic(cluster: str, spec: dict[str, Any], owner_team: str, managed_by: str | None = None
+              ) -> tuple[dict[str, Any], list[tuple[str, str, str, str]]]:
     """A topic.create's topic row and the grants it asks for (principal, access, group, transactional id)."""
     rate = (spec.get("expected_throughput") or {}).get("bytes_per_second")
     config = spec.get("config") or {}
@@ -206,7 +208,7 @@ def new_topic(cluster: str, spec: dict[str, Any], owner_team: str
                         partitions=spec["partitions"], replication_factor=spec["replication_factor"],
                         config=dict(config), description=spec.get("description", ""),
                         managed_config_keys=sorted(config), data_contract=spec.get("data_contract"),
-                        expected_bytes_per_second=rate, updated_at=now, created_at=now)
+                        expected_bytes_per_second=rate, managed_by=managed_by, updated_at=now, created_at=now)
     grants = ([(principal, "produce", "", "") for principal in spec.get("producers") or []]
               + [(consumer["principal"], "consume", consumer.get("group", ""), "")
                  for consumer in spec.get("consumers") or []])
@@ -214,17 +216,18 @@ def new_topic(cluster: str, spec: dict[str, Any], owner_team: str
 
 
 def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[str, Any], owner_team: str,
-                        *, tombstone: Any = LOOK_UP) -> list[Link]:
+                        *, tombstone: Any = LOOK_UP, managed_by: str | None = None) -> list[Link]:
     """Write an approved request's desired-state rows with new generations (the caller's transaction).
 
     Returns the links (resource kind, id, generation) the request must see observed before it is
     applied; none means nothing changed. A topic.delete is not written here: it quarantines the
     topic (adapters/deletion_store.py). `tombstone` is the id of the deleted topic row a
-    topic.create replaces (None: there is none), when the caller already looked.
+    topic.create replaces (None: there is none), when the caller already looked. `managed_by` is the
+    desired-state file that asked (None: portal/API): what it writes becomes managed by that file.
     """
     connection = session.connection()
     if kind == "topic.create":
-        topic, grants = new_topic(cluster, spec, owner_team)
+        topic, grants = new_topic(cluster, spec, owner_team, managed_by)
         # A topic deleted earlier keeps a tombstone until the cluster confirms; a re-create replaces it.
         if tombstone is LOOK_UP:
             tombstone = connection.execute(core_select(_TOPICS.c.id).where(
@@ -233,7 +236,7 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
             connection.execute(_DELETE_TOPIC, {"topic_id": tombstone})
         connection.execute(_INSERT_TOPIC, topic)
         return [link("topic", topic["id"], topic["generation"]),
-                *upsert_grants(connection, cluster, spec["name"], "literal", grants)]
+                *upsert_grants(connection, cluster, spec["name"], "literal", grants, managed_by=managed_by)]
     links: list[Link] = []
     if kind == "topic.update":
         current = live_topic(session, cluster, spec["name"])
@@ -255,6 +258,8 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
             topic_row.description = spec["description"]
         if "expected_throughput" in spec:
             topic_row.expected_bytes_per_second = (spec["expected_throughput"] or {}).get("bytes_per_second")
+        if managed_by is not None:
+            topic_row.managed_by = managed_by  # a file adopting the topic, or changing its own
         bump(topic_row)
         session.add(topic_row)
         links.append(link("topic", topic_row.id, topic_row.generation))
@@ -266,7 +271,7 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
                            "reject it and ask again with a later expires_at or a duration")
         links = upsert_grants(connection, cluster, spec["topic"], spec.get("pattern", "literal"),
                               [(spec["principal"], spec["access"], spec.get("group", ""),
-                                spec.get("transactional_id", ""))], expires_at)
+                                spec.get("transactional_id", ""))], expires_at, managed_by)
     elif kind == "access.revoke":
         for grant in matching_grants(session, cluster, spec):
             grant.deleted = True
@@ -274,7 +279,7 @@ def write_desired_state(session: Session, kind: str, cluster: str, spec: dict[st
             session.add(grant)
             links.append(link("access_grant", grant.id, grant.generation))
     elif kind == "quota.set":
-        links.append(set_quota(connection, cluster, spec, owner_team))
+        links.append(set_quota(connection, cluster, spec, owner_team, managed_by))
     return links
 
 
@@ -292,7 +297,11 @@ def _quota_upsert(dialect: Any) -> Any:
             for key in _QUOTA_KEYS}
     return upsert.on_conflict_do_update(
         index_elements=[_QUOTAS.c.cluster, _QUOTAS.c.principal],
-        set_={**kept, "deleted": and_(*(value.is_(None) for value in kept.values())),
+        # A removed quota set again is a new one (the asker's marker); a live one keeps its file's
+        # marker unless a file sets it.
+        set_={**kept, "managed_by": case((_QUOTAS.c.deleted.is_(True), upsert.excluded.managed_by),
+                                         else_=func.coalesce(upsert.excluded.managed_by, _QUOTAS.c.managed_by)),
+              "deleted": and_(*(value.is_(None) for value in kept.values())),
               "generation": _QUOTAS.c.generation + literal_column("1"), "updated_at": upsert.excluded.updated_at,
               "last_error": null(), "last_error_reason": null(), "attempts": literal_column("0"),
               "not_before": null()},
@@ -302,12 +311,13 @@ def _quota_upsert(dialect: Any) -> Any:
 _QUOTA_UPSERTS = {"postgresql": _quota_upsert(postgresql), "sqlite": _quota_upsert(sqlite)}
 
 
-def set_quota(connection: Connection, cluster: str, spec: dict[str, Any], owner_team: str) -> Link:
+def set_quota(connection: Connection, cluster: str, spec: dict[str, Any], owner_team: str,
+              managed_by: str | None = None) -> Link:
     rates = {key: spec.get(key) for key in _QUOTA_KEYS}
     now = utcnow()
     row = row_values(ClientQuotaRow, cluster=cluster, principal=spec["principal"], owner_team=owner_team,
-                      deleted=all(value is None for value in rates.values()), updated_at=now, created_at=now,
-                      **rates)
+                      deleted=all(value is None for value in rates.values()), managed_by=managed_by,
+                      updated_at=now, created_at=now, **rates)
     stored = connection.execute(_QUOTA_UPSERTS[connection.dialect.name],
                                 {**row, **{f"named_{key}": key in spec for key in _QUOTA_KEYS}}).one()
     return link("client_quota", stored.id, stored.generation)
@@ -344,6 +354,12 @@ def load_context(session: Session, cluster: str, topic: str | None) -> Submissio
 
 def topic_by_id(session: Session, topic_id: str | None) -> TopicRow | None:
     return session.get(TopicRow, topic_id) if topic_id is not None else None
+
+
+def live_quota(session: Session, cluster: str, principal: str) -> ClientQuotaRow | None:
+    return session.exec(select(ClientQuotaRow).where(ClientQuotaRow.cluster == cluster,
+                                                     ClientQuotaRow.principal == principal,
+                                                     col(ClientQuotaRow.deleted).is_(False))).first()
 
 
 def live_grants_on(session: Session, cluster: str, topic: str) -> list[AccessGrantRow]:

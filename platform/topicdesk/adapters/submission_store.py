@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     case,
     false,
+    func,
     insert,
     literal,
     literal_column,
@@ -74,7 +75,11 @@ def _grant_upsert(dialect: Any, rows: Any = None) -> Any:
     # renewal. SQL literals, not bound parameters: then SQLAlchemy sends all VALUES rows in one statement.
     return statement.on_conflict_do_update(
         index_elements=[_GRANTS.c[name] for name in GRANT_KEY],
+        # A revived grant is a new one: its marker is the asker's. A live one keeps its file's marker
+        # unless a file asks (a portal renewal of a file's grant passed the managed-by check as an override).
         set_={"deleted": false(), "generation": on_revival(_GRANTS.c.generation + literal_column("1"), "generation"),
+              "managed_by": case((revived, statement.excluded.managed_by),
+                                 else_=func.coalesce(statement.excluded.managed_by, _GRANTS.c.managed_by)),
               "expires_at": statement.excluded.expires_at, "updated_at": statement.excluded.updated_at,
               "last_error": on_revival(null(), "last_error"),
               "last_error_reason": on_revival(null(), "last_error_reason"),

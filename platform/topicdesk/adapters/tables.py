@@ -107,6 +107,9 @@ class TopicRow(_Reconciled, table=True):
     data_contract: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     # From the request's expected throughput; feeds the capacity check of later requests.
     expected_bytes_per_second: int | None = Field(default=None, sa_type=BigInteger)
+    # The desired-state file (its source name) that declares this resource; None: made through the
+    # portal/API. A file changes only what it manages; the portal/API may not change what a file manages.
+    managed_by: str | None = Field(default=None, max_length=200)
     # Deletion phases (services/deletion.py): active -> quarantined (grants' ACLs removed, data kept
     # until quarantined_until, restorable) -> deleting (tombstone, the reconciler deletes it) -> deleted.
     lifecycle: str = Field(default="active", max_length=16)
@@ -138,6 +141,9 @@ class AccessGrantRow(_Reconciled, table=True):
     # When the grant ends (None: never). A request's `duration` becomes a moment at approval; the
     # reconciler turns a grant past this moment into a tombstone (services/expiry.py).
     expires_at: datetime | None = Field(default=None, index=True)
+    # The desired-state file (its source name) that declares this resource; None: made through the
+    # portal/API. A file changes only what it manages; the portal/API may not change what a file manages.
+    managed_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -152,6 +158,9 @@ class ClientQuotaRow(_Reconciled, table=True):
     producer_byte_rate: int | None = Field(default=None, sa_type=BigInteger)
     consumer_byte_rate: int | None = Field(default=None, sa_type=BigInteger)
     request_percentage: float | None = Field(default=None)
+    # The desired-state file (its source name) that declares this resource; None: made through the
+    # portal/API. A file changes only what it manages; the portal/API may not change what a file manages.
+    managed_by: str | None = Field(default=None, max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -349,6 +358,9 @@ class RequestRow(SQLModel, table=True):
     # Per resource, the outcome of each of its changes (see services/outcomes.py); None until a pass
     # touched one of the request's resources.
     outcomes: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The desired-state file that submitted the request (None: portal/API): what it writes is marked
+    # managed by that source, and the file's re-applies find their earlier requests by it.
+    source: str | None = Field(default=None, max_length=200, index=True)
 
 
 class RequestResourceRow(SQLModel, table=True):

@@ -74,15 +74,22 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Delete a service account", "owner", note="owner of the account's team", success=204,
              tags=("service accounts",)),
     Endpoint("POST", "/api/v1/requests", "v1.submit",
-             "Submit a request (201), or ?dry_run=true for the decision only (200)", "member",
-             note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team",
+             "Submit a request (201), or ?dry_run=true for the decision only (200); 409 when it changes a resource "
+             "a desired-state file manages", "member",
+             note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team; "
+                  "override_managed_by=true: platform admins only, recorded in the request's submit event",
              request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",),
-             query=(("dry_run", "boolean"),)),
+             query=(("dry_run", "boolean"), ("override_managed_by", "boolean"))),
     Endpoint("POST", "/api/v1/desired-state", "v1.apply_desired_state",
-             "Apply a team's desired-state file: the difference becomes ordinary requests (dry_run: decisions only)",
-             "member", note="members of the file's team; the file is YAML or JSON (other types: 415), every error "
-                            "with its path, line and column", request_schema="https://topicdesk.dev/schemas/desired-state.json",
-             tags=("requests",), query=(("dry_run", "boolean"), ("prune", "boolean")), request_media=FILE_MEDIA),
+             "Plan (dry_run) or apply a team's desired-state file (YAML or JSON): it manages exactly what it "
+             "declares; the difference becomes ordinary requests. Apply: 200 all auto-approved or in sync, 202 some "
+             "await approval, 409 problem+json with the result when any change was denied, skipped as destructive, "
+             "previously denied or an error", "member",
+             note="members of the file's team; destructive changes only with allow_destroy=true (alias prune); the "
+                  "file is YAML or JSON (other types: 415), every error with its path, line and column",
+             request_schema="https://topicdesk.dev/schemas/desired-state.json", tags=("requests",),
+             query=(("dry_run", "boolean"), ("allow_destroy", "boolean"), ("prune", "boolean"), ("source", "string")),
+             response_schema="https://topicdesk.dev/schemas/desired-state-result.json", request_media=FILE_MEDIA),
     Endpoint("GET", "/api/v1/desired-state", "v1.export_desired_state",
              "Export what Topicdesk holds for a team on a cluster as a desired-state file that re-applies as in sync "
              "(JSON; YAML with a comment header for format=yaml or Accept: application/yaml)", "member",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
@@ -22,8 +23,11 @@ def problem_response(
     problem_type: str = "about:blank",
     errors: list[dict[str, str | int]] | None = None,
     headers: dict[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Response:
+    """`extra`: extension members (RFC 9457 section 3.2), never replacing the standard ones."""
     body: dict[str, Any] = {
+        **(extra or {}),
         "type": problem_type,
         "title": title,
         "status": status,

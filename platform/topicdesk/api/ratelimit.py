@@ -10,7 +10,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request
@@ -20,7 +20,10 @@ from topicdesk.domain.errors import RateLimited
 from topicdesk.domain.identity import Identity
 
 EXTENSION_KEY = "topicdesk.write_limiter"
+DRY_RUN_EXTENSION_KEY = "topicdesk.dry_run_limiter"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only decide when asked with ?dry_run=true: plans are reads, a CI job runs one per push.
+DRY_RUN_ENDPOINTS = frozenset({"v1.submit", "v1.apply_desired_state"})
 
 
 @dataclass
@@ -49,7 +52,8 @@ class RateLimiter:
     """Token buckets keyed by principal. Thread-safe; memory stays bounded by `max_principals`."""
 
     def __init__(self, *, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic,
-                 max_principals: int = 10_000) -> None:
+                 max_principals: int = 10_000, what: str = "writes") -> None:
+        self.what = what
         self.per_minute = per_minute
         self.burst = max(1, burst)
         self._rate = per_minute / 60.0
@@ -81,7 +85,7 @@ class RateLimiter:
         wait = self.retry_after(principal)
         if wait > 0:
             raise RateLimited(
-                f"too many writes: at most {self.per_minute:g} per minute (bursts of {self.burst}) per caller; "
+                f"too many {self.what}: at most {self.per_minute:g} per minute (bursts of {self.burst}) per caller; "
                 f"retry in {math.ceil(wait)} s", retry_after_seconds=max(1, math.ceil(wait)))
 
     def _prune(self, now: float) -> None:
@@ -105,13 +109,23 @@ def principal_key(identity: Identity) -> str:
 def install(app: Flask, settings: Settings) -> RateLimiter:
     limiter = RateLimiter(per_minute=settings.write_rate_per_minute, burst=settings.write_burst)
     app.extensions[EXTENSION_KEY] = limiter
+    app.extensions[DRY_RUN_EXTENSION_KEY] = RateLimiter(
+        per_minute=settings.dry_run_rate_per_minute, burst=settings.dry_run_burst, what="dry runs")
     return limiter
 
 
+def is_dry_run(endpoint: str | None, args: Mapping[str, str]) -> bool:
+    """A plan: nothing is stored. Only a well-formed true counts; anything else pays as a write (and
+    the view refuses a malformed value)."""
+    return endpoint in DRY_RUN_ENDPOINTS and args.get("dry_run", "").lower() in {"true", "1"}
+
+
 def enforce_write_rate(identity: Identity) -> None:
-    """Called after authentication: writes (any method but GET/HEAD/OPTIONS) spend the caller's budget."""
+    """Called after authentication: writes (any method but GET/HEAD/OPTIONS) spend the caller's budget;
+    dry runs spend their own, higher one and never the write budget."""
     if request.method in SAFE_METHODS:
         return
-    limiter: RateLimiter | None = current_app.extensions.get(EXTENSION_KEY)
+    key = DRY_RUN_EXTENSION_KEY if is_dry_run(request.endpoint, request.args) else EXTENSION_KEY
+    limiter: RateLimiter | None = current_app.extensions.get(key)
     if limiter is not None:
         limiter.check(principal_key(identity))

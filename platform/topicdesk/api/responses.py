@@ -68,6 +68,8 @@ REQUEST: dict[str, Any] = {
         "outcomes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/ResourceOutcome"},
                      "description": "Per resource, the outcome of each change (null until a pass reached one)"},
         "partial": {"type": "boolean", "description": "failed, but some changes were applied"},
+        "source": {"type": ["string", "null"], "description": "The desired-state file that submitted the request "
+                                                             "(null: portal/API)"},
         "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"},
                     "description": "Only in GET /api/v1/requests/{id}"},
     },

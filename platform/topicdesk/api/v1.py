@@ -20,6 +20,7 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.services import audit as audit_service
@@ -91,13 +92,15 @@ def change_cluster(cluster: str) -> ResponseReturnValue:
 def submit() -> ResponseReturnValue:
     identity = caller()
     document = json_body()
+    # A platform admin changing a resource a desired-state file manages (audited on the request).
+    override = query_bool("override_managed_by")
     if query_bool("dry_run"):
-        return jsonify(workflow.evaluate_request(_deps(), identity, document)), 200
+        return jsonify(workflow.evaluate_request(_deps(), identity, document, override_managed_by=override)), 200
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= 200:
         raise ValidationFailed("bad Idempotency-Key",
                                errors=[FieldError("/headers/Idempotency-Key", "must be 1-200 characters")])
-    result = workflow.submit_request(_deps(), identity, document, idempotency_key=key)
+    result = workflow.submit_request(_deps(), identity, document, idempotency_key=key, override_managed_by=override)
     response = jsonify(result.body)
     response.status_code = result.status_code
     response.headers["Location"] = f"/api/v1/requests/{result.body['id']}"
@@ -109,19 +112,27 @@ def submit() -> ResponseReturnValue:
 @v1.post("/desired-state")
 def apply_desired_state() -> ResponseReturnValue:
     from topicdesk.adapters.desired_file_format import locate_errors, parse_located
+    from topicdesk.domain.desired_result import NOT_APPLIED_TYPE, not_applied_detail, result_status
     from topicdesk.services.desired_state import apply_desired_state as apply_file
 
     identity = caller()
+    # prune is the older name of allow_destroy; either allows every destructive change.
+    allow_destroy = query_bool("allow_destroy") or query_bool("prune")
     # The file as it is in the repository (YAML or JSON); the body size limit is the app's, as for JSON.
     # The service checks the schema (once); its errors are located in the file below.
     parsed = parse_located(request.get_data(cache=True), request.content_type, validate=False)
     try:
         result = apply_file(_deps(), identity, parsed.document, dry_run=query_bool("dry_run"),
-                            prune=query_bool("prune"))
+                            allow_destroy=allow_destroy, source=request.args.get("source"))
     except ValidationFailed as exc:
         locate_errors(exc, parsed)  # schema errors, an unknown cluster, a time-bound grant: with their line
         raise
-    return jsonify(result)
+    status = result_status(result)
+    if status == 409:
+        # problem+json so that curl --fail fails, with the whole result as extension members.
+        return problem_response(409, "Desired state not applied", not_applied_detail(result),
+                                problem_type=NOT_APPLIED_TYPE, extra=result)
+    return jsonify(result), status
 
 
 @v1.get("/desired-state")

@@ -1,16 +1,34 @@
-"""A team's desired-state file compared with what Topicdesk holds: the requests that close the gap.
+"""A team's desired-state file compared with what Topicdesk holds: the changes that close the gap.
 
-Pure: the caller passes the current state of the team on the cluster. Topics are compared on
-partitions, replication factor, config and description; grants and quotas only for the team's own
-principals (`User:<team>.`). Things the file no longer lists are revoked (grants, quotas) but topics
-are deleted only with `prune`, since a missing line must not be able to drop data.
+Pure: the caller passes the current state of the team on the cluster, each resource with its
+`managed_by` (the source name of the file that manages it; None: made through the portal/API).
+
+A file manages exactly what it declares:
+- a resource the file declares and nobody holds is created (and becomes managed by the file);
+- one that the portal/API made (or that nobody marked) is *adopted*: the marker is recorded, and a
+  request is made only for what differs; one another file manages is an error (409 inside);
+- within a resource the file manages, what it declares is what it sets: a config key it stops
+  declaring is reset, a quota key it stops declaring is removed;
+- a managed resource the file stops declaring is deleted (topic), revoked (grant) or removed (quota);
+- resources the file does not declare and does not manage are never looked at.
+Every reset, revoke, removal and delete is *destructive*; the caller submits those only when the
+apply says allow_destroy. A change that has both kinds is split in two changes of one resource, so
+the safe part is not held back by the destructive one. A partition decrease or a replication factor
+change is an error with the planner's reason (domain/plan.py refuses them the same way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from topicdesk.domain.plan import RefusalReason
+
+Grant = tuple[str, str, str, str, str, str]  # (topic, principal, access, group, transactional_id, pattern)
+Action = Literal["create", "update", "delete", "adopt"]
+ResourceType = Literal["topic", "access_grant", "quota"]
+QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
 
 
 @dataclass(frozen=True)
@@ -20,26 +38,76 @@ class CurrentTopic:
     replication_factor: int
     config: Mapping[str, str]
     description: str = ""
+    managed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CurrentQuota:
+    values: Mapping[str, float]  # set values only
+    managed_by: str | None = None
 
 
 @dataclass(frozen=True)
 class CurrentState:
+    """What Topicdesk holds for the team on the cluster: its live, active topics; the grants of its
+    principals and the grants on its topics; its principals' quotas. Each with its managed_by."""
+
     topics: Mapping[str, CurrentTopic] = field(default_factory=dict)
-    # (topic, principal, access, group, transactional_id, pattern) of the team's principals' grants
-    grants: frozenset[tuple[str, str, str, str, str, str]] = frozenset()
-    # principal -> {producer_byte_rate, consumer_byte_rate, request_percentage} (set values only)
-    quotas: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    grants: Mapping[Grant, str | None] = field(default_factory=dict)
+    quotas: Mapping[str, CurrentQuota] = field(default_factory=dict)
 
 
-QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
+@dataclass(frozen=True)
+class FieldDiff:
+    field: str
+    before: Any
+    after: Any
+    destructive: bool = False
+
+    def view(self) -> dict[str, Any]:
+        return {"field": self.field, "before": self.before, "after": self.after, "destructive": self.destructive}
 
 
-def grant_tuple(spec: Mapping[str, Any]) -> tuple[str, str, str, str, str, str]:
+@dataclass(frozen=True)
+class PlanError:
+    status: int
+    reason: str
+    message: str
+
+    def view(self) -> dict[str, Any]:
+        return {"status": self.status, "reason": self.reason, "message": self.message, "errors": []}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    action: Action
+    resource_type: ResourceType
+    key: str
+    name: str
+    diff: tuple[FieldDiff, ...] = ()
+    destructive: bool = False
+    # The request document (kind, cluster, spec, reason) that makes the change; None: nothing to ask
+    # (an adoption that only records the marker, or an error).
+    request: dict[str, Any] | None = None
+    error: PlanError | None = None
+    # The marker the resource has now (an adoption: None or another file's source).
+    managed_by: str | None = None
+    # Which resource: (topic name,), the grant tuple, or (principal,) of a quota.
+    target: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[PlannedChange, ...]
+    in_sync: int  # declared resources that already match (counted, not listed)
+
+
+def grant_tuple(spec: Mapping[str, Any]) -> Grant:
     return (spec["topic"], spec["principal"], spec["access"], spec.get("group", "") or "",
             spec.get("transactional_id", "") or "", spec.get("pattern", "literal"))
 
 
-def grant_spec(grant: tuple[str, str, str, str, str, str]) -> dict[str, Any]:
+def grant_spec(grant: Grant) -> dict[str, Any]:
     topic, principal, access, group, transactional_id, pattern = grant
     spec: dict[str, Any] = {"topic": topic, "principal": principal, "access": access}
     if group:
@@ -51,72 +119,212 @@ def grant_spec(grant: tuple[str, str, str, str, str, str]) -> dict[str, Any]:
     return spec
 
 
-def requests_for(file: Mapping[str, Any], current: CurrentState, *, prune: bool = False) -> list[dict[str, Any]]:
-    """The request documents (kind, cluster, spec, reason) that make Topicdesk hold what the file says."""
-    cluster, team = file["cluster"], file["team"]
-    reason = f"desired-state file of team {team}"
-    out: list[dict[str, Any]] = []
+def grant_key(grant: Grant) -> str:
+    topic, principal, access, group, transactional_id, pattern = grant
+    key = f"access_grant:{pattern}:{topic}:{principal}:{access}"
+    return key + (f":group={group}" if group else "") + (f":transactional_id={transactional_id}"
+                                                         if transactional_id else "")
 
-    def add(kind: str, spec: dict[str, Any]) -> None:
-        out.append({"kind": kind, "cluster": cluster, "spec": spec, "reason": reason})
 
-    wanted_topics: Sequence[Mapping[str, Any]] = file.get("topics") or []
-    listed = set()
-    for topic in wanted_topics:
-        listed.add(topic["name"])
-        have = current.topics.get(topic["name"])
-        if have is None:
-            add("topic.create", dict(topic))
-            continue
+def grant_name(grant: Grant) -> str:
+    topic, principal, access, group, transactional_id, pattern = grant
+    extra = f" (group {group})" if group else f" (transactional id {transactional_id})" if transactional_id else ""
+    return f"{principal} {access} {topic}{' prefix' if pattern != 'literal' else ''}{extra}"
+
+
+def other_file(managed_by: str) -> PlanError:
+    return PlanError(409, "conflict", f"managed by desired-state file {managed_by}; remove it from one of the "
+                                      "two files (a resource has one managing file)")
+
+
+def declared_grants(file: Mapping[str, Any]) -> set[Grant]:
+    """The file's grants: its grants list and the producers and consumers declared on its topics."""
+    wanted = {grant_tuple(g) for g in file.get("grants") or []}
+    for topic in file.get("topics") or []:
+        for principal in topic.get("producers") or []:
+            wanted.add((topic["name"], principal, "produce", "", "", "literal"))
+        for consumer in topic.get("consumers") or []:
+            wanted.add((topic["name"], consumer["principal"], "consume", consumer.get("group", ""), "", "literal"))
+    return wanted
+
+
+class _Planner:
+    def __init__(self, file: Mapping[str, Any], current: CurrentState, source: str) -> None:
+        self.file, self.current, self.source = file, current, source
+        self.cluster = file["cluster"]
+        self.reason = f"desired-state file {source}"
+        self.changes: list[PlannedChange] = []
+        self.in_sync = 0
+        # Topics this plan deletes: a topic.delete quarantines the topic's grants itself, and a
+        # revoke on a quarantined topic would be refused.
+        self.deleting: set[str] = set()
+
+    def document(self, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": kind, "cluster": self.cluster, "spec": spec, "reason": self.reason}
+
+    def add(self, action: Action, resource_type: ResourceType, key: str, name: str, diff: Sequence[FieldDiff],
+            request: tuple[str, dict[str, Any]] | None = None, *, destructive: bool = False,
+            error: PlanError | None = None, managed_by: str | None = None, target: tuple[str, ...] = ()) -> None:
+        target = target or (name,)
+        self.changes.append(PlannedChange(action, resource_type, key, name, tuple(diff), destructive,
+                                          self.document(*request) if request else None, error, managed_by, target))
+
+    def owned_action(self, managed_by: str | None) -> Action:
+        return "update" if managed_by == self.source else "adopt"
+
+    # --- topics ------------------------------------------------------------------------------------
+
+    def topics(self) -> set[str]:
+        created = set()
+        declared = set()
+        for topic in self.file.get("topics") or []:
+            name = topic["name"]
+            declared.add(name)
+            have = self.current.topics.get(name)
+            key = f"topic:{name}"
+            if have is None:
+                created.add(name)
+                diff = [FieldDiff("partitions", None, topic["partitions"]),
+                        FieldDiff("replication_factor", None, topic["replication_factor"]),
+                        *(FieldDiff(f"config.{k}", None, v) for k, v in sorted((topic.get("config") or {}).items())),
+                        *([FieldDiff("description", None, topic["description"])] if topic.get("description") else [])]
+                self.add("create", "topic", key, name, diff, ("topic.create", dict(topic)))
+                continue
+            if have.managed_by not in (None, self.source):
+                self.add("adopt", "topic", key, name, [], error=other_file(str(have.managed_by)),
+                         managed_by=have.managed_by)
+                continue
+            self.topic_changes(topic, have, key)
+        for name in sorted(set(self.current.topics) - declared):
+            if self.current.topics[name].managed_by == self.source:
+                self.deleting.add(name)
+                self.add("delete", "topic", f"topic:{name}", name, [FieldDiff("topic", name, None, True)],
+                         ("topic.delete", {"name": name}), destructive=True, managed_by=self.source)
+        return created
+
+    def topic_changes(self, topic: Mapping[str, Any], have: CurrentTopic, key: str) -> None:
+        name, action = topic["name"], self.owned_action(have.managed_by)
+        refused: list[FieldDiff] = []
+        messages = []
+        if topic["partitions"] < have.partitions:
+            refused.append(FieldDiff("partitions", have.partitions, topic["partitions"]))
+            messages.append(f"Kafka cannot remove partitions: {name} has {have.partitions}, "
+                            f"{topic['partitions']} were asked; create a new topic instead")
+        if topic["replication_factor"] != have.replication_factor:
+            refused.append(FieldDiff("replication_factor", have.replication_factor, topic["replication_factor"]))
+            messages.append(f"changing the replication factor of {name} from {have.replication_factor} to "
+                            f"{topic['replication_factor']} needs a partition reassignment, which Topicdesk does "
+                            "not do")
+        if refused:
+            reason = (RefusalReason.PARTITION_DECREASE if topic["partitions"] < have.partitions
+                      else RefusalReason.REPLICATION_FACTOR_CHANGE)
+            self.add(action, "topic", key, name, refused, error=PlanError(422, reason.value, "; ".join(messages)),
+                     managed_by=have.managed_by)
         update: dict[str, Any] = {}
-        if topic["partitions"] != have.partitions:
+        diff: list[FieldDiff] = []
+        if topic["partitions"] > have.partitions:
             update["partitions"] = topic["partitions"]
+            diff.append(FieldDiff("partitions", have.partitions, topic["partitions"]))
         config = dict(topic.get("config") or {})
-        changed = {k: v for k, v in config.items() if have.config.get(k) != v}
-        changed.update({k: None for k in have.config if k not in config})
+        changed = {k: v for k, v in sorted(config.items()) if have.config.get(k) != v}
         if changed:
             update["config"] = changed
+            diff += [FieldDiff(f"config.{k}", have.config.get(k), v) for k, v in changed.items()]
         if "description" in topic and topic["description"] != have.description:
             update["description"] = topic["description"]
-        if update:
-            add("topic.update", {"name": topic["name"], **update})
-        # Replication factor changes are not requests Kafka can carry out; the update's policy and
-        # the planner refuse them, so the file's value is not silently ignored: it is a create-time choice.
-    if prune:
-        for name in sorted(set(current.topics) - listed):
-            add("topic.delete", {"name": name})
+            diff.append(FieldDiff("description", have.description, topic["description"]))
+        if update or action == "adopt":
+            self.add(action, "topic", key, name, diff, ("topic.update", {"name": name, **update}) if update else None,
+                     managed_by=have.managed_by)
+        resets = sorted(k for k in have.config if k not in config)
+        if resets:
+            resetting = [FieldDiff(f"config.{k}", have.config[k], None, True) for k in resets]
+            self.add("update", "topic", key, name, resetting,
+                     ("topic.update", {"name": name, "config": dict.fromkeys(resets)}), destructive=True,
+                     managed_by=have.managed_by)
+        if not (refused or update or resets or action == "adopt"):
+            self.in_sync += 1
 
-    wanted_grants = {grant_tuple(g) for g in file.get("grants") or []}
-    # Producers and consumers declared on topics are grants too.
-    for topic in wanted_topics:
-        for principal in topic.get("producers") or []:
-            wanted_grants.add((topic["name"], principal, "produce", "", "", "literal"))
-        for consumer in topic.get("consumers") or []:
-            wanted_grants.add((topic["name"], consumer["principal"], "consume", consumer.get("group", ""), "",
-                               "literal"))
-    created_topics = {d["spec"]["name"] for d in out if d["kind"] == "topic.create"}
-    for grant in sorted(wanted_grants - current.grants):
-        if grant[0] in created_topics and grant[5] == "literal" and _declared_on_topic(grant, wanted_topics):
-            continue  # the topic.create request carries it
-        add("access.grant", grant_spec(grant))
-    for grant in sorted(current.grants - wanted_grants):
-        add("access.revoke", grant_spec(grant))
+    # --- grants ------------------------------------------------------------------------------------
 
-    wanted_quotas = {q["principal"]: {k: q[k] for k in QUOTA_KEYS if q.get(k) is not None}
-                     for q in file.get("quotas") or []}
-    for principal, values in sorted(wanted_quotas.items()):
-        have_quota = dict(current.quotas.get(principal) or {})
-        if have_quota != values:
-            # quota.set leaves unnamed quotas alone; null removes the ones the file no longer sets.
-            add("quota.set", {"principal": principal, **values,
-                              **{k: None for k in have_quota if k not in values}})
-    for principal in sorted(set(current.quotas) - set(wanted_quotas)):
-        add("quota.set", {"principal": principal, **{k: None for k in current.quotas[principal]}})
-    return out
+    def grants(self, created_topics: set[str]) -> None:
+        wanted = declared_grants(self.file)
+        carried = {g for g in wanted if g[0] in created_topics and g[5] == "literal" and _on_topic(g, self.file)}
+        for grant in sorted(wanted):
+            key, name = grant_key(grant), grant_name(grant)
+            if grant not in self.current.grants:
+                if grant in carried:
+                    continue  # the topic.create request carries it
+                self.add("create", "access_grant", key, name, [FieldDiff("grant", None, name)],
+                         ("access.grant", grant_spec(grant)), target=grant)
+                continue
+            managed_by = self.current.grants[grant]
+            if managed_by == self.source:
+                self.in_sync += 1
+            elif managed_by is None:
+                self.add("adopt", "access_grant", key, name, [], target=grant)
+            else:
+                self.add("adopt", "access_grant", key, name, [], error=other_file(managed_by), managed_by=managed_by,
+                         target=grant)
+        for grant in sorted(g for g, managed_by in self.current.grants.items()
+                            if managed_by == self.source and g not in wanted
+                            and not (g[5] == "literal" and g[0] in self.deleting)):
+            name = grant_name(grant)
+            self.add("delete", "access_grant", grant_key(grant), name, [FieldDiff("grant", name, None, True)],
+                     ("access.revoke", grant_spec(grant)), destructive=True, managed_by=self.source, target=grant)
+
+    # --- quotas ------------------------------------------------------------------------------------
+
+    def quotas(self) -> None:
+        wanted = {q["principal"]: {k: q[k] for k in QUOTA_KEYS if q.get(k) is not None}
+                  for q in self.file.get("quotas") or []}
+        for principal, values in sorted(wanted.items()):
+            key = f"quota:{principal}"
+            have = self.current.quotas.get(principal)
+            if have is None:
+                self.add("create", "quota", key, principal, [FieldDiff(k, None, v) for k, v in values.items()],
+                         ("quota.set", {"principal": principal, **values}))
+                continue
+            if have.managed_by not in (None, self.source):
+                self.add("adopt", "quota", key, principal, [], error=other_file(str(have.managed_by)),
+                         managed_by=have.managed_by)
+                continue
+            action = self.owned_action(have.managed_by)
+            changed = {k: v for k, v in values.items() if have.values.get(k) != v}
+            if changed or action == "adopt":
+                diff = [FieldDiff(k, have.values.get(k), v) for k, v in changed.items()]
+                self.add(action, "quota", key, principal, diff,
+                         ("quota.set", {"principal": principal, **changed}) if changed else None,
+                         managed_by=have.managed_by)
+            removed = [k for k in QUOTA_KEYS if k in have.values and k not in values]
+            if removed:
+                self.add("update", "quota", key, principal, [FieldDiff(k, have.values[k], None, True) for k in removed],
+                         ("quota.set", {"principal": principal, **dict.fromkeys(removed)}), destructive=True,
+                         managed_by=have.managed_by)
+            if not (changed or removed or action == "adopt"):
+                self.in_sync += 1
+        for principal in sorted(p for p, q in self.current.quotas.items()
+                                if q.managed_by == self.source and p not in wanted):
+            held = self.current.quotas[principal].values
+            self.add("delete", "quota", f"quota:{principal}", principal,
+                     [FieldDiff(k, v, None, True) for k, v in held.items()],
+                     ("quota.set", {"principal": principal, **dict.fromkeys(held)}), destructive=True,
+                     managed_by=self.source)
 
 
-def _declared_on_topic(grant: tuple[str, str, str, str, str, str], topics: Sequence[Mapping[str, Any]]) -> bool:
-    topic = next((t for t in topics if t["name"] == grant[0]), None)
+def plan_file(file: Mapping[str, Any], current: CurrentState, *, source: str) -> Plan:
+    """The changes that make Topicdesk hold what the file (from `source`) declares, in file order:
+    topics, then grants, then quotas."""
+    planner = _Planner(file, current, source)
+    created = planner.topics()
+    planner.grants(created)
+    planner.quotas()
+    return Plan(tuple(planner.changes), planner.in_sync)
+
+
+def _on_topic(grant: Grant, file: Mapping[str, Any]) -> bool:
+    """Whether a grant is declared as a producer/consumer on its topic's entry (then a topic.create has it)."""
+    topic = next((t for t in file.get("topics") or [] if t["name"] == grant[0]), None)
     if topic is None:
         return False
     if grant[2] == "produce":

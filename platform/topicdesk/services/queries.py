@@ -146,6 +146,8 @@ def topic_view(row: TopicRow, drifted: bool = False) -> dict[str, Any]:
         # A deletion phase (quarantined, deleting, deleted) decides the status while there is one.
         "status": lifecycle_status(row) or _resource_status(row, drifted),
         "last_error": row.last_error,
+        # The desired-state file that manages the topic (None: the portal/API).
+        "managed_by": row.managed_by,
         **lifecycle_view(row),
     }
 
@@ -209,7 +211,7 @@ def grant_view(row: AccessGrantRow, drifted: bool = False) -> dict[str, Any]:
     return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
             "group": row.group_id or None, "transactional_id": row.transactional_id or None,
             "team": row.granted_team, "status": _resource_status(row, drifted), "last_error": row.last_error,
-            "expires_at": rfc3339(row.expires_at) if row.expires_at else None}
+            "expires_at": rfc3339(row.expires_at) if row.expires_at else None, "managed_by": row.managed_by}
 
 
 def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:

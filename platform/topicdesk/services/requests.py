@@ -116,6 +116,7 @@ def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
         "rejection_reason": get("rejection_reason"),
         "error": get("error"),
         "applied_at": _rfc3339(applied_at) if applied_at else None,
+        "source": get("source"),
         **progress_view(row),
     }
 
@@ -203,6 +204,39 @@ def _resolve_context(session: Session, identity: Identity, document: dict[str, A
     return _Context(cluster, requester_team, owner_team, topic, usage)
 
 
+def managed_by_of(session: Session, document: dict[str, Any], topic: TopicRow | None) -> str | None:
+    """The desired-state file managing what a request changes (None: the portal/API manages it).
+
+    A new grant on a file's topic changes no file-managed resource (another team asking to consume
+    is the point of the portal), so grants are judged by the grant rows, not by their topic.
+    """
+    kind, spec = document["kind"], document["spec"]
+    if kind in ("topic.update", "topic.delete"):
+        return topic.managed_by if topic is not None else None
+    if kind in ("access.grant", "access.revoke"):
+        return next((g.managed_by for g in store.matching_grants(session, document["cluster"], spec)
+                     if g.managed_by is not None), None)
+    if kind == "quota.set":
+        quota = store.live_quota(session, document["cluster"], spec["principal"])
+        return quota.managed_by if quota is not None else None
+    return None
+
+
+def check_managed_by(session: Session, identity: Identity, document: dict[str, Any], topic: TopicRow | None, *,
+                     source: str | None, override: bool) -> str | None:
+    """Refuse (409) a change to a file-managed resource unless it comes from that file, or a platform
+    admin overrides. Returns the overridden file's source (for the audit event), else None."""
+    if override and not identity.platform_admin:
+        raise Forbidden("only platform admins may pass override_managed_by=true")
+    managed_by = managed_by_of(session, document, topic)
+    if managed_by is None or managed_by == source:
+        return None
+    if override:
+        return managed_by
+    raise Conflict(f"managed by desired-state file {managed_by}; change the file, or a platform admin overrides "
+                   "with ?override_managed_by=true")
+
+
 def _refuse_if_quarantined(topic: TopicRow | None, kind: str) -> None:
     if topic is not None and topic.lifecycle == deletion_store.QUARANTINED:
         raise Conflict(f"topic {topic.name!r} is quarantined until {_rfc3339(topic.quarantined_until)} "
@@ -281,7 +315,7 @@ def _write_desired_state(session: Session, request: RequestRow | dict[str, Any],
         return (quarantine.links, [deletion.quarantine_event(actor, quarantine, get("id"))],
                 {"quarantine": deletion.quarantine_note(quarantine)})
     links = store.write_desired_state(session, get("kind"), get("cluster"), get("spec"), get("owner_team"),
-                                      tombstone=tombstone)
+                                      tombstone=tombstone, managed_by=get("source"))
     return links, [], {}
 
 
@@ -314,13 +348,15 @@ def validate_expiry(document: dict[str, Any]) -> None:
             raise ValidationFailed(f"The grant's expiry is not usable: {count}.", errors=errors)
 
 
-def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, Any]) -> dict[str, Any]:
+def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, Any], *, source: str | None = None,
+                     override_managed_by: bool = False) -> dict[str, Any]:
     """dry_run: validate and decide; nothing is stored."""
     deps.validate(document)
     validate_expiry(document)
     evidence = _gather_evidence(deps, identity, document)
     with unit_of_work(deps.engine) as session:
         context = _resolve_context(session, identity, document)
+        check_managed_by(session, identity, document, context.topic, source=source, override=override_managed_by)
         evaluated = _document(deps, session, identity, document, context, evidence)
         decision = deps.evaluate(evaluated)
         return {"decision": decision_view(decision, evaluated.get("evidence")), "dry_run": True}
@@ -334,7 +370,10 @@ AlsoRecord = Callable[[Session, dict[str, Any]], Sequence[NewEvent]]
 def submit_request(
     deps: RequestDeps, identity: Identity, document: dict[str, Any], *, idempotency_key: str | None = None,
     also: AlsoRecord | None = None,
+    source: str | None = None, override_managed_by: bool = False,
 ) -> SubmitResult:
+    """Validate, decide and store a request. `source`: the desired-state file submitting it (None:
+    portal/API); `override_managed_by`: a platform admin changes a file-managed resource anyway."""
     deps.validate(document)
     validate_expiry(document)
     digest = body_hash(document) if idempotency_key is not None else ""
@@ -346,6 +385,8 @@ def submit_request(
                 if replay is not None:
                     return replay
             context = _resolve_context(session, identity, document)
+            overridden = check_managed_by(session, identity, document, context.topic, source=source,
+                                          override=override_managed_by)
             evaluated = _document(deps, session, identity, document, context, evidence)
             decision = deps.evaluate(evaluated)
             decision_dict = decision_view(decision, evaluated.get("evidence"))
@@ -356,11 +397,17 @@ def submit_request(
                 "requester_team": context.requester_team, "owner_team": context.owner_team, "created_at": now,
                 "updated_at": now, "status": STATUS_BY_OUTCOME[decision.outcome], "decision": decision_dict,
                 "approvers": list(decision.approvers), "approvals": [], "rejection_reason": None, "error": None,
-                "applied_at": None, "attempts": 0, "last_error": None, "next_attempt_at": None, "outcomes": None}
+                "applied_at": None, "attempts": 0, "last_error": None, "next_attempt_at": None, "outcomes": None,
+                "source": source}
+            submitted = {"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"], "reason": row["reason"],
+                         "decision": decision_dict}
+            if source is not None:
+                submitted["source"] = source
+            if overridden is not None:
+                # The admin's override is part of the request's own history, with the file it overrode.
+                submitted["override_managed_by"] = {"managed_by": overridden}
             events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row['id']}",
-                               team=context.requester_team,
-                               data={"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"],
-                                     "reason": row["reason"], "decision": decision_dict})]
+                               team=context.requester_team, data=submitted)]
             rows = SubmissionRows(request=row)
             if row["status"] == "approved":
                 # An auto-approved request updates desired state in the same transaction. A new topic
@@ -369,9 +416,10 @@ def submit_request(
                 more: list[NewEvent] = []
                 note: dict[str, Any] = {}
                 if row["kind"] == "topic.create" and context.tombstone_id is None:
-                    topic, wanted = store.new_topic(row["cluster"], row["spec"], row["owner_team"])
+                    topic, wanted = store.new_topic(row["cluster"], row["spec"], row["owner_team"], source)
                     rows.topics = [topic]
-                    rows.grants = store.grant_rows(row["cluster"], topic["name"], "literal", wanted)
+                    rows.grants = store.grant_rows(row["cluster"], topic["name"], "literal", wanted,
+                                                   managed_by=source)
                     links = [store.link("topic", topic["id"], topic["generation"])]
                 else:
                     links, more, note = _write_desired_state(session, row, "policy", tombstone=context.tombstone_id)
