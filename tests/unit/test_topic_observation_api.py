@@ -13,7 +13,7 @@ from tests.fakes import FakeClusterPort, _Topic
 from tests.support import seed_teams
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow, TopicObservationRow, TopicRow, utcnow
+from topicdesk.adapters.tables import AccessGrantRow, ClusterRow, TopicObservationRow, TopicRow, utcnow
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
@@ -79,3 +79,21 @@ def test_a_live_answer_is_fresh_and_reading_live_can_be_turned_off(tmp_path: Pat
         body = client.get(PATH, headers=headers).json
         assert body is not None
         assert (body["observed"]["partitions"], body["stale"]) == (3, stale)
+
+
+def test_the_topic_page_matches_its_documented_schema(tmp_path: Path) -> None:
+    """The answer validates against schemas/topic.json, which the OpenAPI document's TopicDetail uses."""
+    from topicdesk.schemas import default_schemas
+
+    port = FakeClusterPort()
+    port.topics["payments.page"] = _Topic(3, 1, {})
+    client, headers = _client(tmp_path, port)
+    with unit_of_work(client.application.extensions["topicdesk.engine"]) as session:
+        session.add(AccessGrantRow(cluster="c1", topic="payments.page", principal="User:ingest.reader",
+                                   access="consume", group_id="ingest.readers", granted_team="ingest",
+                                   observed_generation=1))
+    body = client.get(PATH, headers=headers).json
+    assert body is not None
+    assert [g["principal"] for g in body["access_grants"]] == ["User:ingest.reader"]
+    assert default_schemas().errors("https://topicdesk.dev/schemas/topic.json", body) == []
+    assert body["status"] == "applied"
