@@ -253,7 +253,9 @@ def failure_line(result: Mapping[str, Any]) -> str | None:
         return None
     dry_run = bool(result.get("dry_run"))
     outcomes = Counter(outcome_of(c, dry_run) for c in result.get("changes") or [])
-    failed_status = sum(1 for c in result.get("changes") or [] if c.get("status") in FAILED_STATUSES)
+    # A denied change's request is `denied` too: count it once, as denied.
+    failed_status = sum(1 for c in result.get("changes") or [] if c.get("status") in FAILED_STATUSES
+                        and outcome_of(c, dry_run) not in ("denied", "previously_denied"))
     parts = [f"{n} {w}" for n, w in ((outcomes["denied"] + outcomes["previously_denied"], "denied"),
                                      (outcomes["skipped_destructive"], "destructive skipped (needs --allow-destroy)"),
                                      (outcomes["error"], "in error"), (failed_status, "failed")) if n]
