@@ -109,6 +109,26 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[-1].split()[1])
+
+
+def _wait_reaped(pid: int, timeout: float = 10.0) -> None:
+    """Reap a dying child until it is gone. A JVM's leader thread shows as a zombie while its other
+    threads still exit, and waitpid cannot take it until they have; a process that is not our
+    child is its parent's (or init's) to reap."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pid)
+        if _parent_of(pid) != os.getpid():
+            return
+        time.sleep(0.05)
+
+
 def is_running(cluster: LocalCluster) -> bool:
     """True if the recorded pid is alive and still is this cluster's JVM (pids get reused)."""
     pid = cluster.pid
@@ -151,14 +171,14 @@ def kill_orphan(pid: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
     while time.monotonic() < deadline:
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
-            _reap(pid)  # it may have died between the reap above and the check
+            _wait_reaped(pid)
             return
         time.sleep(0.1)
     _signal_group(pid, signal.SIGKILL)
     for _ in range(100):
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
-            _reap(pid)  # it may have died between the reap above and the check
+            _wait_reaped(pid)
             return
         time.sleep(0.1)
 
