@@ -1,16 +1,26 @@
-"""Test data helpers shared by integration and e2e tests."""
+"""Test data helpers shared by unit, integration and e2e tests."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
 
 import requests
+from flask import Flask
 from sqlalchemy.engine import Engine
 
-from topicdesk.adapters.db import unit_of_work
+from topicdesk import migrations
+from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import ClusterRow, TeamRow
+from topicdesk.app import create_app
+from topicdesk.config import Settings
+from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster
+from topicdesk.services.tokens import create_token
 
 TEAMS = ("payments", "ingest", "platform")
 
@@ -50,3 +60,55 @@ def wait_healthy(base: str, check_alive: Callable[[], None], log: Callable[[], s
         if time.monotonic() > deadline:
             raise RuntimeError(f"topicdesk serve was not healthy within {timeout:.0f} s:\n{log()[-4000:]}")
         time.sleep(0.1)
+
+
+def desk_engine(tmp_path: Path, *, clusters: Mapping[str, str] | None = None,
+                teams: tuple[str, ...] = TEAMS) -> Engine:
+    """A migrated SQLite database in tmp_path with teams and dev clusters (name -> owner team; default
+    c1 owned by payments) whose admin credentials point nowhere: unit tests reach them through a fake port."""
+    url = f"sqlite:///{tmp_path / 'desk.db'}"
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    seed_teams(engine, teams)
+    with unit_of_work(engine) as session:
+        for name, owner in (clusters or {"c1": "payments"}).items():
+            session.add(ClusterRow(name=name, environment="dev", owner_team=owner, bootstrap_servers="x:1",
+                                   admin_secret_ref="env:X"))
+    return engine
+
+
+@dataclass
+class Desk:
+    """The app over a desk_engine database and one in-memory cluster port, with a token per caller."""
+
+    app: Flask
+    engine: Engine
+    # Any, not ClusterPort: tests reach into their fake's state (topics, acls, calls).
+    port: Any
+    tokens: dict[str, str]
+
+    def call(self, who: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        """A request as caller `who`; a dict or list body goes as JSON, bytes or str as they are."""
+        content_type = headers.pop("Content-Type", "application/json")
+        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}", **headers}}
+        if body is not None:
+            kwargs.update(data=body if isinstance(body, bytes | str) else json.dumps(body), content_type=content_type)
+        return self.app.test_client().open(path, method=method, **kwargs)
+
+
+D = TypeVar("D", bound=Desk)
+
+
+def build_desk(tmp_path: Path, port: Any, *, tokens: Mapping[str, tuple[str, Role]],
+               clusters: Mapping[str, str] | None = None, teams: tuple[str, ...] = TEAMS,
+               env: Mapping[str, str] | None = None, kind: type[D] = Desk) -> D:  # type: ignore[assignment]
+    """create_app over desk_engine(tmp_path) with every cluster served by `port`; tokens maps a caller's
+    name to its (team, role); kind is a Desk subclass with a test's own helpers. Writes are not rate
+    limited unless env says otherwise."""
+    engine = desk_engine(tmp_path, clusters=clusters, teams=teams)
+    issued = {who: create_token(engine, team=team, name=who, role=role, actor="t").token
+              for who, (team, role) in tokens.items()}
+    settings = Settings.from_env({"DATABASE_URL": str(engine.url), "TOPICDESK_DATA_DIR": str(tmp_path),
+                                  "TOPICDESK_WRITE_BURST": "1000", **(env or {})})
+    app = create_app(settings, engine=engine, port_factory=lambda _cluster, **_options: port)
+    return kind(app, engine, port, issued)

@@ -3,34 +3,27 @@ what adopt asks for), ignores and their expiry, statuses and audit events, throu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tests import support
 from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
+from tests.support import build_desk
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
     ClientQuotaRow,
-    ClusterRow,
     DriftItemRow,
     TopicRow,
 )
-from topicdesk.app import create_app
-from topicdesk.config import Settings
 from topicdesk.domain.acls import AclBinding, AclOperation, ResourceType
 from topicdesk.domain.drift_triage import adopt_requests, item_id
 from topicdesk.domain.errors import Conflict
@@ -38,25 +31,14 @@ from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, PatternType
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.reconcile import run_once
-from topicdesk.services.tokens import create_token
 
 TOPIC, OTHER = "payments.orders", "payments.refunds"
 WRITER, READER = "User:payments.writer", "User:ingest.reader"
 RETENTION = "3600000"
 
 
-@dataclass
-class Desk:
-    app: Flask
-    engine: Engine
+class Desk(support.Desk):
     port: FakeClusterPort
-    tokens: dict[str, str]
-
-    def call(self, who: str, method: str, path: str, body: Any = None) -> Any:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}"}}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return self.app.test_client().open(path, method=method, **kwargs)
 
     def reconcile(self) -> int:
         return sum(r.resources for r in run_once(self.engine, lambda _c, **_o: self.port, settings=FAST))
@@ -96,14 +78,10 @@ def _read_binding() -> AclBinding:
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
-        session.flush()
+    world = build_desk(tmp_path, FakeClusterPort(), kind=Desk, tokens={
+        "owner": ("payments", Role.OWNER), "member": ("payments", Role.MEMBER),
+        "ingest-owner": ("ingest", Role.OWNER), "admin": ("platform", Role.ADMIN)})
+    with unit_of_work(world.engine) as session:
         session.add(TopicRow(cluster="c1", name=TOPIC, owner_team="payments", partitions=2, replication_factor=1,
                              config={"retention.ms": RETENTION}, managed_config_keys=["retention.ms"]))
         session.add(TopicRow(cluster="c1", name=OTHER, owner_team="payments", partitions=1, replication_factor=1))
@@ -113,18 +91,10 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
                                    granted_team="payments"))
         session.add(ClientQuotaRow(cluster="c1", principal=WRITER, owner_team="payments",
                                    producer_byte_rate=1048576))
-    tokens = {who: create_token(engine, team=team, name=who, role=role, actor="t").token for who, team, role in [
-        ("owner", "payments", Role.OWNER), ("member", "payments", Role.MEMBER),
-        ("ingest-owner", "ingest", Role.OWNER), ("admin", "platform", Role.ADMIN)]}
-    port = FakeClusterPort()
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path),
-                                  "TOPICDESK_WRITE_BURST": "1000"})
-    app = create_app(settings, engine=engine, port_factory=lambda _cluster, **_options: port)
-    world = Desk(app, engine, port, tokens)
     assert world.reconcile() == 5
     assert world.scan() == []
     yield world
-    engine.dispose()
+    world.engine.dispose()
 
 
 def _out_of_band(port: FakeClusterPort) -> None:
@@ -381,7 +351,7 @@ def test_the_revert_a_scan_queued_survives_a_crash_before_the_reconciler_runs(de
     desk.port.topics[TOPIC].config["retention.ms"] = "1"
     desk.scan()
     desk.engine.dispose()  # the process dies here
-    restarted = make_engine(f"sqlite:///{tmp_path / 'd.db'}")
+    restarted = make_engine(str(desk.engine.url))  # the same database file
     [report] = run_once(restarted, lambda _c, **_o: desk.port, settings=FAST)
     assert report.applied == 1
     assert desk.port.topics[TOPIC].config["retention.ms"] == RETENTION

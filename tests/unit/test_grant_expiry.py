@@ -4,34 +4,27 @@ the next expiry, and who sees the grants that expire soon."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tests import support
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
+from tests.support import build_desk
 from topicdesk.adapters.audit_log import sequence
-from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, ClusterRow, RequestRow, utcnow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
+from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, RequestRow, utcnow
 from topicdesk.domain.expiry import duration_seconds, parse_moment
 from topicdesk.domain.identity import Role
 from topicdesk.services import tokens
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
 from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
-from topicdesk.services.tokens import create_token
 
 FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
                                               readback_timeout=0.5, readback_max_attempts=3))
@@ -41,18 +34,8 @@ READER = "User:payments.reader"
 INGEST = "User:ingest.reader"
 
 
-@dataclass
-class Desk:
-    app: Flask
-    engine: Engine
+class Desk(support.Desk):
     port: FakeClusterPort
-    tokens: dict[str, str]
-
-    def call(self, who: str, method: str, path: str, body: Any = None) -> Any:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}"}}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return self.app.test_client().open(path, method=method, **kwargs)
 
     def grant(self, who: str, spec: dict[str, Any]) -> Any:
         return self.call(who, "POST", "/api/v1/requests", {"kind": "access.grant", "cluster": CLUSTER, "spec": spec})
@@ -78,28 +61,17 @@ class Desk:
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    url = f"sqlite:///{tmp_path / 'e.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine, ("payments", "ingest", "billing", "platform"))
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name=CLUSTER, environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
-    issued = {who: create_token(engine, team=team, name=who, role=role, actor="t").token
-              for who, team, role in (("payments", "payments", Role.MEMBER), ("payments-owner", "payments", Role.OWNER),
-                                      ("ingest", "ingest", Role.MEMBER), ("billing", "billing", Role.MEMBER),
-                                      ("admin", "platform", Role.ADMIN))}
-    port = FakeClusterPort()
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path),
-                                  "TOPICDESK_WRITE_BURST": "1000"})
-    app = create_app(settings, engine=engine, port_factory=lambda _c, **_o: port)
-    desk = Desk(app, engine, port, issued)
+    desk = build_desk(tmp_path, FakeClusterPort(), clusters={CLUSTER: "payments"},
+                      teams=("payments", "ingest", "billing", "platform"), tokens={
+                          "payments": ("payments", Role.MEMBER), "payments-owner": ("payments", Role.OWNER),
+                          "ingest": ("ingest", Role.MEMBER), "billing": ("billing", Role.MEMBER),
+                          "admin": ("platform", Role.ADMIN)}, kind=Desk)
     created = desk.call("payments", "POST", "/api/v1/requests", {"kind": "topic.create", "cluster": CLUSTER, "spec": {
         "name": TOPIC, "partitions": 1, "replication_factor": 1}})
     assert created.status_code == 201, created.json
     yield desk
     tokens.TOKEN_CACHE.clear()
-    engine.dispose()
+    desk.engine.dispose()
 
 
 # --- the fields ------------------------------------------------------------------------------------

@@ -4,34 +4,28 @@ its drift scan, who sees which report, bad query parameters, and the request bod
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import update
-from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
+from tests import support
 from tests.fakes import FakeClusterPort, FakeGroup, RecordingClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations, schemas
-from topicdesk.adapters.db import make_engine, unit_of_work
+from tests.support import build_desk
+from topicdesk import schemas
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AccessGrantRow,
-    ClusterRow,
     GroupCommitObservationRow,
     TopicRow,
     TopicUsageRow,
 )
-from topicdesk.app import create_app
-from topicdesk.config import Settings
 from topicdesk.domain.identity import Identity, Role
 from topicdesk.domain.staleness import (
     UNKNOWN_SINCE,
@@ -47,7 +41,6 @@ from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
 from topicdesk.services.stale import gather_usage, stale_report
-from topicdesk.services.tokens import create_token
 
 FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
                                               readback_timeout=0.5, readback_max_attempts=3))
@@ -138,18 +131,8 @@ def test_a_produce_grant_is_unused_when_its_topic_had_no_writes() -> None:
 
 # --- with the app and an in-memory cluster ----------------------------------------------------------
 
-@dataclass
-class Desk:
-    app: Flask
-    engine: Engine
+class Desk(support.Desk):
     port: FakeClusterPort
-    tokens: dict[str, str]
-
-    def call(self, who: str, method: str, path: str, body: Any = None) -> Any:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}"}}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return self.app.test_client().open(path, method=method, **kwargs)
 
     def submit(self, who: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         response = self.call(who, "POST", "/api/v1/requests", {"kind": kind, "cluster": CLUSTER, "spec": spec})
@@ -171,22 +154,11 @@ INGEST = Identity("ingest-member", {"ingest": Role.MEMBER})
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[Desk]:
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine, ("payments", "ingest", "billing", "platform"))
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name=CLUSTER, environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
-    issued = {who: create_token(engine, team=team, name=who, role=role, actor="t").token
-              for who, team, role in (("payments", "payments", Role.MEMBER), ("payments-owner", "payments", Role.OWNER),
-                                      ("ingest", "ingest", Role.MEMBER), ("ingest-owner", "ingest", Role.OWNER),
-                                      ("billing", "billing", Role.MEMBER), ("admin", "platform", Role.ADMIN))}
-    port = FakeClusterPort()
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path),
-                                  "TOPICDESK_WRITE_BURST": "1000"})
-    app = create_app(settings, engine=engine, port_factory=lambda _c, **_o: port)
-    desk = Desk(app, engine, port, issued)
+    desk = build_desk(tmp_path, FakeClusterPort(), clusters={CLUSTER: "payments"},
+                      teams=("payments", "ingest", "billing", "platform"), tokens={
+                          "payments": ("payments", Role.MEMBER), "payments-owner": ("payments", Role.OWNER),
+                          "ingest": ("ingest", Role.MEMBER), "ingest-owner": ("ingest", Role.OWNER),
+                          "billing": ("billing", Role.MEMBER), "admin": ("platform", Role.ADMIN)}, kind=Desk)
     # payments.orders with a producer and an own consumer; ingest consumes it too (approved by payments).
     desk.submit("payments", "topic.create", {
         "name": TOPIC, "partitions": 3, "replication_factor": 1, "producers": ["User:payments.writer"],
@@ -199,7 +171,7 @@ def desk(tmp_path: Path) -> Iterator[Desk]:
     desk.reconcile()
     yield desk
     tokens.TOKEN_CACHE.clear()
-    engine.dispose()
+    desk.engine.dispose()
 
 
 def _names(report: dict[str, Any]) -> tuple[list[str], list[tuple[str, str, str]]]:
