@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import requests
 from flask import Flask
@@ -99,9 +99,21 @@ class Desk:
 D = TypeVar("D", bound=Desk)
 
 
+@overload
+def build_desk(tmp_path: Path, port: Any, *, tokens: Mapping[str, tuple[str, Role]],
+               clusters: Mapping[str, str] | None = ..., teams: tuple[str, ...] = ...,
+               env: Mapping[str, str] | None = ...) -> Desk: ...
+
+
+@overload
+def build_desk(tmp_path: Path, port: Any, *, tokens: Mapping[str, tuple[str, Role]],
+               clusters: Mapping[str, str] | None = ..., teams: tuple[str, ...] = ...,
+               env: Mapping[str, str] | None = ..., kind: type[D]) -> D: ...
+
+
 def build_desk(tmp_path: Path, port: Any, *, tokens: Mapping[str, tuple[str, Role]],
                clusters: Mapping[str, str] | None = None, teams: tuple[str, ...] = TEAMS,
-               env: Mapping[str, str] | None = None, kind: type[D] = Desk) -> D:  # type: ignore[assignment]
+               env: Mapping[str, str] | None = None, kind: type[Desk] = Desk) -> Desk:
     """create_app over desk_engine(tmp_path) with every cluster served by `port`; tokens maps a caller's
     name to its (team, role); kind is a Desk subclass with a test's own helpers. Writes are not rate
     limited unless env says otherwise."""

@@ -3,26 +3,19 @@ cluster: evidence -> evaluation document -> decision, the quarantine plan, resto
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.fakes import FakeClusterPort, FakeGroup, RecordingClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
+from tests.support import Desk, build_desk
 from topicdesk.adapters.audit_log import sequence
-from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import AuditEventRow, ClusterRow, TopicRow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
 from topicdesk.domain.acls import bindings_for
 from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
@@ -30,7 +23,6 @@ from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, ObservedS
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.reconcile import ReconcilerSettings, run_once
-from topicdesk.services.tokens import create_token
 
 FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
                                               readback_timeout=0.5, readback_max_attempts=3))
@@ -38,19 +30,15 @@ TOPIC = "payments.orders"
 READER = AccessGrant(principal="User:ingest.reader", topic=TOPIC, access=Access.CONSUME, group="ingest.g")
 
 
-@dataclass
-class World:
-    app: Flask
-    engine: Engine
+class World(Desk):
     port: RecordingClusterPort
-    fake: FakeClusterPort
-    tokens: dict[str, str]
 
-    def call(self, who: str, method: str, path: str, body: Any = None) -> Any:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}"}}
-        if body is not None:
-            kwargs.update(data=json.dumps(body), content_type="application/json")
-        return self.app.test_client().open(path, method=method, **kwargs)
+    @property
+    def fake(self) -> FakeClusterPort:
+        """The in-memory cluster behind the recording port."""
+        fake = self.port.inner
+        assert isinstance(fake, FakeClusterPort)
+        return fake
 
     def submit(self, who: str, kind: str, spec: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         response = self.call(who, "POST", "/api/v1/requests" + ("?dry_run=true" if dry_run else ""),
@@ -75,32 +63,16 @@ class World:
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
-                               bootstrap_servers="127.0.0.1:1", admin_secret_ref="env:X"))
-    tokens = {
-        "member": create_token(engine, team="payments", name="m", role=Role.MEMBER, actor="t").token,
-        "owner": create_token(engine, team="payments", name="o", role=Role.OWNER, actor="t").token,
-        "ingest-owner": create_token(engine, team="ingest", name="o", role=Role.OWNER, actor="t").token,
-        "admin": create_token(engine, team="platform", name="a", role=Role.ADMIN, actor="t").token,
-    }
-    fake = FakeClusterPort()
-    port = RecordingClusterPort(fake)
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path),
-                                  "TOPICDESK_WRITE_BURST": "1000"})
-    app = create_app(settings, engine=engine, port_factory=lambda _cluster, **_options: port)
-    w = World(app, engine, port, fake, tokens)
+    w = build_desk(tmp_path, RecordingClusterPort(FakeClusterPort()), clusters={"payments-dev": "payments"},
+                   kind=World, tokens={"member": ("payments", Role.MEMBER), "owner": ("payments", Role.OWNER),
+                                       "ingest-owner": ("ingest", Role.OWNER), "admin": ("platform", Role.ADMIN)})
     created = w.submit("member", "topic.create", {"name": TOPIC, "partitions": 2, "replication_factor": 1,
                                                   "consumers": [{"principal": "User:payments.app",
                                                                  "group": "payments.app"}]})
     assert created["status"] == "approved"
     w.reconcile()
     yield w
-    engine.dispose()
+    w.engine.dispose()
 
 
 def _delete_dry_run(w: World) -> dict[str, Any]:

@@ -5,25 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy.engine import Engine
 
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from tests.support import Desk, build_desk
 from topicdesk.adapters.desired_file_format import dump_yaml, parse_desired_file
-from topicdesk.adapters.tables import ClusterRow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.services.reconcile import run_once
-from topicdesk.services.tokens import create_token
 
 FILE: dict[str, Any] = {
     "version": 1, "cluster": "payments-dev", "team": "payments",
@@ -41,40 +32,17 @@ FILE: dict[str, Any] = {
 }
 
 
-@dataclass
-class World:
-    app: Flask
-    engine: Engine
+class World(Desk):
     port: FakeClusterPort
-    tokens: dict[str, str]
-
-    def call(self, who: str, method: str, path: str, data: Any = None, **headers: str) -> Any:
-        kwargs: dict[str, Any] = {"headers": {"Authorization": f"Bearer {self.tokens[who]}", **headers}}
-        if data is not None:
-            kwargs["data"] = data if isinstance(data, bytes | str) else json.dumps(data)
-            kwargs.setdefault("content_type", headers.pop("Content-Type", "application/json"))
-        return self.app.test_client().open(path, method=method, **kwargs)
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    url = f"sqlite:///{tmp_path / 'e.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        for name, owner in (("payments-dev", "payments"), ("ingest-dev", "ingest")):
-            session.add(ClusterRow(name=name, environment="dev", owner_team=owner, bootstrap_servers="x:1",
-                                   admin_secret_ref="env:X"))
-    tokens = {who: create_token(engine, team=team, name=who, role=role, actor="t").token
-              for who, team, role in (("payments", "payments", Role.MEMBER), ("ingest", "ingest", Role.MEMBER),
-                                      ("admin", "platform", Role.ADMIN))}
-    port = FakeClusterPort()
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path),
-                                  "TOPICDESK_WRITE_BURST": "1000"})
-    app = create_app(settings, engine=engine, port_factory=lambda _c, **_o: port)
-    yield World(app, engine, port, tokens)
-    engine.dispose()
+    world = build_desk(tmp_path, FakeClusterPort(), clusters={"payments-dev": "payments", "ingest-dev": "ingest"},
+                       kind=World, tokens={"payments": ("payments", Role.MEMBER), "ingest": ("ingest", Role.MEMBER),
+                                           "admin": ("platform", Role.ADMIN)})
+    yield world
+    world.engine.dispose()
 
 
 def _body(response: Any) -> dict[str, Any]:

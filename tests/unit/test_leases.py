@@ -13,9 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.fakes import FakeClusterPort, _Topic
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from tests.support import desk_engine
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import ClusterLeaseRow, ClusterRow, RequestRow, TopicRow
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases, renew_lease
@@ -27,13 +26,7 @@ FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0,
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'l.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
+    engine = desk_engine(tmp_path)
     ensure_leases(engine)
     yield engine
     engine.dispose()

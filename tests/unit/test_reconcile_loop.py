@@ -13,11 +13,9 @@ from sqlmodel import select
 
 from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from tests.support import desk_engine
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
-    ClusterRow,
     DriftItemRow,
     DriftReportRow,
     RequestResourceRow,
@@ -30,13 +28,7 @@ from topicdesk.services.reconcile import run_forever, run_once
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'r.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
+    engine = desk_engine(tmp_path)
     yield engine
     engine.dispose()
 

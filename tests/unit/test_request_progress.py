@@ -12,13 +12,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.fakes import FakeClusterPort, _Topic
-from tests.support import seed_teams
-from topicdesk import migrations
+from tests.support import desk_engine
 from topicdesk.adapters.audit_log import sequence
-from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AuditEventRow,
-    ClusterRow,
     RequestResourceRow,
     RequestRow,
     TopicObservationRow,
@@ -41,13 +39,7 @@ DOWN = Outcome.failure(OutcomeReason.UNAVAILABLE, "broker transport failure: con
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    url = f"sqlite:///{tmp_path / 'p.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
+    engine = desk_engine(tmp_path)
     yield engine
     engine.dispose()
 

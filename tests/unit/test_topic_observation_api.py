@@ -10,35 +10,23 @@ from pathlib import Path
 from flask.testing import FlaskClient
 
 from tests.fakes import FakeClusterPort, _Topic
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import AccessGrantRow, ClusterRow, TopicObservationRow, TopicRow, utcnow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
+from tests.support import build_desk
+from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.tables import AccessGrantRow, TopicObservationRow, TopicRow, utcnow
 from topicdesk.domain.identity import Role
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.tokens import create_token
 
 PATH = "/api/v1/clusters/c1/topics/payments.page"
 
 
 def _client(tmp_path: Path, port: FakeClusterPort, **env: str) -> tuple[FlaskClient, dict[str, str]]:
-    url = f"sqlite:///{tmp_path / 't.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="c1", environment="dev", owner_team="payments", bootstrap_servers="x:1",
-                               admin_secret_ref="env:X"))
+    desk = build_desk(tmp_path, port, tokens={"m": ("payments", Role.MEMBER)}, env=env)
+    with unit_of_work(desk.engine) as session:
         session.add(TopicRow(cluster="c1", name="payments.page", owner_team="payments", partitions=3,
                              replication_factor=1, observed_generation=1))
         session.add(TopicObservationRow(cluster="c1", name="payments.page", observed_at=utcnow() - timedelta(minutes=2),
                                         observed={"partitions": 3, "replication_factor": 1, "config": {}}))
-    token = create_token(engine, team="payments", name="m", role=Role.MEMBER, actor="t").token
-    settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path), **env})
-    app = create_app(settings, engine=engine, port_factory=lambda _c, **_o: port)
-    return app.test_client(), {"Authorization": f"Bearer {token}"}
+    return desk.app.test_client(), {"Authorization": f"Bearer {desk.tokens['m']}"}
 
 
 def test_a_slow_cluster_gets_the_stored_observation_marked_stale_quickly(tmp_path: Path) -> None:
