@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow, TeamRow
+from topicdesk.adapters.tables import ClusterRow, RequestResourceRow, RequestRow, TeamRow, TopicRow
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
@@ -75,6 +75,23 @@ def desk_engine(tmp_path: Path, *, clusters: Mapping[str, str] | None = None,
             session.add(ClusterRow(name=name, environment="dev", owner_team=owner, bootstrap_servers="x:1",
                                    admin_secret_ref="env:X"))
     return engine
+
+
+def approved_topic_request(engine: Engine, name: str, *, kind: str = "topic.create", partitions: int = 2,
+                           config: dict[str, str] | None = None, cluster: str = "c1") -> str:
+    """A payments topic at generation 1 with the approved request that asked for it, as the reconciler
+    finds them after approval; returns the request id."""
+    with unit_of_work(engine) as session:
+        topic = TopicRow(cluster=cluster, name=name, owner_team="payments", partitions=partitions,
+                         replication_factor=1, config=config or {}, managed_config_keys=sorted(config or {}))
+        request = RequestRow(kind=kind, cluster=cluster, spec={"name": name}, requested_by="bob",
+                             requester_team="payments", owner_team="payments", status="approved")
+        session.add(topic)
+        session.add(request)
+        session.flush()
+        session.add(RequestResourceRow(request_id=request.id, resource_kind="topic", resource_id=topic.id,
+                                       generation=1))
+        return request.id
 
 
 @dataclass

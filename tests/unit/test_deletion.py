@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort, FakeGroup, RecordingClusterPort
 from tests.support import Desk, build_desk
 from topicdesk.adapters.audit_log import sequence
@@ -21,11 +22,8 @@ from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
 from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, ObservedState, ObservedTopic, plan
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_once
+from topicdesk.services.reconcile import run_once
 
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
 TOPIC = "payments.orders"
 READER = AccessGrant(principal="User:ingest.reader", topic=TOPIC, access=Access.CONSUME, group="ingest.g")
 

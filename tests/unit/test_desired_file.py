@@ -6,12 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
+from tests.support import build_desk
 from topicdesk.domain.desired_file import CurrentQuota, CurrentState, CurrentTopic, Plan, plan_file
 from topicdesk.domain.desired_result import (
     EarlierRequest,
@@ -22,7 +17,6 @@ from topicdesk.domain.desired_result import (
 )
 from topicdesk.domain.identity import Role
 from topicdesk.services.reconcile import run_once
-from topicdesk.services.tokens import create_token
 
 FILE: dict[str, Any] = {
     "version": 1, "cluster": "payments-dev", "team": "payments",
@@ -220,19 +214,10 @@ def test_status_code_rule() -> None:
 
 
 def test_applying_a_file_twice_submits_once_and_then_reports_in_sync(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
-                               bootstrap_servers="x:1", admin_secret_ref="env:X"))
-    token = create_token(engine, team="payments", name="ci", role=Role.MEMBER, actor="t").token
     port = FakeClusterPort()
-    app = create_app(Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path)}), engine=engine,
-                     port_factory=lambda _c, **_o: port)
-    client = app.test_client()
-    headers = {"Authorization": f"Bearer {token}"}
+    desk = build_desk(tmp_path, port, clusters={"payments-dev": "payments"}, tokens={"ci": ("payments", Role.MEMBER)})
+    engine, client = desk.engine, desk.app.test_client()
+    headers = {"Authorization": f"Bearer {desk.tokens['ci']}"}
     file = {k: v for k, v in FILE.items() if k != "grants"}
 
     preview = client.post("/api/v1/desired-state?dry_run=true", json=file, headers=headers).json

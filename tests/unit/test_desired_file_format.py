@@ -11,16 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.fakes import FakeClusterPort
-from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from tests.support import build_desk
 from topicdesk.adapters.desired_file_format import parse_desired_file, plain_scalar
-from topicdesk.adapters.tables import ClusterRow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
 from topicdesk.domain.errors import FieldError, UnsupportedMediaType, ValidationFailed
 from topicdesk.domain.identity import Role
-from topicdesk.services.tokens import create_token
 
 YAML_FILE = b"""\
 # Team payments on payments-dev.
@@ -174,19 +168,10 @@ def test_other_content_types_are_unsupported() -> None:
 
 @pytest.fixture
 def client(tmp_path: Path) -> Iterator[tuple[FlaskClient, dict[str, str]]]:
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    migrations.upgrade(url)
-    engine = make_engine(url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
-                               bootstrap_servers="x:1", admin_secret_ref="env:X"))
-    token = create_token(engine, team="payments", name="ci", role=Role.MEMBER, actor="t").token
-    port = FakeClusterPort()
-    app = create_app(Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path)}), engine=engine,
-                     port_factory=lambda _c, **_o: port)
-    yield app.test_client(), {"Authorization": f"Bearer {token}"}
-    engine.dispose()
+    desk = build_desk(tmp_path, FakeClusterPort(), clusters={"payments-dev": "payments"},
+                      tokens={"ci": ("payments", Role.MEMBER)})
+    yield desk.app.test_client(), {"Authorization": f"Bearer {desk.tokens['ci']}"}
+    desk.engine.dispose()
 
 
 def test_the_endpoint_takes_yaml_and_answers_422_with_lines_and_415_for_other_types(

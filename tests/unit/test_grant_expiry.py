@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from tests import support
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
 from tests.support import build_desk
 from topicdesk.adapters.audit_log import sequence
@@ -22,12 +23,9 @@ from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, RequestRow,
 from topicdesk.domain.expiry import duration_seconds, parse_moment
 from topicdesk.domain.identity import Role
 from topicdesk.services import tokens
-from topicdesk.services.executor import ApplySettings
 from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+from topicdesk.services.reconcile import run_forever, run_once
 
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
 CLUSTER = "payments-dev"
 TOPIC = "payments.orders"
 READER = "User:payments.reader"

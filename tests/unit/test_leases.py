@@ -12,16 +12,13 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort, _Topic
 from tests.support import desk_engine
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import ClusterLeaseRow, ClusterRow, RequestRow, TopicRow
-from topicdesk.services.executor import ApplySettings
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases, renew_lease
-from topicdesk.services.reconcile import ReconcilerSettings, reconcile_cluster
-
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
+from topicdesk.services.reconcile import reconcile_cluster
 
 
 @pytest.fixture

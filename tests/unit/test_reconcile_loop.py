@@ -13,12 +13,11 @@ from sqlmodel import select
 
 from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort
-from tests.support import desk_engine
+from tests.support import approved_topic_request, desk_engine
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     DriftItemRow,
     DriftReportRow,
-    RequestResourceRow,
     RequestRow,
     TopicRow,
 )
@@ -31,20 +30,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = desk_engine(tmp_path)
     yield engine
     engine.dispose()
-
-
-def _topic_with_request(engine: Engine, name: str, partitions: int = 2) -> str:
-    with unit_of_work(engine) as session:
-        topic = TopicRow(cluster="c1", name=name, owner_team="payments", partitions=partitions,
-                         replication_factor=1)
-        request = RequestRow(kind="topic.create", cluster="c1", spec={"name": name}, requested_by="bob",
-                             requester_team="payments", owner_team="payments", status="approved")
-        session.add(topic)
-        session.add(request)
-        session.flush()
-        session.add(RequestResourceRow(request_id=request.id, resource_kind="topic", resource_id=topic.id,
-                                       generation=1))
-        return request.id
 
 
 def _status(engine: Engine, request_id: str) -> RequestRow:
@@ -61,7 +46,7 @@ def _topic(engine: Engine, name: str) -> TopicRow:
 
 def test_applied_generation_is_observed_and_the_request_applied(engine: Engine) -> None:
     port = FakeClusterPort()
-    request_id = _topic_with_request(engine, "payments.a")
+    request_id = approved_topic_request(engine, "payments.a")
     [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
     assert (report.applied, report.failed, report.retrying) == (1, 0, 0)
     assert port.topics["payments.a"].partitions == 2
@@ -73,7 +58,7 @@ def test_transient_error_backs_off_with_a_visible_error_then_succeeds(engine: En
     port = FakeClusterPort()
     port.script("create_topics", "payments.b",
                 Outcome.failure(OutcomeReason.THROTTLED, "throttled by the broker", transient=True))
-    request_id = _topic_with_request(engine, "payments.b")
+    request_id = approved_topic_request(engine, "payments.b")
     [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
     assert report.retrying == 1
     topic = _topic(engine, "payments.b")
@@ -96,7 +81,7 @@ def test_permanent_error_parks_the_generation_and_fails_the_request_with_kafkas_
     port.script("create_topics", "payments.c",
                 Outcome.failure(OutcomeReason.POLICY_VIOLATION, "Topic replication factor must be <= 1",
                                 transient=False, kafka_error="POLICY_VIOLATION"))
-    request_id = _topic_with_request(engine, "payments.c")
+    request_id = approved_topic_request(engine, "payments.c")
     [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
     assert report.failed == 1
     request = _status(engine, request_id)
@@ -108,7 +93,7 @@ def test_permanent_error_parks_the_generation_and_fails_the_request_with_kafkas_
 
 def test_the_loop_scans_for_drift_at_its_interval(engine: Engine) -> None:
     port = FakeClusterPort()
-    _topic_with_request(engine, "payments.d")
+    approved_topic_request(engine, "payments.d")
 
     def scanned(unmanaged: list[str]) -> Callable[[], bool]:
         # stop() is asked many times per pass, so the loop stops on what it achieved, not a count.

@@ -12,15 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from tests.fakes import FakeClusterPort, _Topic
-from tests.support import desk_engine
+from tests.support import approved_topic_request, desk_engine
 from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import (
     AuditEventRow,
-    RequestResourceRow,
     RequestRow,
     TopicObservationRow,
-    TopicRow,
     utcnow,
 )
 from topicdesk.domain.identity import Identity, Role
@@ -44,21 +42,6 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def _request(engine: Engine, name: str, *, kind: str = "topic.create", partitions: int = 2,
-             config: dict[str, str] | None = None) -> str:
-    with unit_of_work(engine) as session:
-        topic = TopicRow(cluster="c1", name=name, owner_team="payments", partitions=partitions,
-                         replication_factor=1, config=config or {}, managed_config_keys=sorted(config or {}))
-        request = RequestRow(kind=kind, cluster="c1", spec={"name": name}, requested_by="bob",
-                             requester_team="payments", owner_team="payments", status="approved")
-        session.add(topic)
-        session.add(request)
-        session.flush()
-        session.add(RequestResourceRow(request_id=request.id, resource_kind="topic", resource_id=topic.id,
-                                       generation=1))
-        return request.id
-
-
 def _view(engine: Engine, request_id: str) -> dict[str, object]:
     with unit_of_work(engine) as session:
         return get_request(session, ADMIN, request_id)
@@ -66,7 +49,7 @@ def _view(engine: Engine, request_id: str) -> dict[str, object]:
 
 def test_a_request_on_an_unreachable_cluster_shows_its_retries_then_applies(engine: Engine) -> None:
     port = FakeClusterPort(unreachable=DOWN)
-    request_id = _request(engine, "payments.down")
+    request_id = approved_topic_request(engine, "payments.down")
     before = utcnow()
     [report] = run_once(engine, lambda _c, **_o: port, settings=FAST)
     assert report.retrying == 1
@@ -115,7 +98,7 @@ def test_retry_events_are_capped_for_a_long_outage() -> None:
 def test_a_refused_partition_decrease_next_to_a_retention_change_fails_partially(engine: Engine) -> None:
     port = FakeClusterPort()
     port.topics["payments.restore"] = _Topic(4, 1, {"retention.ms": "1000"})
-    request_id = _request(engine, "payments.restore", kind="topic.update", partitions=2,
+    request_id = approved_topic_request(engine, "payments.restore", kind="topic.update", partitions=2,
                           config={"retention.ms": "86400000"})
     run_once(engine, lambda _c, **_o: port, settings=FAST)
     assert port.topics["payments.restore"].config["retention.ms"] == "86400000"
@@ -145,7 +128,7 @@ def test_a_transient_failure_next_to_a_refused_change_is_retried_first(engine: E
     port.topics["payments.mixed"] = _Topic(4, 1, {})
     port.script("alter_configs", "payments.mixed",
                 Outcome.failure(OutcomeReason.THROTTLED, "throttled", transient=True))
-    request_id = _request(engine, "payments.mixed", kind="topic.update", partitions=2,
+    request_id = approved_topic_request(engine, "payments.mixed", kind="topic.update", partitions=2,
                           config={"retention.ms": "5000"})
     run_once(engine, lambda _c, **_o: port, settings=FAST)
     view = _view(engine, request_id)
@@ -162,7 +145,7 @@ def test_a_transient_failure_next_to_a_refused_change_is_retried_first(engine: E
 
 def test_the_pass_and_the_drift_scan_store_what_they_observed(engine: Engine) -> None:
     port = FakeClusterPort()
-    _request(engine, "payments.seen", config={"retention.ms": "7000"})
+    approved_topic_request(engine, "payments.seen", config={"retention.ms": "7000"})
     run_once(engine, lambda _c, **_o: port, settings=FAST)
     with unit_of_work(engine) as session:
         row = session.get(TopicObservationRow, ("c1", "payments.seen"))

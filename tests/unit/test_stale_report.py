@@ -16,6 +16,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from tests import support
+from tests.fakes import FAST_RECONCILE as FAST
 from tests.fakes import FakeClusterPort, FakeGroup, RecordingClusterPort
 from tests.support import build_desk
 from topicdesk import schemas
@@ -38,12 +39,9 @@ from topicdesk.domain.staleness import (
 )
 from topicdesk.services import tokens
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+from topicdesk.services.reconcile import run_forever, run_once
 from topicdesk.services.stale import gather_usage, stale_report
 
-FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,
-                                              readback_timeout=0.5, readback_max_attempts=3))
 CLUSTER = "payments-dev"
 TOPIC = "payments.orders"
 T0 = datetime(2027, 1, 1, tzinfo=UTC)
