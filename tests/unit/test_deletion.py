@@ -29,7 +29,8 @@ from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
 from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, ObservedState, ObservedTopic, plan
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_once
+from topicdesk.services.reconcile import ReconcilerSettings
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,

@@ -22,7 +22,7 @@ from topicdesk.adapters.tables import ClusterRow
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 FILE: dict[str, Any] = {

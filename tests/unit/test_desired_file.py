@@ -21,7 +21,7 @@ from topicdesk.domain.desired_result import (
     summary,
 )
 from topicdesk.domain.identity import Role
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 FILE: dict[str, Any] = {

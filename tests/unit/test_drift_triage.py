@@ -37,7 +37,7 @@ from topicdesk.domain.errors import Conflict
 from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, PatternType
 from topicdesk.services.drift import scan_cluster
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 TOPIC, OTHER = "payments.orders", "payments.refunds"

@@ -30,7 +30,8 @@ from topicdesk.domain.identity import Role
 from topicdesk.services import tokens
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+from topicdesk.services.reconcile import ReconcilerSettings
+from topicdesk.services.reconcile_loop import run_forever, run_once
 from topicdesk.services.tokens import create_token
 
 FAST = ReconcilerSettings(apply=ApplySettings(max_attempts=1, backoff_initial=0, readback_interval=0,

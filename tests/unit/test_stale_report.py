@@ -45,7 +45,8 @@ from topicdesk.domain.staleness import (
 from topicdesk.services import tokens
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+from topicdesk.services.reconcile import ReconcilerSettings
+from topicdesk.services.reconcile_loop import run_forever, run_once
 from topicdesk.services.stale import gather_usage, stale_report
 from topicdesk.services.tokens import create_token
 
