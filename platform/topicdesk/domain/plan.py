@@ -121,6 +121,7 @@ class InconsistentDesiredState(ValueError):
 
 
 def check_consistent(desired: DesiredState) -> None:
+    """Raise InconsistentDesiredState; plan() and drift() refuse to judge such a state."""
     problems: list[str] = []
 
     def dupes(kind: str, names: Iterable[str]) -> set[str]:
@@ -223,6 +224,7 @@ class Change:
 
 
 def jsonable(value: ChangeValue) -> object:
+    """A change's (or drift item's) before/after as JSON-ready data."""
     if isinstance(value, DesiredTopic | ObservedTopic):
         return {
             "name": value.name,
@@ -326,6 +328,7 @@ def _topic_changes(desired: DesiredState, observed: ObservedState) -> list[Chang
 def config_delta(
     topic: DesiredTopic, current: ObservedTopic, managed_keys: frozenset[str]
 ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """(before, after) of the managed config keys that differ; None in after: delete the override."""
     before: dict[str, str | None] = {}
     after: dict[str, str | None] = {}
     for k in sorted(topic.config):
