@@ -78,7 +78,7 @@ from topicdesk.domain.plan import ChangeKind
 from topicdesk.local_kafka import cluster as lk
 from topicdesk.services import executor, reconcile
 from topicdesk.services.cluster_port import ClusterPort
-from topicdesk.services.reconcile import pending_work, run_once
+from topicdesk.services.reconcile_loop import pending_work, run_once
 from topicdesk.services.requests import apply_to_desired_state
 
 RETENTION_MS = "86400000"

@@ -21,7 +21,7 @@ from topicdesk.api.v1 import v1
 from topicdesk.bootstrap import kafka_port_for, usage_evidence_from
 from topicdesk.config import Settings
 from topicdesk.policy import PolicyBundle, build_evaluation_document, evaluate, load_bundle
-from topicdesk.services.reconcile import PortFactory
+from topicdesk.services.reconcile_loop import PortFactory
 from topicdesk.services.requests import RequestDeps
 
 

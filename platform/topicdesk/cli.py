@@ -145,7 +145,8 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
 
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for
-    from topicdesk.services.reconcile import ReconcilerSettings, run_forever, run_once
+    from topicdesk.services.reconcile import ReconcilerSettings
+    from topicdesk.services.reconcile_loop import run_forever, run_once
 
     engine = make_engine(Settings.from_env().database_url)
     if lease_seconds <= 0 or (heartbeat_seconds is not None and not 0 < heartbeat_seconds < lease_seconds):

@@ -26,7 +26,8 @@ from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.local_kafka import cluster as lk
 from topicdesk.services.executor import ApplySettings
-from topicdesk.services.reconcile import ReconcilerSettings, run_once
+from topicdesk.services.reconcile import ReconcilerSettings
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 pytestmark = pytest.mark.integration

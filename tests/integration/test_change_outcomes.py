@@ -18,7 +18,7 @@ from topicdesk.bootstrap import kafka_port_for
 from topicdesk.domain.identity import Identity, Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services.queries import get_request
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 pytestmark = pytest.mark.integration
 ADMIN = Identity("root", {"platform": Role.ADMIN}, platform_admin=True)

@@ -17,7 +17,7 @@ from tests.integration.test_request_workflow import Api, build_api, topic_spec
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
 from topicdesk.bootstrap import kafka_port_for
 from topicdesk.local_kafka.cluster import LocalCluster
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from topicdesk.domain.identity import Identity, Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services.cluster_port import close_port
 from topicdesk.services.drift import DriftScan, scan_cluster
-from topicdesk.services.reconcile import run_forever, run_once
+from topicdesk.services.reconcile_loop import run_forever, run_once
 from topicdesk.services.service_accounts import create_service_account
 
 RETENTION, CHANGED = "3600000", "7200000"

@@ -29,7 +29,7 @@ from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services import tokens
 from topicdesk.services.expiry import expire_due_grants
-from topicdesk.services.reconcile import run_forever
+from topicdesk.services.reconcile_loop import run_forever
 from topicdesk.services.tokens import create_token
 
 INTERVAL = 30.0  # the loop's interval: revocation must come long before it, woken by the expiry

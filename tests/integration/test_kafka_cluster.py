@@ -20,8 +20,9 @@ from tests.kafka_clients import as_user, consume_one, eventually, produce_one
 from topicdesk.adapters.kafka_cluster import KafkaCluster
 from topicdesk.domain.acls import AclOperation, bindings_for
 from topicdesk.domain.acls import ResourceType as AclResource
+from topicdesk.domain.drift import DriftKind, drift, unmanaged
 from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, ServiceAccount
-from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, DriftKind, RefusalReason, drift, plan, unmanaged
+from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, RefusalReason, plan
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services.cluster_port import ClusterUnavailable, OutcomeReason, QuotaAlteration
 from topicdesk.services.executor import ApplyReport, apply, create_topic_chunks

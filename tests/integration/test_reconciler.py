@@ -31,7 +31,7 @@ from topicdesk.domain.identity import Identity, Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services.drift import DriftScan, import_topics, scan_cluster
 from topicdesk.services.leases import claim_lease, release_lease
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.service_accounts import create_service_account
 
 PAYMENTS_OWNER = Identity("alice@payments", {"payments": Role.OWNER})

@@ -28,7 +28,7 @@ from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.local_postgres import LocalPostgres
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 

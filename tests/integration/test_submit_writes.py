@@ -34,7 +34,8 @@ from topicdesk.config import Settings
 from topicdesk.domain.errors import Conflict
 from topicdesk.domain.identity import Identity, Role
 from topicdesk.services import tokens
-from topicdesk.services.requests import RequestDeps, request_view, submit_request
+from topicdesk.services.request_views import request_view
+from topicdesk.services.requests import RequestDeps, submit_request
 from topicdesk.services.tokens import create_token
 
 CLUSTER = "payments-dev"

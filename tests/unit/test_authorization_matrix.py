@@ -30,7 +30,7 @@ from topicdesk.config import Settings
 from topicdesk.domain.drift_triage import item_id
 from topicdesk.domain.identity import Role
 from topicdesk.services.drift import scan_cluster
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
 
 CALLERS = ("anonymous", "other_team", "member", "owner", "admin")

@@ -22,7 +22,7 @@ from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
 from topicdesk.domain.plan import ChangeKind, Deletions, DesiredState, ObservedState, ObservedTopic, plan
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 TOPIC = "payments.orders"
 READER = AccessGrant(principal="User:ingest.reader", topic=TOPIC, access=Access.CONSUME, group="ingest.g")

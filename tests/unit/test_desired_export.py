@@ -14,7 +14,7 @@ from tests.fakes import FakeClusterPort
 from tests.support import Desk, build_desk
 from topicdesk.adapters.desired_file_format import dump_yaml, parse_desired_file
 from topicdesk.domain.identity import Role
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 FILE: dict[str, Any] = {
     "version": 1, "cluster": "payments-dev", "team": "payments",

@@ -16,7 +16,7 @@ from topicdesk.domain.desired_result import (
     summary,
 )
 from topicdesk.domain.identity import Role
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 FILE: dict[str, Any] = {
     "version": 1, "cluster": "payments-dev", "team": "payments",

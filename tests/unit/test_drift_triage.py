@@ -30,7 +30,7 @@ from topicdesk.domain.errors import Conflict
 from topicdesk.domain.identity import Role
 from topicdesk.domain.model import Access, AccessGrant, PatternType
 from topicdesk.services.drift import scan_cluster
-from topicdesk.services.reconcile import run_once
+from topicdesk.services.reconcile_loop import run_once
 
 TOPIC, OTHER = "payments.orders", "payments.refunds"
 WRITER, READER = "User:payments.writer", "User:ingest.reader"

@@ -24,7 +24,7 @@ from topicdesk.domain.expiry import duration_seconds, parse_moment
 from topicdesk.domain.identity import Role
 from topicdesk.services import tokens
 from topicdesk.services.expiry import expire_due_grants, seconds_until_next_pass
-from topicdesk.services.reconcile import run_forever, run_once
+from topicdesk.services.reconcile_loop import run_forever, run_once
 
 CLUSTER = "payments-dev"
 TOPIC = "payments.orders"

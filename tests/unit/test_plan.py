@@ -8,22 +8,20 @@ from dataclasses import replace
 import pytest
 
 from topicdesk.domain.acls import AclBinding, AclOperation, ResourceType, bindings_for, grant_key
+from topicdesk.domain.drift import DriftKind, drift, unmanaged
 from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType, ServiceAccount
 from topicdesk.domain.plan import (
     Change,
     ChangeKind,
     Deletions,
     DesiredState,
-    DriftKind,
     InconsistentDesiredState,
     ObservedState,
     ObservedTopic,
     RefusalReason,
-    drift,
-    mismatch,
     plan,
-    unmanaged,
 )
+from topicdesk.domain.readback import mismatch
 
 WRITER, READER, OTHER = "User:pay.writer", "User:pay.reader", "User:ops.tool"
 ORDERS = DesiredTopic("pay.orders", 3, 1, {"retention.ms": "86400000"})

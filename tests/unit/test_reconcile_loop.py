@@ -22,7 +22,7 @@ from topicdesk.adapters.tables import (
     TopicRow,
 )
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.reconcile import run_forever, run_once
+from topicdesk.services.reconcile_loop import run_forever, run_once
 
 
 @pytest.fixture

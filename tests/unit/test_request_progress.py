@@ -27,7 +27,8 @@ from topicdesk.services.drift import scan_cluster
 from topicdesk.services.executor import ApplySettings
 from topicdesk.services.outcomes import RETRY_EVENTS_EVERY, RETRY_EVENTS_IN_FULL, note_progress, resource_pass
 from topicdesk.services.queries import get_request
-from topicdesk.services.reconcile import ReconcilerSettings, run_once
+from topicdesk.services.reconcile import ReconcilerSettings
+from topicdesk.services.reconcile_loop import run_once
 
 FAST = ReconcilerSettings(backoff_initial=0, apply=ApplySettings(
     max_attempts=1, backoff_initial=0, readback_interval=0, readback_timeout=0.5, readback_max_attempts=3))

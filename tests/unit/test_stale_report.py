@@ -39,7 +39,7 @@ from topicdesk.domain.staleness import (
 )
 from topicdesk.services import tokens
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
-from topicdesk.services.reconcile import run_forever, run_once
+from topicdesk.services.reconcile_loop import run_forever, run_once
 from topicdesk.services.stale import gather_usage, stale_report
 
 CLUSTER = "payments-dev"

@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from topicdesk.domain.drift import DriftKind
 from topicdesk.domain.errors import Conflict, FieldError, ValidationFailed
 from topicdesk.domain.model import AccessGrant, PatternType
-from topicdesk.domain.plan import DriftKind
 
 ACTIONS = ("revert", "adopt", "ignore")
 MAX_IGNORE = timedelta(days=90)

@@ -1,7 +1,7 @@
 """The planner: desired state of one cluster vs. what the cluster has -> a Plan of changes (pure data).
 
-Nothing here talks to Kafka. `plan()` decides *what* must change, `mismatch()` says whether the
-cluster (read back) shows a change as done, `drift()` and `unmanaged()` report differences.
+Nothing here talks to Kafka. `plan()` decides *what* must change; whether the cluster (read back)
+shows a change as done is domain/readback.py, reporting differences is domain/drift.py.
 
 Inputs, as the reconciler maps them from the database:
 
@@ -12,7 +12,7 @@ Inputs, as the reconciler maps them from the database:
   (it only grows when a request sets a new key; it may shrink to the current config's keys after a
   confirmed apply). `DesiredTopic.config` is the full *current* managed set. A topic-level override
   on the cluster that is not in `config` is deleted only if its key is in `managed_config_keys`
-  (the owner removed it); otherwise it was set out-of-band and is only reported by `drift()`.
+  (the owner removed it); otherwise it was set out-of-band and is only reported by `drift()` (domain/drift.py).
 
 Topic configs are compared on topic-level overrides only (`ObservedTopic.config` holds the
 DYNAMIC_TOPIC_CONFIG entries); broker defaults never count. Values compare as exact strings.
@@ -26,12 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
 
-from topicdesk.domain.acls import AclBinding, ResourceType, bindings_for, grant_key
-from topicdesk.domain.model import AccessGrant, ClientQuota, DesiredTopic, PatternType, ServiceAccount
-
-_T = TypeVar("_T")
+from topicdesk.domain.acls import AclBinding, bindings_for, grant_key
+from topicdesk.domain.model import AccessGrant, ClientQuota, DesiredTopic, ServiceAccount
 
 QUOTA_KEYS = ("producer_byte_rate", "consumer_byte_rate", "request_percentage")
 
@@ -123,7 +120,8 @@ class InconsistentDesiredState(ValueError):
     """The same resource is both desired and deleted, or desired twice."""
 
 
-def _check(desired: DesiredState) -> None:
+def check_consistent(desired: DesiredState) -> None:
+    """Raise InconsistentDesiredState; plan() and drift() refuse to judge such a state."""
     problems: list[str] = []
 
     def dupes(kind: str, names: Iterable[str]) -> set[str]:
@@ -215,8 +213,8 @@ class Change:
         out: dict[str, object] = {
             "kind": str(self.kind),
             "key": self.key,
-            "before": _jsonable(self.before),
-            "after": _jsonable(self.after),
+            "before": jsonable(self.before),
+            "after": jsonable(self.after),
         }
         if self.reason is not None:
             out["reason"] = str(self.reason)
@@ -225,7 +223,8 @@ class Change:
         return out
 
 
-def _jsonable(value: ChangeValue) -> object:
+def jsonable(value: ChangeValue) -> object:
+    """A change's (or drift item's) before/after as JSON-ready data."""
     if isinstance(value, DesiredTopic | ObservedTopic):
         return {
             "name": value.name,
@@ -272,7 +271,7 @@ def plan(desired: DesiredState, observed: ObservedState) -> Plan:
 
     `observed` must have been described with every desired and deleted topic name (or all topics).
     """
-    _check(desired)
+    check_consistent(desired)
     changes: list[Change] = []
     changes += _topic_changes(desired, observed)
     changes += _acl_changes(desired, observed)
@@ -316,7 +315,7 @@ def _topic_changes(desired: DesiredState, observed: ObservedState) -> list[Chang
                     "does not do",
                 )
             )
-        before, after = _config_delta(topic, current, desired.managed_config_keys.get(topic.name, frozenset()))
+        before, after = config_delta(topic, current, desired.managed_config_keys.get(topic.name, frozenset()))
         if after:
             changes.append(Change(ChangeKind.ALTER_TOPIC_CONFIG, key, before, after))
     for name in sorted(desired.deletions.topics):
@@ -326,9 +325,10 @@ def _topic_changes(desired: DesiredState, observed: ObservedState) -> list[Chang
     return changes
 
 
-def _config_delta(
+def config_delta(
     topic: DesiredTopic, current: ObservedTopic, managed_keys: frozenset[str]
 ) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """(before, after) of the managed config keys that differ; None in after: delete the override."""
     before: dict[str, str | None] = {}
     after: dict[str, str | None] = {}
     for k in sorted(topic.config):
@@ -379,286 +379,3 @@ def _service_account_changes(desired: DesiredState, observed: ObservedState) -> 
         if p in observed.scram_users
     ]
     return changes
-
-
-# ---------------------------------------------------------------------------------------------
-# Read-back
-
-
-def mismatch(change: Change, observed: ObservedState) -> str | None:
-    """None when `observed` (read back after apply) shows `change` as done, else what still differs."""
-    kind, name = change.kind, change.topic_name or ""
-    topic = observed.topics.get(name)
-    if kind is ChangeKind.CREATE_TOPIC:
-        wanted = _expect(change.after, DesiredTopic)
-        if topic is None:
-            return f"topic {name} is not visible yet"
-        problems = []
-        if topic.partitions != wanted.partitions:
-            problems.append(f"partitions {topic.partitions} != {wanted.partitions}")
-        if topic.replication_factor != wanted.replication_factor:
-            problems.append(f"replication factor {topic.replication_factor} != {wanted.replication_factor}")
-        problems += _config_problems(wanted.config, topic)
-        return f"topic {name} exists but differs: " + "; ".join(problems) if problems else None
-    if kind is ChangeKind.ADD_PARTITIONS:
-        if topic is None:
-            return f"topic {name} is not visible"
-        return None if topic.partitions == change.after else f"partitions {topic.partitions} != {change.after}"
-    if kind is ChangeKind.ALTER_TOPIC_CONFIG:
-        if topic is None:
-            return f"topic {name} is not visible"
-        if not isinstance(change.after, Mapping):
-            raise TypeError(f"expected config values, got {type(change.after).__name__}")
-        problems = _config_problems(change.after, topic)
-        return "; ".join(problems) if problems else None
-    if kind is ChangeKind.DELETE_TOPIC:
-        return f"topic {name} still exists" if topic is not None else None
-    if kind is ChangeKind.CREATE_ACL:
-        return None if _expect(change.after, AclBinding) in observed.acls else "ACL binding not visible yet"
-    if kind is ChangeKind.DELETE_ACL:
-        return "ACL binding still present" if _expect(change.before, AclBinding) in observed.acls else None
-    if kind is ChangeKind.SET_QUOTA:
-        quota = _expect(change.after, ClientQuota)
-        want, have = quota_values(quota), quota_values(observed.quotas.get(quota.principal))
-        return None if want == have else f"quota is {have}, expected {want}"
-    if kind is ChangeKind.REMOVE_QUOTA:
-        principal = change.key.removeprefix("quota:")
-        have = quota_values(observed.quotas.get(principal))
-        return f"quota still set: {have}" if have else None
-    principal = change.key.removeprefix("service_account:")
-    if kind is ChangeKind.UPSERT_SCRAM_USER:
-        return None if principal in observed.scram_users else "SCRAM credential not visible yet"
-    if kind is ChangeKind.DELETE_SCRAM_USER:
-        return "SCRAM credential still present" if principal in observed.scram_users else None
-    return "refused changes are never applied"
-
-
-def _expect(value: object, kind: type[_T]) -> _T:
-    """Narrow a change's before/after to the type its kind documents."""
-    if not isinstance(value, kind):
-        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
-def _config_problems(want: Mapping[str, str | None], topic: ObservedTopic) -> list[str]:
-    problems = []
-    for k, v in sorted(want.items()):
-        have = topic.config.get(k)
-        if have != v:
-            problems.append(f"{k}={have!r}, expected {v!r}" if v is not None else f"{k} still set to {have!r}")
-    return problems
-
-
-# ---------------------------------------------------------------------------------------------
-# Drift and unmanaged resources
-
-
-class DriftKind(StrEnum):
-    TOPIC_MISSING = "topic_missing"
-    PARTITIONS_DIFFER = "partitions_differ"
-    REPLICATION_FACTOR_DIFFERS = "replication_factor_differs"
-    CONFIG_DIFFERS = "config_differs"
-    # A topic-level override Topicdesk never set: reported, never deleted (adopt it or remove it).
-    CONFIG_UNMANAGED = "config_unmanaged"
-    ACL_MISSING = "acl_missing"
-    # A binding for a managed principal or on a managed topic that no live grant asks for.
-    ACL_EXTRA = "acl_extra"
-    QUOTA_MISSING = "quota_missing"
-    QUOTA_DIFFERS = "quota_differs"
-    # A quota on a managed principal that has no desired quota.
-    QUOTA_EXTRA = "quota_extra"
-    SERVICE_ACCOUNT_MISSING = "service_account_missing"
-
-
-@dataclass(frozen=True)
-class DriftItem:
-    kind: DriftKind
-    key: str  # resource key: topic:<name>, acl:..., quota:<principal>, service_account:<principal>
-    expected: object = None  # JSON-ready
-    actual: object = None  # JSON-ready
-    message: str = ""
-    # For ACL items: the keys of the live grants that need the binding (empty for extra bindings).
-    grants: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "kind": str(self.kind),
-            "key": self.key,
-            "expected": self.expected,
-            "actual": self.actual,
-            "message": self.message,
-        }
-        if self.grants:
-            out["grants"] = list(self.grants)
-        return out
-
-
-def drift(desired: DesiredState, observed: ObservedState) -> list[DriftItem]:
-    """Every difference between the live desired state and the cluster, per resource.
-
-    Tombstoned resources still on the cluster are not listed as drift of their own; a revoked
-    grant's bindings show as `acl_extra` until the reconciler removes them.
-    """
-    _check(desired)
-    items: list[DriftItem] = []
-    for topic in sorted(desired.topics, key=lambda t: t.name):
-        items += _topic_drift(topic, observed.topics.get(topic.name), desired.managed_config_keys)
-    items += _acl_drift(desired, observed)
-    items += _quota_drift(desired, observed)
-    for account in sorted(desired.service_accounts, key=lambda s: s.principal):
-        if account.principal not in observed.scram_users:
-            items.append(
-                DriftItem(
-                    DriftKind.SERVICE_ACCOUNT_MISSING,
-                    service_account_key(account.principal),
-                    {"principal": account.principal, "mechanism": "SCRAM-SHA-512"},
-                    None,
-                    f"{account.principal} has no SCRAM-SHA-512 credential on the cluster; rotate it",
-                )
-            )
-    return items
-
-
-def _topic_drift(
-    topic: DesiredTopic, current: ObservedTopic | None, managed: Mapping[str, frozenset[str]]
-) -> list[DriftItem]:
-    key = topic_key(topic.name)
-    if current is None:
-        return [DriftItem(DriftKind.TOPIC_MISSING, key, _jsonable(topic), None, f"topic {topic.name} is missing")]
-    items: list[DriftItem] = []
-    if current.partitions != topic.partitions:
-        items.append(
-            DriftItem(
-                DriftKind.PARTITIONS_DIFFER,
-                key,
-                topic.partitions,
-                current.partitions,
-                f"{topic.name} has {current.partitions} partitions, {topic.partitions} desired",
-            )
-        )
-    if current.replication_factor != topic.replication_factor:
-        items.append(
-            DriftItem(
-                DriftKind.REPLICATION_FACTOR_DIFFERS,
-                key,
-                topic.replication_factor,
-                current.replication_factor,
-                f"{topic.name} has replication factor {current.replication_factor}, "
-                f"{topic.replication_factor} desired",
-            )
-        )
-    before, after = _config_delta(topic, current, managed.get(topic.name, frozenset()))
-    if after:
-        items.append(
-            DriftItem(
-                DriftKind.CONFIG_DIFFERS,
-                key,
-                after,
-                before,
-                f"{topic.name}: " + ", ".join(f"{k}={before[k]!r} (expected {after[k]!r})" for k in after),
-            )
-        )
-    known = topic.config.keys() | managed.get(topic.name, frozenset())
-    extra = {k: current.config[k] for k in sorted(current.config.keys() - known)}
-    if extra:
-        items.append(
-            DriftItem(
-                DriftKind.CONFIG_UNMANAGED,
-                key,
-                None,
-                extra,
-                f"{topic.name} has overrides Topicdesk did not set: " + ", ".join(sorted(extra)),
-            )
-        )
-    return items
-
-
-def _in_acl_scope(binding: AclBinding, principals: frozenset[str], topics: frozenset[str]) -> bool:
-    """Bindings drift() owns: of a managed principal, or on a managed topic by its literal name."""
-    return binding.principal in principals or (
-        binding.resource_type is ResourceType.TOPIC
-        and binding.pattern is PatternType.LITERAL
-        and binding.resource_name in topics
-    )
-
-
-def _acl_drift(desired: DesiredState, observed: ObservedState) -> list[DriftItem]:
-    needed_by: dict[AclBinding, list[str]] = {}
-    for grant in desired.grants:
-        for b in bindings_for(grant):
-            needed_by.setdefault(b, []).append(grant_key(grant))
-    items = [
-        DriftItem(
-            DriftKind.ACL_MISSING,
-            b.key,
-            b.as_dict(),
-            None,
-            f"{b.principal} lacks {b.operation} on {b.resource_type} {b.resource_name} ({b.pattern})",
-            tuple(sorted(needed_by[b])),
-        )
-        for b in sorted(needed_by.keys() - observed.acls)
-    ]
-    principals, topics = desired.managed_principals(), desired.managed_topic_names()
-    items += [
-        DriftItem(
-            DriftKind.ACL_EXTRA,
-            b.key,
-            None,
-            b.as_dict(),
-            f"{b.principal} has {b.permission} {b.operation} on {b.resource_type} {b.resource_name} "
-            f"({b.pattern}) that no grant asks for",
-        )
-        for b in sorted(observed.acls - needed_by.keys())
-        if _in_acl_scope(b, principals, topics)
-    ]
-    return items
-
-
-def _quota_drift(desired: DesiredState, observed: ObservedState) -> list[DriftItem]:
-    items: list[DriftItem] = []
-    wanted = {q.principal: q for q in desired.quotas}
-    for principal in sorted(wanted):
-        want, have = quota_values(wanted[principal]), quota_values(observed.quotas.get(principal))
-        if want == have:
-            continue
-        kind = DriftKind.QUOTA_MISSING if not have else DriftKind.QUOTA_DIFFERS
-        items.append(
-            DriftItem(kind, quota_key(principal), want or None, have or None, f"quota of {principal}: {have} != {want}")
-        )
-    managed = desired.managed_principals()
-    for principal in sorted(observed.quotas.keys() - wanted.keys()):
-        have = quota_values(observed.quotas[principal])
-        if principal in managed and have:
-            items.append(
-                DriftItem(
-                    DriftKind.QUOTA_EXTRA,
-                    quota_key(principal),
-                    None,
-                    have,
-                    f"{principal} has a quota no request set: {have}",
-                )
-            )
-    return items
-
-
-@dataclass(frozen=True)
-class Unmanaged:
-    """Cluster resources Topicdesk does not manage: candidates for import (adoption)."""
-
-    topics: tuple[ObservedTopic, ...] = ()
-    acls: tuple[AclBinding, ...] = ()
-
-
-def unmanaged(desired: DesiredState, observed: ObservedState) -> Unmanaged:
-    """Topics not desired (nor being deleted) and ACL bindings outside drift()'s scope.
-
-    Together with drift()'s `acl_extra`, this accounts for every binding on the cluster that no
-    live grant asks for.
-    """
-    topics = desired.managed_topic_names()
-    principals = desired.managed_principals()
-    wanted = desired.desired_bindings()
-    return Unmanaged(
-        topics=tuple(observed.topics[n] for n in sorted(observed.topics.keys() - topics)),
-        acls=tuple(sorted(b for b in observed.acls - wanted if not _in_acl_scope(b, principals, topics))),
-    )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from topicdesk.adapters.tables import AccessGrantRow, ClientQuotaRow, ServiceAccountRow, TopicRow
+from topicdesk.adapters.tables import RESOURCE_TABLES, AccessGrantRow, ClientQuotaRow, ServiceAccountRow, TopicRow
 from topicdesk.domain.model import Access, AccessGrant, ClientQuota, DesiredTopic, PatternType, ServiceAccount
 from topicdesk.domain.plan import DesiredState
 
@@ -73,3 +74,16 @@ def load_live_rows(session: Session, cluster: str) -> LiveRows:
     return LiveRows(live_rows(session, TopicRow, cluster), live_rows(session, AccessGrantRow, cluster),
                     live_rows(session, ClientQuotaRow, cluster), live_rows(session, ServiceAccountRow, cluster))
 
+
+def load_rows(session: Session, keys: Iterable[tuple[str, str]], chunk: int = 900) -> dict[tuple[str, str], Any]:
+    """Fresh copies of (kind, id) rows, one IN query per table and chunk instead of a get per row."""
+    ids_by_kind: dict[str, list[str]] = {}
+    for kind, row_id in keys:
+        ids_by_kind.setdefault(kind, []).append(row_id)
+    found: dict[tuple[str, str], Any] = {}
+    for kind, ids in ids_by_kind.items():
+        table = RESOURCE_TABLES[kind]
+        for start in range(0, len(ids), chunk):
+            for row in session.exec(select(table).where(col(table.id).in_(ids[start:start + chunk]))).all():
+                found[(kind, row.id)] = row
+    return found

@@ -42,9 +42,10 @@ from topicdesk.adapters.tables import (
     utcnow,
 )
 from topicdesk.domain.acls import bindings_for, grant_key
+from topicdesk.domain.drift import DriftItem, DriftKind, drift, unmanaged
 from topicdesk.domain.drift_triage import blocks_topic_revert, item_id, revert_refusal, settled_by_apply
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
-from topicdesk.domain.plan import DesiredState, DriftItem, DriftKind, drift, unmanaged
+from topicdesk.domain.plan import DesiredState
 from topicdesk.services.cluster_port import ClusterPort
 from topicdesk.services.desired import (
     LiveRows,

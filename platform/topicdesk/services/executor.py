@@ -26,10 +26,10 @@ from topicdesk.domain.plan import (
     ObservedState,
     ObservedTopic,
     Plan,
-    mismatch,
     quota_values,
     topic_key,
 )
+from topicdesk.domain.readback import mismatch
 from topicdesk.services.cluster_port import (
     ClusterPort,
     ClusterUnavailable,

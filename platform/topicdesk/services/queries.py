@@ -26,7 +26,8 @@ from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
 from topicdesk.services.deletion import lifecycle_status, lifecycle_view
 from topicdesk.services.drift_triage import item_views
-from topicdesk.services.requests import can_see, may_approve, request_view
+from topicdesk.services.request_views import request_view
+from topicdesk.services.requests import can_see, may_approve
 
 
 def list_clusters(session: Session) -> list[dict[str, Any]]:

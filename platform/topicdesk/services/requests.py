@@ -1,7 +1,8 @@
 """The request workflow: submit (validate, evaluate, store), approve, reject, cancel.
 
 Every transition is one unit of work holding the request row, the desired-state change it makes
-and its audit event, so a crash can never leave one without the others.
+and its audit event, so a crash can never leave one without the others. What a request touches
+and who may ask for it is services/request_context.py; the API's views are services/request_views.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -22,12 +23,10 @@ from topicdesk.adapters import deletion_store
 from topicdesk.adapters import request_store as store
 from topicdesk.adapters.audit_log import NewEvent, inbox_rows, record_event, record_events, recorded
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.request_store import SubmissionContext
 from topicdesk.adapters.submission_store import SubmissionRows, store_submission
 from topicdesk.adapters.tables import (
     ClusterRow,
     RequestRow,
-    TopicRow,
     new_id,
     utcnow,
 )
@@ -35,32 +34,13 @@ from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, V
 from topicdesk.domain.evidence import TopicEvidence, evidence_facts, unavailable
 from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
-from topicdesk.domain.model import team_of_principal
 from topicdesk.services import deletion
-from topicdesk.services.outcomes import progress_view
+from topicdesk.services.request_context import RequestContext, check_managed_by, resolve_context
+from topicdesk.services.request_views import DecisionLike, decision_view, request_view, rfc3339
 
 log = logging.getLogger(__name__)
 
-TOPIC_KINDS = {"topic.create", "topic.update", "topic.delete"}
 OPEN_STATUSES = {"pending_approval"}
-
-
-class RuleLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def effect(self) -> str: ...
-    @property
-    def message(self) -> str: ...
-
-
-class DecisionLike(Protocol):
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def rules(self) -> Sequence[RuleLike]: ...
-    @property
-    def approvers(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -83,164 +63,8 @@ class SubmitResult:
     replayed: bool = False
 
 
-def decision_view(decision: DecisionLike, evidence: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The stored decision; a topic.delete's also keeps the evidence it was decided on."""
-    view: dict[str, Any] = {
-        "outcome": decision.outcome,
-        "rules": [{"id": r.id, "effect": r.effect, "message": r.message} for r in decision.rules],
-        "approvers": list(decision.approvers),
-    }
-    if evidence is not None:
-        view["evidence"] = dict(evidence)
-    return view
-
-
-def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
-    """The API's view of a request: from a loaded row, or from the values just inserted."""
-    get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
-    applied_at = get("applied_at")
-    return {
-        "id": get("id"),
-        "kind": get("kind"),
-        "cluster": get("cluster"),
-        "spec": get("spec"),
-        "reason": get("reason"),
-        "requested_by": get("requested_by"),
-        "requester_team": get("requester_team"),
-        "owner_team": get("owner_team"),
-        "created_at": _rfc3339(get("created_at")),
-        "updated_at": _rfc3339(get("updated_at")),
-        "status": get("status"),
-        "decision": get("decision"),
-        "approvals": get("approvals"),
-        "rejection_reason": get("rejection_reason"),
-        "error": get("error"),
-        "applied_at": _rfc3339(applied_at) if applied_at else None,
-        "source": get("source"),
-        **progress_view(row),
-    }
-
-
-def _rfc3339(moment: Any) -> str:
-    return str(moment.isoformat().replace("+00:00", "Z"))
-
-
 def body_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-# --- context: what the request touches -------------------------------------------------------------
-
-@dataclass
-class _Context:
-    cluster: SubmissionContext
-    requester_team: str
-    owner_team: str
-    topic: TopicRow | None
-    usage: dict[str, int]
-    # The deleted row a topic.create of the same name replaces (None: there is none).
-    tombstone_id: str | None = None
-
-
-def _resolve_context(session: Session, identity: Identity, document: dict[str, Any]) -> _Context:
-    kind, spec = document["kind"], document["spec"]
-    if kind in TOPIC_KINDS:
-        topic_name = spec["name"]
-    elif kind in ("access.grant", "access.revoke") and spec.get("pattern", "literal") == "literal":
-        topic_name = spec["topic"]
-    else:
-        topic_name = None
-    cluster = store.load_context(session, document["cluster"], topic_name)
-    if cluster is None:
-        raise ValidationFailed("the request names an unknown cluster",
-                               errors=[FieldError("/cluster", f"no cluster named {document['cluster']!r}")])
-    usage, live_id = cluster.usage, cluster.live_topic_id
-    if kind in TOPIC_KINDS or kind == "quota.set":
-        # Producer-owner model: only the cluster's owner team changes its topics and quotas.
-        if not identity.is_member(cluster.owner_team):
-            raise Forbidden(f"only members of team {cluster.owner_team!r}, which owns cluster {cluster.name!r}, "
-                            f"can request {kind}")
-        topic = None
-        if kind in TOPIC_KINDS:
-            if kind == "topic.create" and live_id is not None:
-                live = store.topic_by_id(session, live_id)
-                if live is not None and live.lifecycle == deletion_store.QUARANTINED:
-                    raise Conflict(f"topic {spec['name']!r} on cluster {cluster.name!r} is quarantined until "
-                                   f"{_rfc3339(live.quarantined_until)}: restore it, or create it again once "
-                                   "it is deleted")
-                raise Conflict(f"topic {spec['name']!r} already exists on cluster {cluster.name!r}")
-            if kind == "topic.create" and cluster.tombstone_id is not None:
-                tombstone = store.topic_by_id(session, cluster.tombstone_id)
-                if tombstone is not None and tombstone.lifecycle == deletion_store.DELETING:
-                    # Replacing the tombstone now would keep the old topic (and its data) on the cluster.
-                    raise Conflict(f"topic {spec['name']!r} on cluster {cluster.name!r} is being deleted; "
-                                   "create it again once that is done")
-            if kind != "topic.create" and live_id is None:
-                raise ValidationFailed("the request names an unknown topic",
-                                       errors=[FieldError("/spec/name", f"no topic {spec['name']!r} on "
-                                                                        f"cluster {cluster.name!r}")])
-            topic = store.topic_by_id(session, live_id)
-            _refuse_if_quarantined(topic, kind)
-        return _Context(cluster, cluster.owner_team, cluster.owner_team, topic, usage, cluster.tombstone_id)
-    # access.grant / access.revoke: asked by the team that owns the principal (or the topic owner).
-    principal_team = team_of_principal(spec["principal"])
-    # A grant may name a topic that does not exist yet (policy warns); a revoke must name a grant.
-    topic = store.topic_by_id(session, live_id)
-    _refuse_if_quarantined(topic, kind)
-    if kind == "access.revoke" and not store.matching_grants(session, cluster.name, spec):
-        raise ValidationFailed("nothing to revoke",
-                               errors=[FieldError("/spec", f"{spec['principal']} has no {spec['access']} grant on "
-                                                           f"{spec['topic']!r} on cluster {cluster.name!r}")])
-    owner_team = topic.owner_team if topic else cluster.owner_team
-    if identity.is_member(principal_team) and principal_team in identity.team_roles:
-        requester_team = principal_team
-    elif identity.is_member(owner_team):
-        requester_team = owner_team
-    elif identity.platform_admin:
-        requester_team = principal_team or owner_team
-    else:
-        raise Forbidden(f"principal {spec['principal']!r} does not belong to your team; "
-                        f"request access for your own team's principals")
-    return _Context(cluster, requester_team, owner_team, topic, usage)
-
-
-def managed_by_of(session: Session, document: dict[str, Any], topic: TopicRow | None) -> str | None:
-    """The desired-state file managing what a request changes (None: the portal/API manages it).
-
-    A new grant on a file's topic changes no file-managed resource (another team asking to consume
-    is the point of the portal), so grants are judged by the grant rows, not by their topic.
-    """
-    kind, spec = document["kind"], document["spec"]
-    if kind in ("topic.update", "topic.delete"):
-        return topic.managed_by if topic is not None else None
-    if kind in ("access.grant", "access.revoke"):
-        return next((g.managed_by for g in store.matching_grants(session, document["cluster"], spec)
-                     if g.managed_by is not None), None)
-    if kind == "quota.set":
-        quota = store.live_quota(session, document["cluster"], spec["principal"])
-        return quota.managed_by if quota is not None else None
-    return None
-
-
-def check_managed_by(session: Session, identity: Identity, document: dict[str, Any], topic: TopicRow | None, *,
-                     source: str | None, override: bool) -> str | None:
-    """Refuse (409) a change to a file-managed resource unless it comes from that file, or a platform
-    admin overrides. Returns the overridden file's source (for the audit event), else None."""
-    if override and not identity.platform_admin:
-        raise Forbidden("only platform admins may pass override_managed_by=true")
-    managed_by = managed_by_of(session, document, topic)
-    if managed_by is None or managed_by == source:
-        return None
-    if override:
-        return managed_by
-    raise Conflict(f"managed by desired-state file {managed_by}; change the file, or a platform admin overrides "
-                   "with ?override_managed_by=true")
-
-
-def _refuse_if_quarantined(topic: TopicRow | None, kind: str) -> None:
-    if topic is not None and topic.lifecycle == deletion_store.QUARANTINED:
-        raise Conflict(f"topic {topic.name!r} is quarantined until {_rfc3339(topic.quarantined_until)} "
-                       f"(deleted by {topic.deleted_by}); restore it before asking for {kind}")
 
 
 def _gather_evidence(deps: RequestDeps, identity: Identity, document: dict[str, Any]) -> dict[str, Any] | None:
@@ -251,7 +75,7 @@ def _gather_evidence(deps: RequestDeps, identity: Identity, document: dict[str, 
     if document["kind"] != "topic.delete":
         return None
     with unit_of_work(deps.engine) as session:
-        _resolve_context(session, identity, document)
+        resolve_context(session, identity, document)
         cluster = session.get(ClusterRow, document["cluster"])
     name = document["spec"]["name"]
     now = utcnow()
@@ -266,7 +90,7 @@ def _gather_evidence(deps: RequestDeps, identity: Identity, document: dict[str, 
 
 
 def _document(deps: RequestDeps, session: Session, identity: Identity, document: dict[str, Any],
-              context: _Context, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+              context: RequestContext, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     cluster = context.cluster
     topic = context.topic
     return deps.build_document(
@@ -355,7 +179,7 @@ def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, 
     validate_expiry(document)
     evidence = _gather_evidence(deps, identity, document)
     with unit_of_work(deps.engine) as session:
-        context = _resolve_context(session, identity, document)
+        context = resolve_context(session, identity, document)
         check_managed_by(session, identity, document, context.topic, source=source, override=override_managed_by)
         evaluated = _document(deps, session, identity, document, context, evidence)
         decision = deps.evaluate(evaluated)
@@ -384,7 +208,7 @@ def submit_request(
                 replay = _replay(session, identity, idempotency_key, digest)
                 if replay is not None:
                     return replay
-            context = _resolve_context(session, identity, document)
+            context = resolve_context(session, identity, document)
             overridden = check_managed_by(session, identity, document, context.topic, source=source,
                                           override=override_managed_by)
             evaluated = _document(deps, session, identity, document, context, evidence)
@@ -498,7 +322,7 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
             raise Forbidden("nobody approves their own request")
         if not may_approve(identity, row):
             raise Forbidden(f"this request awaits approval by {', '.join(row.approvers)}")
-        row.approvals = [*row.approvals, {"by": identity.subject, "at": _rfc3339(utcnow()),
+        row.approvals = [*row.approvals, {"by": identity.subject, "at": rfc3339(utcnow()),
                                           "comment": comment or ""}]
         row.updated_at = utcnow()
         more, note = apply_to_desired_state(session, row, identity.subject)

@@ -1,0 +1,166 @@
+"""The reconcile loop: which clusters this process reconciles, and when.
+
+`run_once` makes one pass over every cluster whose lease it can claim (services/reconcile.py does
+the pass itself); `run_forever` repeats it, scans drift and gathers usage evidence every
+`drift_interval`, and hands its leases back when stopped. The CLI's `topicdesk reconcile` and the
+bench drive these.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from sqlalchemy import or_
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.tables import RESOURCE_TABLES, ClusterRow, utcnow
+from topicdesk.services.cluster_port import ClusterPort, close_port
+from topicdesk.services.drift import scan_cluster
+from topicdesk.services.expiry import seconds_until_next_pass
+from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases
+from topicdesk.services.reconcile import PassReport, ReconcilerSettings, reconcile_cluster
+from topicdesk.services.stale import observe_usage
+
+log = logging.getLogger(__name__)
+
+# Called with the cluster row and optional adapter options (request_timeout).
+PortFactory = Callable[..., ClusterPort]
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_once(
+    engine: Engine, port_factory: PortFactory, *, holder: str | None = None,
+    settings: ReconcilerSettings | None = None, clusters: Iterable[str] | None = None,
+    keeper: LeaseKeeper | None = None, stop: Callable[[], bool] = lambda: False,
+) -> list[PassReport]:
+    """One pass over every cluster this process can claim. Without a `keeper` (run_forever passes
+    its own) one heartbeats the leases for this call and releases them at the end."""
+    cfg = settings or ReconcilerSettings()
+    me = holder or default_holder()
+    own_keeper = keeper is None
+    leases = keeper or LeaseKeeper(engine, me, cfg.lease_seconds, every=cfg.heartbeat_seconds).start()
+    try:
+        return _pass_over_clusters(engine, port_factory, me, cfg, clusters, leases, stop)
+    finally:
+        if own_keeper:
+            leases.stop(release=True)
+
+
+def _pass_over_clusters(engine: Engine, port_factory: PortFactory, me: str, cfg: ReconcilerSettings,
+                        clusters: Iterable[str] | None, keeper: LeaseKeeper,
+                        stop: Callable[[], bool]) -> list[PassReport]:
+    names = ensure_leases(engine)
+    if clusters is not None:
+        wanted = set(clusters)
+        names = [n for n in names if n in wanted]
+    reports = []
+    for name in names:
+        if stop():
+            break
+        token = claim_lease(engine, name, me, cfg.lease_seconds)
+        if token is None:
+            keeper.drop(name)
+            reports.append(PassReport(name, claimed=False))
+            continue
+        keeper.hold(name, token)
+        with unit_of_work(engine) as session:
+            cluster = session.get(ClusterRow, name)
+        if cluster is None:
+            continue
+        port: ClusterPort | None = None
+        try:
+            port = port_factory(cluster)
+            reports.append(reconcile_cluster(engine, cluster, port, holder=me, token=token, settings=cfg,
+                                             keeper=keeper, stop=stop))
+        except Exception as exc:  # one broken cluster must not stop the others
+            log.exception("reconciling cluster %s failed", name)
+            reports.append(PassReport(name, claimed=True, error=f"{type(exc).__name__}: {exc}"))
+        finally:
+            close_port(port)
+    return reports
+
+
+def pending_work(engine: Engine) -> bool:
+    with unit_of_work(engine) as session:
+        now = utcnow()
+        for table in RESOURCE_TABLES.values():
+            query = select(table.id).where(
+                col(table.generation) > col(table.observed_generation),
+                col(table.generation) != col(table.failed_generation),
+                or_(col(table.not_before).is_(None), col(table.not_before) <= now)).limit(1)
+            if session.exec(query).first() is not None:
+                return True
+    return False
+
+def run_forever(
+    engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
+    settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
+    drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
+) -> None:
+    """Pass after pass; a pass that found work is followed at once by the next one. Every
+    `drift_interval` seconds the clusters this process holds are also scanned for drift, and their
+    topics' usage evidence is gathered for the stale report (services/stale.py). The
+    wait between passes ends early when a grant's expiry comes (services/expiry.py)."""
+    import time
+
+    cfg = settings or ReconcilerSettings()
+    me = default_holder()
+    wanted = list(clusters) if clusters is not None else None
+    last_scan: dict[str, float] = {}
+    # Leases are renewed by heartbeat between and during passes; handed back when the loop ends
+    # (SIGTERM/SIGINT in the CLI), so another reconciler takes over without waiting for expiry.
+    keeper = LeaseKeeper(engine, me, cfg.lease_seconds, every=cfg.heartbeat_seconds).start()
+    try:
+        while not stop():
+            reports = run_once(engine, port_factory, holder=me, settings=cfg, clusters=wanted, keeper=keeper,
+                               stop=stop)
+            for report in reports:
+                if report.resources or report.error:
+                    log.info("reconcile %s: %s", report.cluster, report)
+            now = time.monotonic()
+            for report in reports:
+                if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
+                    last_scan[report.cluster] = now
+                    scan_drift(engine, port_factory, report.cluster)
+                    observe_usage(engine, port_factory, report.cluster)
+            if not any(r.resources for r in reports) or not pending_work(engine):
+                pause = seconds_until_next_pass(engine, interval, wanted)
+                (sleep or partial(_nap, stop=stop))(pause)
+    finally:
+        keeper.stop(release=True)
+
+
+def _nap(seconds: float, stop: Callable[[], bool]) -> None:
+    """Sleep, but wake within 0.1 s of `stop`: a shutdown should not wait out the poll interval."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not stop() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(0.1, left))
+
+
+def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
+    with unit_of_work(engine) as session:
+        cluster = session.get(ClusterRow, cluster_name)
+    if cluster is None:
+        return
+    port: ClusterPort | None = None
+    try:
+        port = port_factory(cluster)
+        scan = scan_cluster(engine, cluster_name, port)
+        if scan.items or scan.unmanaged_topics:
+            log.info("drift on %s: %d drifted, %d unmanaged topics", cluster_name, len(scan.items),
+                     len(scan.unmanaged_topics))
+    except Exception:  # a failed scan is retried at the next interval; reconciling goes on
+        log.exception("drift scan of %s failed", cluster_name)
+    finally:
+        close_port(port)
