@@ -25,7 +25,7 @@ from topicdesk.services.drift import scan_cluster
 from topicdesk.services.expiry import seconds_until_next_pass
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases
 from topicdesk.services.reconcile import PassReport, ReconcilerSettings, reconcile_cluster
-from topicdesk.services.stale import observe_usage
+from topicdesk.services.stale import gather_usage
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ def run_forever(
             for report in reports:
                 if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
                     last_scan[report.cluster] = now
-                    scan_drift(engine, port_factory, report.cluster)
-                    observe_usage(engine, port_factory, report.cluster)
+                    periodic_checks(engine, port_factory, report.cluster)
             if not any(r.resources for r in reports) or not pending_work(engine):
                 pause = seconds_until_next_pass(engine, interval, wanted)
                 (sleep or partial(_nap, stop=stop))(pause)
@@ -148,7 +147,10 @@ def _nap(seconds: float, stop: Callable[[], bool]) -> None:
         time.sleep(min(0.1, left))
 
 
-def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
+def periodic_checks(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
+    """Every drift interval, over one port: the drift scan, then the usage evidence the stale
+    report reads (services/stale.py). A failure of either is logged and tried again at the next
+    interval; reconciling goes on."""
     with unit_of_work(engine) as session:
         cluster = session.get(ClusterRow, cluster_name)
     if cluster is None:
@@ -156,11 +158,18 @@ def scan_drift(engine: Engine, port_factory: PortFactory, cluster_name: str) -> 
     port: ClusterPort | None = None
     try:
         port = port_factory(cluster)
-        scan = scan_cluster(engine, cluster_name, port)
-        if scan.items or scan.unmanaged_topics:
-            log.info("drift on %s: %d drifted, %d unmanaged topics", cluster_name, len(scan.items),
-                     len(scan.unmanaged_topics))
-    except Exception:  # a failed scan is retried at the next interval; reconciling goes on
-        log.exception("drift scan of %s failed", cluster_name)
+        try:
+            scan = scan_cluster(engine, cluster_name, port)
+            if scan.items or scan.unmanaged_topics:
+                log.info("drift on %s: %d drifted, %d unmanaged topics", cluster_name, len(scan.items),
+                         len(scan.unmanaged_topics))
+        except Exception:
+            log.exception("drift scan of %s failed", cluster_name)
+        try:
+            gather_usage(engine, port, cluster_name)
+        except Exception:
+            log.exception("gathering usage evidence of %s failed", cluster_name)
+    except Exception:  # the port itself could not be made (bad credentials reference, ...)
+        log.exception("periodic checks of %s failed", cluster_name)
     finally:
         close_port(port)

@@ -72,21 +72,6 @@ def gather_usage(engine: Engine, port: ClusterPort, cluster: str, *, now: dateti
     return len(evidence)
 
 
-def observe_usage(engine: Engine, port_factory: PortFactory, cluster_name: str) -> None:
-    """The reconciler's periodic gathering (after a drift scan): a failure is logged, and the next
-    interval tries again; reconciling goes on."""
-    with unit_of_work(engine) as session:
-        cluster = session.get(ClusterRow, cluster_name)
-    if cluster is None:
-        return
-    port: ClusterPort | None = None
-    try:
-        port = port_factory(cluster)
-        gather_usage(engine, port, cluster_name)
-    except Exception:
-        log.exception("gathering usage evidence of %s failed", cluster_name)
-    finally:
-        close_port(port)
 
 
 def refresh_report(engine: Engine, port_factory: PortFactory, identity: Identity, cluster_name: str, *,
