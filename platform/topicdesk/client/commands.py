@@ -214,6 +214,18 @@ def requests() -> None:
     """Requests: list, show, wait for one."""
 
 
+def _print_list(client: ApiClient, path: str, params: dict[str, str], limit: int, output: str,
+                render: Callable[[list[Any]], str]) -> None:
+    """A list command's output: the items as JSON or as a table, and a hint when there are more."""
+    items, more = _paged(client, path, params, limit)
+    if output == "json":
+        click.echo(json.dumps({"items": items}, indent=2))
+        return
+    click.echo(render(items), nl=False)
+    if more:
+        click.echo(f"(first {limit} shown; --limit for more)", err=True)
+
+
 def _paged(client: ApiClient, path: str, params: dict[str, str], limit: int) -> tuple[list[Any], bool]:
     items: list[Any] = []
     cursor: str | None = None
@@ -245,13 +257,7 @@ def requests_list(status: str | None, cluster: str | None, mine: bool, awaiting_
     client = ApiClient(url, token)
     params = {k: v for k, v in (("status", status), ("cluster", cluster), ("mine", "true" if mine else None),
                                 ("awaiting_me", "true" if awaiting_me else None)) if v}
-    items, more = _paged(client, "/api/v1/requests", params, limit)
-    if output == "json":
-        click.echo(json.dumps({"items": items}, indent=2))
-        return
-    click.echo(render_request_table(items), nl=False)
-    if more:
-        click.echo(f"(first {limit} shown; --limit for more)", err=True)
+    _print_list(client, "/api/v1/requests", params, limit, output, render_request_table)
 
 
 @requests.command("show")
@@ -305,13 +311,7 @@ def topics_list(cluster: str | None, team: str | None, query: str | None, limit:
     """Topics Topicdesk manages, every team's (the catalogue is open to all)."""
     client = ApiClient(url, token)
     params = {k: v for k, v in (("cluster", cluster), ("team", team), ("q", query)) if v}
-    items, more = _paged(client, "/api/v1/topics", params, limit)
-    if output == "json":
-        click.echo(json.dumps({"items": items}, indent=2))
-        return
-    click.echo(render_topic_table(items), nl=False)
-    if more:
-        click.echo(f"(first {limit} shown; --limit for more)", err=True)
+    _print_list(client, "/api/v1/topics", params, limit, output, render_topic_table)
 
 
 CLIENT_COMMANDS: list[click.Command] = [plan, apply, export, requests, topics]
