@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -141,3 +142,19 @@ def build_desk(tmp_path: Path, port: Any, *, tokens: Mapping[str, tuple[str, Rol
                                   "TOPICDESK_WRITE_BURST": "1000", **(env or {})})
     app = create_app(settings, engine=engine, port_factory=lambda _cluster, **_options: port)
     return kind(app, engine, port, issued)
+
+
+class ServerProcesses:
+    """What the stacks of real `topicdesk` processes (the CLI and portal tests) share: each process's
+    log, and a check that none has died. Subclasses are dataclasses with `logs` and `processes`."""
+
+    logs: dict[str, Path]
+    processes: dict[str, subprocess.Popen[bytes]]
+
+    def log(self, name: str) -> str:
+        return self.logs[name].read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"topicdesk {name} exited with {process.returncode}:\n{self.log(name)[-4000:]}")

@@ -32,7 +32,7 @@ from playwright.sync_api import (
 )
 from sqlalchemy.engine import Engine
 
-from tests.support import register_cluster, wait_healthy
+from tests.support import ServerProcesses, register_cluster, wait_healthy
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine
 from topicdesk.local_kafka.cluster import LocalCluster
@@ -52,7 +52,7 @@ OFF_HOST = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])")
 
 
 @dataclass
-class PortalStack:
+class PortalStack(ServerProcesses):
     """The running server and reconciler, and what a test needs to reach them."""
 
     base: str
@@ -61,14 +61,6 @@ class PortalStack:
     clusters: dict[str, LocalCluster]
     logs: dict[str, Path]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def log(self, name: str) -> str:
-        return self.logs[name].read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise AssertionError(f"topicdesk {name} exited with {process.returncode}:\n{self.log(name)[-4000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ import pytest
 import requests
 from sqlalchemy.engine import Engine
 
-from tests.support import seed_teams, wait_healthy
+from tests.support import ServerProcesses, seed_teams, wait_healthy
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import ClusterRow
@@ -35,21 +35,13 @@ CLUSTERS = {"gitops-dev": "GITOPS_DEV_ADMIN", "gitops-exp": "GITOPS_EXP_ADMIN"}
 
 
 @dataclass
-class CliStack:
+class CliStack(ServerProcesses):
     base: str
     engine: Engine
     kafka: dict[str, LocalCluster]
     logs: dict[str, Path]
     run_id: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def log(self, name: str) -> str:
-        return self.logs[name].read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise AssertionError(f"topicdesk {name} exited with {process.returncode}:\n{self.log(name)[-4000:]}")
 
     def token(self, team: str, role: Role = Role.MEMBER) -> str:
         """A fresh API token: each test's writes get their own rate-limit bucket."""

@@ -4,15 +4,13 @@ read back from the broker) and asks for fewer partitions (refused); the request 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic  # type: ignore[attr-defined]
 from sqlalchemy.engine import Engine
 
 from tests.support import register_cluster
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import RequestResourceRow, RequestRow, TopicRow
 from topicdesk.bootstrap import kafka_port_for
 from topicdesk.domain.identity import Identity, Role
@@ -22,14 +20,6 @@ from topicdesk.services.reconcile_loop import run_once
 
 pytestmark = pytest.mark.integration
 ADMIN = Identity("root", {"platform": Role.ADMIN}, platform_admin=True)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrations.upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def test_retention_is_applied_and_the_partition_decrease_refused(engine: Engine, kafka_cluster: LocalCluster) -> None:

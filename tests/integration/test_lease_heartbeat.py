@@ -4,29 +4,19 @@ new fencing token, and the bulk upsert of 10,000 topic observations in one go.""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from tests.support import seed_teams
-from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import ClusterLeaseRow, ClusterRow, TopicObservationRow, new_id, utcnow
 from topicdesk.domain.plan import ObservedTopic
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases, renew_lease, still_holds
 from topicdesk.services.observations import store_observations
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrations.upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

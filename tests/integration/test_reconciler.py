@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,14 +35,6 @@ from topicdesk.services.service_accounts import create_service_account
 
 PAYMENTS_OWNER = Identity("alice@payments", {"payments": Role.OWNER})
 INGEST_MEMBER = Identity("bob@ingest", {"ingest": Role.MEMBER})
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrations.upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
