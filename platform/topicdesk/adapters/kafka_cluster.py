@@ -47,9 +47,10 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from topicdesk.adapters import kafka_evidence, kafka_quotas
+from topicdesk.adapters.kafka_acls import from_confluent, to_confluent
 from topicdesk.domain import acls as d
 from topicdesk.domain.evidence import TopicEvidence
-from topicdesk.domain.model import ClientQuota, DesiredTopic, PatternType
+from topicdesk.domain.model import ClientQuota, DesiredTopic
 from topicdesk.domain.plan import ObservedState, ObservedTopic
 from topicdesk.services.cluster_port import (
     ClusterUnavailable,
@@ -73,20 +74,6 @@ INTERNAL_TOPICS = frozenset(
 )
 
 _K = TypeVar("_K", bound=Hashable)
-
-_RESOURCE_TYPES = {
-    d.ResourceType.TOPIC: ResourceType.TOPIC,
-    d.ResourceType.GROUP: ResourceType.GROUP,
-    d.ResourceType.TRANSACTIONAL_ID: ResourceType.TRANSACTIONAL_ID,
-    d.ResourceType.CLUSTER: ResourceType.BROKER,  # librdkafka calls the cluster resource BROKER
-}
-_PATTERNS = {PatternType.LITERAL: ResourcePatternType.LITERAL, PatternType.PREFIXED: ResourcePatternType.PREFIXED}
-_OPERATIONS = {op: getattr(AclOperation, op.name) for op in d.AclOperation if hasattr(AclOperation, op.name)}
-_PERMISSIONS = {d.AclPermission.ALLOW: AclPermissionType.ALLOW, d.AclPermission.DENY: AclPermissionType.DENY}
-_FROM_RESOURCE_TYPES = {v: k for k, v in _RESOURCE_TYPES.items()}
-_FROM_PATTERNS = {v: k for k, v in _PATTERNS.items()}
-_FROM_OPERATIONS = {v: k for k, v in _OPERATIONS.items()}
-_FROM_PERMISSIONS = {v: k for k, v in _PERMISSIONS.items()}
 
 # librdkafka hands the source over as the enum or as its number, depending on the path.
 _TOPIC_OVERRIDE = (ConfigSource.DYNAMIC_TOPIC_CONFIG, ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
@@ -242,7 +229,7 @@ class KafkaCluster:
                 if e.source in _TOPIC_OVERRIDE and e.value is not None
             }
 
-        bindings = frozenset(b for ck in acl_list if (b := _from_ck_binding(ck)) is not None)
+        bindings = frozenset(b for ck in acl_list if (b := from_confluent(ck)) is not None)
         try:
             described = users_f.result(timeout=t + 5)
         except KafkaException as exc:
@@ -359,7 +346,7 @@ class KafkaCluster:
         if not bindings:
             return {}
         unique = list(dict.fromkeys(bindings))
-        ck = {b: _to_ck(b, AclBinding) for b in unique}
+        ck = {b: to_confluent(b, AclBinding) for b in unique}
 
         def call() -> dict[d.AclBinding, concurrent.futures.Future[Any]]:
             futures = self._admin.create_acls(list(ck.values()), request_timeout=self._timeout)
@@ -372,7 +359,7 @@ class KafkaCluster:
             return {}
         unique = list(dict.fromkeys(bindings))
         # Every field exact (no ANY, no MATCH): a filter that deletes this binding and nothing else.
-        filters = {b: _to_ck(b, AclBindingFilter) for b in unique}
+        filters = {b: to_confluent(b, AclBindingFilter) for b in unique}
 
         def call() -> dict[d.AclBinding, concurrent.futures.Future[Any]]:
             futures = self._admin.delete_acls(list(filters.values()), request_timeout=self._timeout)
@@ -475,31 +462,3 @@ def _absent(exc: KafkaException) -> bool:
 
 def _as_int(value: float | None) -> int | None:
     return None if value is None else int(value)
-
-
-def _to_ck(binding: d.AclBinding, cls: Any) -> Any:
-    return cls(
-        _RESOURCE_TYPES[binding.resource_type],
-        binding.resource_name,
-        _PATTERNS[binding.pattern],
-        binding.principal,
-        binding.host,
-        _OPERATIONS[binding.operation],
-        _PERMISSIONS[binding.permission],
-    )
-
-
-def _from_ck_binding(ck: Any) -> d.AclBinding | None:
-    """None for bindings the domain cannot represent (an ACL type librdkafka reports as UNKNOWN)."""
-    try:
-        return d.AclBinding(
-            _FROM_RESOURCE_TYPES[ck.restype],
-            ck.name,
-            _FROM_PATTERNS[ck.resource_pattern_type],
-            ck.principal,
-            _FROM_OPERATIONS[ck.operation],
-            _FROM_PERMISSIONS[ck.permission_type],
-            ck.host,
-        )
-    except KeyError:
-        return None
