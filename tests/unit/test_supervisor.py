@@ -101,7 +101,7 @@ def test_one_child_crash_looping_leaves_the_others_alone() -> None:
         clock.advance(10)
         supervisor.poll()
     assert broken.starts == 11
-    assert steady.starts == 0 and steady.stops == 0
+    assert (steady.starts, steady.stops) == (0, 0)
     assert not any("local cluster a" in line for line in lines)
 
 
