@@ -372,6 +372,8 @@ class FakeChild:
     stops: int = 0
     exit_code: int | None = None
     dead: bool = False
+    # Shared between children to see the order they were stopped in.
+    stop_journal: list[str] = field(default_factory=list)
 
     def start(self) -> int:
         self.starts += 1
@@ -390,6 +392,7 @@ class FakeChild:
 
     def stop(self) -> None:
         self.stops += 1
+        self.stop_journal.append(self.name)
         self.dead = True
 
 

@@ -44,7 +44,7 @@ def _supervisor(clock: FakeClock, lines: list[str]) -> Supervisor:
 
 
 def test_a_dead_child_is_restarted_after_its_delay_with_one_line_each_time() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     supervisor = _supervisor(clock, lines)
     child = FakeChild("the reconciler")
     assert supervisor.add(child) == 1001
@@ -67,7 +67,7 @@ def test_a_dead_child_is_restarted_after_its_delay_with_one_line_each_time() -> 
 
 
 def test_a_crash_loop_backs_off_to_the_cap_and_a_healthy_run_resets_it() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     supervisor = _supervisor(clock, lines)
     child = FakeChild("the portal")
     supervisor.add(child)
@@ -89,7 +89,7 @@ def test_a_crash_loop_backs_off_to_the_cap_and_a_healthy_run_resets_it() -> None
 
 
 def test_one_child_crash_looping_leaves_the_others_alone() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     supervisor = _supervisor(clock, lines)
     broken, steady = FakeChild("the OpenID provider"), FakeChild("the broker of local cluster a", next_pid=2000)
     supervisor.add(broken)
@@ -106,7 +106,7 @@ def test_one_child_crash_looping_leaves_the_others_alone() -> None:
 
 
 def test_a_start_that_fails_is_retried_with_back_off() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     supervisor = _supervisor(clock, lines)
     child = FakeChild("the broker of local cluster b", fail_starts=2)
     supervisor.add(child)
@@ -125,13 +125,12 @@ def test_a_start_that_fails_is_retried_with_back_off() -> None:
 
 
 def test_stop_all_stops_every_child_last_started_first_and_cancels_restarts() -> None:
-    clock, lines = FakeClock(), []
+    clock, lines = FakeClock(), list[str]()
     supervisor = _supervisor(clock, lines)
     stopped: list[str] = []
-    children = [FakeChild(name) for name in ("provider", "portal", "reconciler")]
+    children = [FakeChild(name, stop_journal=stopped) for name in ("provider", "portal", "reconciler")]
     for child in children:
         supervisor.add(child)
-        child.stop = lambda c=child: stopped.append(c.name)  # type: ignore[method-assign]
     children[2].die(1)
     supervisor.poll()
     supervisor.stop_all()
