@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
 from tests.fakes import FakeChild, FakeClock
-from topicdesk.supervisor import Backoff, Supervisor, describe_exit
+from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.supervisor import Backoff, BrokerChild, Supervisor, describe_exit
 
 
 def test_backoff_doubles_from_the_initial_delay_up_to_the_cap() -> None:
@@ -144,3 +147,15 @@ def test_stop_all_stops_every_child_last_started_first_and_cancels_restarts() ->
 def test_pid_of_an_unknown_child_is_an_error() -> None:
     with pytest.raises(KeyError):
         Supervisor().pid("nobody")
+
+
+def test_a_broker_whose_data_folder_is_gone_is_not_restarted_on_a_fresh_one(tmp_path: Path) -> None:
+    local = lk.LocalCluster(name="gone", cluster_id="abc", client_port=1, controller_port=2, admin_username="admin",
+                            admin_password="x", controller_password="y", home=tmp_path / "gone",
+                            state_file=tmp_path / "gone.json", pid=None)
+    child = BrokerChild(local)
+    assert child.name == "the broker of local cluster gone"
+    with pytest.raises(LocalKafkaError, match="not its formatted data folder"):
+        child.start()
+    assert not local.data_dir.exists()
+    assert child.exited() == (True, None)
