@@ -196,7 +196,8 @@ def _start_provider(supervisor: Supervisor, settings: Settings, port: int) -> Mo
     log_path.write_bytes(b"")
     child = ProcessChild("the OpenID provider", provider_command(port), provider_env(), log_path=log_path)
     supervisor.add(child)
-    assert child.process is not None
+    if child.process is None:
+        raise click.ClickException(f"could not start the demo's OpenID provider (see {log_path})")
     provider = MockProvider(issuer=f"http://127.0.0.1:{port}", process=child.process, log_path=log_path)
     try:
         wait_until_serving(provider)
