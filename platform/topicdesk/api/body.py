@@ -51,7 +51,8 @@ def _media_type(accepted: tuple[str, ...]) -> str | None:
                                    f"{kind or 'an empty Content-Type'}{hint}", accepted=accepted)
     charset = request.mimetype_params.get("charset")
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
-        raise UnsupportedMediaType(f"JSON is UTF-8, not {charset}", accepted=accepted)
+        raise UnsupportedMediaType(f"JSON is UTF-8, not {charset}: send {accepted[0]} (charset=utf-8 or none)",
+                                   accepted=accepted)
     return kind
 
 
@@ -63,10 +64,27 @@ def raw_body(accepted: tuple[str, ...], media_type: Callable[[str], object] | No
     header = request.headers.get("Content-Type")
     kind = _media_type(accepted) if media_type is None else (media_type(header) if header is not None else None)
     raw = request.get_data(cache=True)  # werkzeug stops at MAX_CONTENT_LENGTH, also for chunked bodies
+    _refuse_cut_stream(raw)
     if raw and kind is None:
         raise UnsupportedMediaType(f"a request body needs a Content-Type: send {' or '.join(accepted)}",
                                    accepted=accepted)
     return raw
+
+
+def _refuse_cut_stream(raw: bytes) -> None:
+    """Never parse a prefix of what was sent. Under gunicorn (which terminates the input stream)
+    werkzeug reads up to the limit and stops without an error in two cases: a body without
+    Content-Length (chunked) that is larger than the limit, and a client that stops sending before
+    its Content-Length was reached."""
+    announced = request.content_length
+    if announced is not None:
+        if len(raw) != announced:
+            raise MalformedInput(f"the request body ended after {len(raw)} of the {announced} bytes its "
+                                 "Content-Length announced")
+        return
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if limit is not None and len(raw) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
 
 
 def json_body(*, optional: bool = False) -> dict[str, Any]:
