@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -120,7 +121,7 @@ SUBMISSIONS: dict[str, tuple[dict[str, Any], int]] = {
     "reason of 3,000 characters": (_request(reason="x" * 3000), 422),
     "name of 300 characters": (_request(name="payments." + "x" * 300), 422),
     "Cyrillic a in the team prefix (homoglyph)": (_request(name="p\u0430yments.x"), 422),
-    "fullwidth letters": (_request(name="ｐａｙｍｅｎｔｓ.x"), 422),
+    "fullwidth letters": (_request(name="\uff50\uff41\uff59\uff4d\uff45\uff4e\uff54\uff53.x"), 422),
     "partitions as a huge number": ({**_request(), "spec": {**_request()["spec"], "partitions": 2**62}}, 422),
     "partitions as a string": ({**_request(), "spec": {**_request()["spec"], "partitions": "1"}}, 422),
     "partitions as a float": ({**_request(), "spec": {**_request()["spec"], "partitions": 1.5}}, 422),
@@ -344,6 +345,9 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
         check_alive()
         assert "Traceback" not in log.read_text(errors="replace")
     finally:
+        # SIGINT: gunicorn's quick shutdown; the half-closed connections above need no graceful wait.
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
         stop_process(process)
         engine.dispose()
 
