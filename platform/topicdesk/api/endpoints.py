@@ -157,6 +157,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# Endpoints that read a JSON body through api/body.py but declare no request schema (yet); with the ones
+# that declare one, they answer the body reader's refusals below.
+READS_BODY_WITHOUT_SCHEMA = frozenset({"v1.change_cluster", "v1.create_service_account", "v1.create_team_token",
+                                       "v1.approve", "v1.reject"})
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+# What api/body.py answers for a body it does not read (docs/architecture.md, HTTP edge).
+BODY_REFUSALS = {
+    "400": _problem("Malformed body: not UTF-8, not JSON, nested deeper than 32 levels, NaN/Infinity, a key "
+                    "given twice (errors: the key's path), or a body shorter than its Content-Length"),
+    "413": _problem("The body is larger than TOPICDESK_MAX_BODY_BYTES (default 1,000,000 bytes; the detail names "
+                    "the limit), with Content-Length or chunked"),
+    "415": _problem("The Content-Type is missing or not one of the request body's media types, or its charset "
+                    "is not UTF-8; Accept-Post (Accept-Patch) lists the accepted ones"),
+    "422": _problem("Validation failed: the schema, or a control or invisible character, a lone surrogate or a "
+                    "number beyond 64 bits in a value (errors: every path)"),
+}
 
 
 def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -179,6 +200,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 for media in endpoint.response_media}
         if endpoint.access != "public":
             operation["security"] = [{"bearer": []}, {"session": []}]
+        if endpoint.request_schema or endpoint.endpoint in READS_BODY_WITHOUT_SCHEMA:
+            operation["responses"].update({status: response for status, response in BODY_REFUSALS.items()
+                                           if status not in operation["responses"]})
         if endpoint.request_schema:
             operation["requestBody"] = {"required": True, "content": {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}
