@@ -175,7 +175,7 @@ def test_member_creates_service_accounts_and_a_topic_that_reaches_applied(portal
     portal.screenshot(bob, "new-topic")
 
     # A change the policies deny shows up in the preview and blocks the submit button.
-    bob.get_by_test_id("partitions").fill("40")
+    bob.get_by_test_id("partitions").fill("60")
     expect(preview).to_have_attribute("data-outcome", "denied")
     expect(preview.locator("[data-rule-id='topic-bounds.partitions-dev']")).to_be_visible()
     expect(submit).to_be_disabled()
