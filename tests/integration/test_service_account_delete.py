@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tests.integration.test_request_workflow import Api, build_api, observed, topic_spec
 from tests.kafka_clients import as_user, authenticates, eventually
@@ -74,7 +74,7 @@ def test_a_deleted_service_account_loses_its_grants_quota_and_credential_on_kafk
     sequence(api.engine)
     with unit_of_work(api.engine) as session:
         actions = [e.action for e in session.exec(select(AuditEventRow).where(
-            AuditEventRow.subject.contains(principal) | AuditEventRow.subject.contains(grant.id)))]
+            col(AuditEventRow.subject).contains(principal) | col(AuditEventRow.subject).contains(grant.id)))]
     assert {"service_account:delete", "access_grant:delete"} <= set(actions)
 
     def gone() -> bool | None:
