@@ -3,14 +3,9 @@
  * so a denied or exception request is never just a disabled button.
  */
 import type { Decision } from "../api/types";
-import { joinOr } from "./requestStatus";
+import { approverWords, joinOr } from "./requestStatus";
 
-/** "role:platform_admin" -> "a platform admin"; "team:payments" (or "payments") -> "an owner of payments". */
-export function approverWords(approver: string): string {
-  if (approver === "role:platform_admin" || approver === "platform_admin") return "a platform admin";
-  const team = approver.startsWith("team:") ? approver.slice("team:".length) : approver;
-  return `an owner of ${team}`;
-}
+export { approverWords };
 
 export function approversWords(approvers: readonly string[]): string {
   return approvers.length ? joinOr(approvers.map(approverWords)) : "an approver";
