@@ -6,8 +6,8 @@ browser sessions):
     watches it reach applied; the topic and its ACLs are on Kafka and the shown passwords work;
  2. dave (ingest member) creates a service account and requests consume access from the topic page;
     alice (payments owner) approves it in her inbox; it reaches applied and dave's account can read;
- 3. a quota above the default (the portal has no quota form, so alice submits it through the API) needs
-    a platform admin; erin rejects it in the inbox with a reason, which alice then sees on its page;
+ 3. a quota above the default (submitted through the API here; test_access_pages.py drives the quota
+    form) needs a platform admin; erin rejects it in the inbox with a reason, which alice then sees on its page;
  4. the audit page lists those events and shows the verified chain.
 Every page is saved to docs/screenshots/ on the way (regenerated on each run).
 
