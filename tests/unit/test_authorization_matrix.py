@@ -152,6 +152,7 @@ def admins_only() -> dict[str, str]:
 CASES: dict[str, Case] = {
     "health.healthz": Case("GET", lambda w: "/healthz", None, everyone(anonymous=OK)),
     "health.readyz": Case("GET", lambda w: "/readyz", None, everyone(anonymous=OK)),
+    "metrics.metrics": Case("GET", lambda w: "/metrics", None, everyone(anonymous=OK)),
     "v1.openapi": Case("GET", lambda w: "/api/v1/openapi.json", None, everyone(anonymous=OK)),
     "v1.me": Case("GET", lambda w: "/api/v1/me", None, everyone()),
     "v1.clusters": Case("GET", lambda w: "/api/v1/clusters", None, everyone()),

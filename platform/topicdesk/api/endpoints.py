@@ -43,6 +43,11 @@ FILE_MEDIA = ("application/json", "application/yaml")
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/healthz", "health.healthz", "Process is up", "public", tags=("health",)),
     Endpoint("GET", "/readyz", "health.readyz", "Database is reachable", "public", tags=("health",)),
+    Endpoint("GET", "/metrics", "metrics.metrics",
+             "Prometheus metrics: HTTP, requests, approvals, drift, leases, audit (docs/architecture.md, "
+             "\"Observability\")", "public", note="for the scraper on the internal network; no label carries "
+             "a topic, request id or principal", tags=("health",), response_schema="PrometheusText",
+             response_media=("text/plain",)),
     Endpoint("GET", "/api/v1/openapi.json", "v1.openapi", "This document", "public", tags=("meta",)),
     Endpoint("GET", "/api/v1/me", "v1.me", "The caller: subject, teams, roles", "authenticated", tags=("identity",)),
     Endpoint("GET", "/api/v1/clusters", "v1.clusters", "Registered clusters (never credentials)", "authenticated",

@@ -109,4 +109,5 @@ TOPIC_DETAIL: dict[str, Any] = {
 RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "RequestView": REQUEST, "RequestList": REQUEST_LIST, "HistoryEntry": HISTORY_ENTRY,
     "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
+    "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
 }
