@@ -16,7 +16,7 @@ import uuid
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
-from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from topicdesk.observability.collector import DatabaseCollector
 from topicdesk.observability.metrics import exposition, record_http
@@ -60,7 +60,8 @@ def _finish(response: Response) -> Response:
 @metrics_blueprint.get("/metrics")
 def metrics() -> ResponseReturnValue:
     body = exposition(current_app.extensions[COLLECTOR])
-    return Response(body, mimetype=None, content_type=CONTENT_TYPE_LATEST)
+    # 0.0.4: the text format every Prometheus 2.x parses; our names need none of 1.0.0's escaping.
+    return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 def install(app: Flask) -> None:

@@ -110,8 +110,9 @@ def record_pass(cluster: str, *, seconds: float, ended_at: float, error: bool,
     RECONCILE_PASSES.labels(cluster, "error" if error else "ok").inc()
     RECONCILE_DURATION.labels(cluster).observe(seconds)
     RECONCILE_LAST_PASS.labels(cluster).set(ended_at)
+    # Zero series per cluster from its first pass, so increase() sees the first failure.
+    GRANTS_EXPIRED.labels(cluster)
     for kind in RESOURCE_KINDS:
-        # Zero series per cluster from its first pass, so increase() sees the first failure.
         RECONCILE_RETRIES.labels(cluster, kind)
         RECONCILE_PARKED.labels(cluster, kind)
     for kind, result, count in resources:
