@@ -26,7 +26,7 @@ from topicdesk.domain.identity import Role
 from topicdesk.observability.http import request_id_from
 from topicdesk.observability.logging import TextFormatter, chosen_format, configure_logging, json_formatter
 from topicdesk.observability.metrics import record_delivery
-from topicdesk.observability.process import prepare_multiprocess_dir
+from topicdesk.observability.process import prepare_multiprocess_dir, worker_exited
 from topicdesk.services.leases import claim_lease, ensure_leases
 from topicdesk.services.reconcile_loop import run_once
 
@@ -319,3 +319,14 @@ def test_the_multiprocess_directory_is_fresh_at_each_start(tmp_path: Path) -> No
     assert not created_again
     assert list(made.iterdir()) == []
     shutil.rmtree(made)
+
+
+def test_a_dead_worker_is_marked_only_under_multiprocess_mode(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    worker_exited(4242)  # no directory: nothing to do, and no error
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    (tmp_path / "gauge_livesum_4242.db").write_bytes(b"")
+    (tmp_path / "counter_4242.db").write_bytes(b"")
+    worker_exited(4242)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["counter_4242.db"]

@@ -44,7 +44,10 @@ def remove_multiprocess_dir(directory: Path, *, created: bool) -> None:
 
 
 def worker_exited(pid: int) -> None:
-    """gunicorn's child_exit: drop the dead worker's live gauges (its counters stay summed)."""
+    """gunicorn's child_exit: drop the dead worker's live gauges (its counters stay summed). A
+    server started without a multiprocess directory (bench/p3_bare_app.py) has nothing to drop."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
