@@ -32,6 +32,7 @@ def _start_worker_services(app: Flask) -> None:
 def serve(app: Flask, host: str, port: int, *, threads: int = 8, workers: int = 1) -> None:
     # One worker process with threads by default: SQLite and the per-process rate limiter stay
     # consistent; production scales out with more containers against PostgreSQL.
+    from topicdesk.observability.logging import gunicorn_logger_class
     from topicdesk.observability.process import worker_exited
 
     _Gunicorn(app, {
@@ -45,6 +46,7 @@ def serve(app: Flask, host: str, port: int, *, threads: int = 8, workers: int = 
         # No access log: every request gets one structured line from observability/http.py
         # (request id, route template, principal, status, duration; never the query string).
         "accesslog": None,
+        "logger_class": gunicorn_logger_class(),
         "graceful_timeout": 5,
         "timeout": 60,
     }).run()

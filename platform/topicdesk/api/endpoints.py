@@ -162,6 +162,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# observability/http.py keeps a caller's X-Request-ID only when it matches this.
+REQUEST_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Every operation takes it and every answer carries it back (the caller's, or a new one).
+REQUEST_ID_PARAMETER = {"name": "X-Request-ID", "in": "header", "required": False,
+                        "description": "Correlation id, logged with the request; another value is replaced by a new id",
+                        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
 
 
 def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -178,6 +184,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
+        for answer in operation["responses"].values():
+            answer["headers"] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
+        operation["parameters"] = [REQUEST_ID_PARAMETER]
         if endpoint.response_schema:
             operation["responses"][str(endpoint.success)]["content"] = {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}
@@ -193,8 +202,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for part in endpoint.path.split("/") if part.startswith("{")]
         parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                        for name, kind in endpoint.query]
-        if parameters:
-            operation["parameters"] = parameters
+        operation["parameters"] += parameters
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
     components.update(RESPONSE_SCHEMAS)
@@ -219,6 +227,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": {"X-Request-ID": {
+                "description": "The request's id: the caller's X-Request-ID when valid, else a new one",
+                "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A Topicdesk API token (tdk_...) or an OIDC access token (JWT)"},

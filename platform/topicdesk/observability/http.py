@@ -18,13 +18,14 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
+from topicdesk.api.endpoints import REQUEST_ID_PATTERN
 from topicdesk.observability.collector import DatabaseCollector
 from topicdesk.observability.metrics import exposition, record_http
 
 log = logging.getLogger("topicdesk.http")
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 COLLECTOR = "topicdesk.metrics_collector"
 
 metrics_blueprint = Blueprint("metrics", __name__)

@@ -69,3 +69,21 @@ def configure_logging(stream: IO[str] | None = None, *, level: int = logging.INF
     root.setLevel(logging.WARNING)
     logging.getLogger("topicdesk").setLevel(level)
     return chosen
+
+
+def gunicorn_logger_class() -> type:
+    """gunicorn's logger, sending its lines (worker start/exit, timeouts) through the root logger
+    when configure_logging set it up, so stderr has one format; otherwise gunicorn's own."""
+    from gunicorn.glogging import Logger
+
+    class _ThroughRoot(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            if not any(getattr(h, "_topicdesk", False) for h in logging.getLogger().handlers):
+                return
+            for logger in (self.error_log, self.access_log):
+                for handler in list(logger.handlers):
+                    logger.removeHandler(handler)
+                logger.propagate = True
+
+    return _ThroughRoot
