@@ -168,6 +168,27 @@ REQUEST_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 REQUEST_ID_PARAMETER = {"name": "X-Request-ID", "in": "header", "required": False,
                         "description": "Correlation id, logged with the request; another value is replaced by a new id",
                         "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
+# Endpoints that read a JSON body through api/body.py but declare no request schema (yet); with the ones
+# that declare one, they answer the body reader's refusals below.
+READS_BODY_WITHOUT_SCHEMA = frozenset({"v1.change_cluster", "v1.create_service_account", "v1.create_team_token",
+                                       "v1.approve", "v1.reject"})
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+# What api/body.py answers for a body it does not read (docs/architecture.md, HTTP edge).
+BODY_REFUSALS = {
+    "400": _problem("Malformed body: not UTF-8, not JSON, nested deeper than 32 levels, NaN/Infinity, a key "
+                    "given twice (errors: the key's path), or a body shorter than its Content-Length"),
+    "413": _problem("The body is larger than TOPICDESK_MAX_BODY_BYTES (default 1,000,000 bytes; the detail names "
+                    "the limit), with Content-Length or chunked"),
+    "415": _problem("The Content-Type is missing or not one of the request body's media types, or its charset "
+                    "is not UTF-8; Accept-Post (Accept-Patch) lists the accepted ones"),
+    "422": _problem("Validation failed: the schema, or a control or invisible character, a lone surrogate or a "
+                    "number beyond 64 bits in a value (errors: every path)"),
+}
 
 
 def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -184,8 +205,6 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
-        for answer in operation["responses"].values():
-            answer["headers"] = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
         operation["parameters"] = [REQUEST_ID_PARAMETER]
         if endpoint.response_schema:
             operation["responses"][str(endpoint.success)]["content"] = {media: {
@@ -193,6 +212,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 for media in endpoint.response_media}
         if endpoint.access != "public":
             operation["security"] = [{"bearer": []}, {"session": []}]
+        if endpoint.request_schema or endpoint.endpoint in READS_BODY_WITHOUT_SCHEMA:
+            operation["responses"].update({status: response for status, response in BODY_REFUSALS.items()
+                                           if status not in operation["responses"]})
         if endpoint.request_schema:
             operation["requestBody"] = {"required": True, "content": {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}
@@ -203,6 +225,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                        for name, kind in endpoint.query]
         operation["parameters"] += parameters
+        # Copies: BODY_REFUSALS' answers are shared by every operation.
+        operation["responses"] = {status: {**answer, "headers": {"X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"}}} for status, answer in operation["responses"].items()}
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
     components.update(RESPONSE_SCHEMAS)
