@@ -22,6 +22,7 @@ from topicdesk.api.problems import register_problem_handlers
 from topicdesk.api.v1 import v1
 from topicdesk.bootstrap import kafka_port_for, usage_evidence_from
 from topicdesk.config import Settings
+from topicdesk.observability import http as observability
 from topicdesk.policy import PolicyBundle, build_evaluation_document, evaluate, load_bundle
 from topicdesk.services.reconcile_loop import PortFactory
 from topicdesk.services.requests import RequestDeps
@@ -51,6 +52,8 @@ def create_app(
     bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
     app.extensions["topicdesk.engine"] = engine
+    # First, so that its timing covers every other hook: request id, request log line, metrics, /metrics.
+    observability.install(app)
     ports: PortFactory = port_factory or kafka_port_for
     app.extensions["topicdesk.port_factory"] = ports
     app.extensions["topicdesk.request_deps"] = RequestDeps(

@@ -81,8 +81,20 @@ def _engine() -> Any:
 @click.option("--host", default=None, help="Interface to bind (default HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default PORT or 8080).")
 @click.option("--no-migrate", is_flag=True, help="Do not apply database migrations first.")
-def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
-    """Serve the portal and the API."""
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn worker processes (default TOPICDESK_WORKERS or 1); /metrics sums them all.")
+def serve(host: str | None, port: int | None, no_migrate: bool, workers: int | None) -> None:
+    """Serve the portal and the API; Prometheus metrics at /metrics.
+
+    Logs are JSON lines on stderr (text on a terminal; TOPICDESK_LOG_FORMAT=json|text)."""
+    import os
+
+    from topicdesk.observability.logging import configure_logging
+    from topicdesk.observability.process import prepare_multiprocess_dir, remove_multiprocess_dir
+
+    # Before anything imports prometheus_client: it picks multiprocess mode at import.
+    metrics_dir, created = prepare_multiprocess_dir()
+    configure_logging()
     from topicdesk import migrations
     from topicdesk.app import create_app
     from topicdesk.ports import PortInUse, ensure_port_free
@@ -96,7 +108,13 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if not no_migrate:
         migrations.upgrade(settings.database_url)
-    run_server(create_app(settings), bind_host, bind_port)
+    raw = os.environ.get("TOPICDESK_WORKERS", "").strip() or "1"
+    if workers is None and not (raw.isdigit() and 1 <= int(raw) <= 64):
+        raise click.ClickException(f"TOPICDESK_WORKERS must be a number of worker processes (1..64), not {raw!r}")
+    try:
+        run_server(create_app(settings), bind_host, bind_port, workers=workers or int(raw))
+    finally:
+        remove_multiprocess_dir(metrics_dir, created=created)
 
 
 @main.group()
@@ -134,14 +152,28 @@ def demo() -> None:
               help="How often held leases are renewed, also during a long pass [default: a third of the lease].")
 @click.option("--drift-interval", type=float, default=300.0, show_default=True,
               help="Seconds between drift scans of each cluster this process holds.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, envvar="TOPICDESK_RECONCILER_METRICS_PORT",
+              help="Serve Prometheus metrics of this process on this port (env TOPICDESK_RECONCILER_METRICS_PORT; "
+                   "default: none).")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Interface of the metrics port.")
 def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float,
-              heartbeat_seconds: float | None, drift_interval: float) -> None:
+              heartbeat_seconds: float | None, drift_interval: float, metrics_port: int | None,
+              metrics_host: str) -> None:
     """Apply approved desired state to the clusters, then keep them reconciled.
 
     SIGTERM or SIGINT stops it cleanly: the pass in progress stops sending, and the leases are
-    handed back so another reconciler takes over at once."""
+    handed back so another reconciler takes over at once. Logs are JSON lines on stderr (text on
+    a terminal; TOPICDESK_LOG_FORMAT=json|text), one per pass that did something."""
     import signal
     import threading
+
+    from topicdesk.observability.logging import configure_logging
+
+    configure_logging()
+    if metrics_port and not once:
+        from topicdesk.observability.process import start_reconciler_metrics
+
+        start_reconciler_metrics(metrics_port, metrics_host)
 
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for

@@ -29,18 +29,24 @@ def _start_worker_services(app: Flask) -> None:
         sequencer.install().ensure_running()
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = 8) -> None:
-    # One worker process with threads: SQLite and the per-process rate limiter stay consistent;
-    # production scales out with more containers against PostgreSQL.
+def serve(app: Flask, host: str, port: int, *, threads: int = 8, workers: int = 1) -> None:
+    # One worker process with threads by default: SQLite and the per-process rate limiter stay
+    # consistent; production scales out with more containers against PostgreSQL.
+    from topicdesk.observability.logging import gunicorn_logger_class
+    from topicdesk.observability.process import worker_exited
+
     _Gunicorn(app, {
         "post_worker_init": lambda _worker: _start_worker_services(app),
+        # Metrics of a dead worker (multiprocess mode, see observability/process.py).
+        "child_exit": lambda _arbiter, worker: worker_exited(worker.pid),
         "bind": f"{host}:{port}",
-        "workers": 1,
+        "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        "accesslog": "-",
-        # The path without its query string: /auth/callback carries a one-time code in it.
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+        # No access log: every request gets one structured line from observability/http.py
+        # (request id, route template, principal, status, duration; never the query string).
+        "accesslog": None,
+        "logger_class": gunicorn_logger_class(),
         "graceful_timeout": 5,
         "timeout": 60,
     }).run()

@@ -43,6 +43,11 @@ FILE_MEDIA = ("application/json", "application/yaml")
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/healthz", "health.healthz", "Process is up", "public", tags=("health",)),
     Endpoint("GET", "/readyz", "health.readyz", "Database is reachable", "public", tags=("health",)),
+    Endpoint("GET", "/metrics", "metrics.metrics",
+             "Prometheus metrics: HTTP, requests, approvals, drift, leases, audit (docs/architecture.md, "
+             "\"Observability\")", "public", note="for the scraper on the internal network; no label carries "
+             "a topic, request id or principal", tags=("health",), response_schema="PrometheusText",
+             response_media=("text/plain",)),
     Endpoint("GET", "/api/v1/openapi.json", "v1.openapi", "This document", "public", tags=("meta",)),
     Endpoint("GET", "/api/v1/me", "v1.me", "The caller: subject, teams, roles", "authenticated", tags=("identity",)),
     Endpoint("GET", "/api/v1/clusters", "v1.clusters", "Registered clusters (never credentials)", "authenticated",
@@ -163,6 +168,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# observability/http.py keeps a caller's X-Request-ID only when it matches this.
+REQUEST_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Every operation takes it and every answer carries it back (the caller's, or a new one).
+REQUEST_ID_PARAMETER = {"name": "X-Request-ID", "in": "header", "required": False,
+                        "description": "Correlation id, logged with the request; another value is replaced by a new id",
+                        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
 # Endpoints that read a JSON body through api/body.py but declare no request schema (yet); with the ones
 # that declare one, they answer the body reader's refusals below.
 READS_BODY_WITHOUT_SCHEMA = frozenset({"v1.change_cluster", "v1.create_service_account", "v1.create_team_token",
@@ -200,6 +211,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
+        operation["parameters"] = [REQUEST_ID_PARAMETER]
         if endpoint.response_schema:
             operation["responses"][str(endpoint.success)]["content"] = {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}
@@ -218,8 +230,10 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for part in endpoint.path.split("/") if part.startswith("{")]
         parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                        for name, kind in endpoint.query]
-        if parameters:
-            operation["parameters"] = parameters
+        operation["parameters"] += parameters
+        # Copies: BODY_REFUSALS' answers are shared by every operation.
+        operation["responses"] = {status: {**answer, "headers": {"X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"}}} for status, answer in operation["responses"].items()}
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
     components.update(RESPONSE_SCHEMAS)
@@ -244,6 +258,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": {"X-Request-ID": {
+                "description": "The request's id: the caller's X-Request-ID when valid, else a new one",
+                "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A Topicdesk API token (tdk_...) or an OIDC access token (JWT)"},

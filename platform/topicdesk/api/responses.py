@@ -172,4 +172,5 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "ApiToken": API_TOKEN, "ApiTokenList": API_TOKEN_LIST,
     "RequestView": REQUEST, "RequestList": REQUEST_LIST, "HistoryEntry": HISTORY_ENTRY,
     "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
+    "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
 }
