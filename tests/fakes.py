@@ -1,4 +1,4 @@
-"""Hand-written fakes of the cluster port: an in-memory cluster and a recorder of port calls."""
+"""Hand-written fakes: an in-memory cluster, a recorder of port calls, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from topicdesk.services.cluster_port import (
     ScramCredential,
 )
 from topicdesk.services.executor import ApplySettings
+from topicdesk.services.notify_worker import HttpAnswer
 from topicdesk.services.reconcile import ReconcilerSettings
 
 # Reconciling against FakeClusterPort: one attempt, no waits (it answers at once and reads back exactly).
@@ -358,3 +359,25 @@ class RecordingClusterPort:
     def delete_scram_users(self, principals: Sequence[str]) -> dict[str, Outcome]:
         self.calls.append(Call("delete_scram_users", len(principals)))
         return self.inner.delete_scram_users(principals)
+
+
+@dataclass
+class FakeWebhookReceiver:
+    """The deliverer's HTTP POST, in memory: records every request and answers from a script
+    (status codes, or exceptions such as requests.Timeout), then `default` once the script is used up."""
+
+    script: list[int | Exception] = field(default_factory=list)
+    default: int = 200
+    received: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        self.received.append((url, body, dict(headers)))
+        answer = self.script.pop(0) if self.script else self.default
+        if isinstance(answer, Exception):
+            raise answer
+        return HttpAnswer(answer)
+
+
+def resolve_to(*addresses: str) -> Callable[[str, int], list[str]]:
+    """A resolver that answers these addresses for every host (no DNS in unit tests)."""
+    return lambda _host, _port: list(addresses)

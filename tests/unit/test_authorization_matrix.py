@@ -107,7 +107,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
                   {"url": "http://localhost:9/hook", "event_types": ["request.applied"]})
     assert hook.status_code == 201, hook.json
     engine.dispose()
-    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"], "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
+    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"],
+           "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
            "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
            "drift": item_id("config_unmanaged", "topic:payments.orders")}
     return directory / "matrix.db", tokens, ids
@@ -299,7 +300,8 @@ def test_secrets_appear_only_in_the_one_time_creation_response(
     caplog.set_level(logging.DEBUG)
     rotated = world.call("owner", "POST", "/api/v1/clusters/payments-dev/service-accounts/User:payments.app/rotate")
     assert rotated.status_code == 200
-    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], world.ids["webhook_secret"], *world.tokens.values(),
+    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], world.ids["webhook_secret"],
+               *world.tokens.values(),
                *(t.split("_", 2)[2] for t in world.tokens.values())]
     bodies = []
     for name, case in CASES.items():

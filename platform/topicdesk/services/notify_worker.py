@@ -104,8 +104,9 @@ class Deliverer:
                                        row.data)
         body, media = webhooks.body_of(row.format, event)
         timestamp = int(time.time())
+        # No ce-* headers: CloudEvents receivers read those as binary mode, and this is structured mode.
         headers = {"Content-Type": media, "User-Agent": USER_AGENT, "Webhook-Id": row.event_id,
-                   "ce-id": row.event_id, "X-Topicdesk-Event-Type": row.event_type,
+                   "X-Topicdesk-Event-Type": row.event_type,
                    "X-Topicdesk-Delivery-Attempt": str(row.attempts + 1),
                    webhooks.SIGNATURE_HEADER: webhooks.signature(row.secret, timestamp, body)}
         started = time.monotonic()
