@@ -202,9 +202,12 @@ def notify(once: bool) -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda _signum, _frame: stopping.set())
-    while not stopping.is_set():
-        if deliverer.deliver_due() == 0:
-            stopping.wait(settings.notify.poll_seconds)
+    from topicdesk.services.notify_worker import DelivererThread
+
+    running = DelivererThread(deliverer).start()
+    while not stopping.wait(1.0):
+        pass
+    running.stop()
 
 
 @main.group()

@@ -127,6 +127,8 @@ class NotifySettings:
     batch: int = 50
     # How long a claimed delivery is a deliverer's before another may take it (> timeout).
     claim_seconds: float = 60.0
+    # access.expiring is sent this long before a time-bound grant ends.
+    expiring_seconds: float = 7 * 86400.0
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> NotifySettings:
@@ -142,6 +144,7 @@ class NotifySettings:
             poll_seconds=_non_negative(env, "TOPICDESK_NOTIFY_POLL_SECONDS", "1"),
             batch=_number(env, "TOPICDESK_NOTIFY_BATCH", "50", int),
             claim_seconds=_non_negative(env, "TOPICDESK_NOTIFY_CLAIM_SECONDS", str(max(60.0, timeout * 4))),
+            expiring_seconds=_non_negative(env, "TOPICDESK_NOTIFY_EXPIRING_DAYS", "7") * 86400,
         )
         if settings.timeout_seconds <= 0 or settings.claim_seconds <= settings.timeout_seconds:
             raise ConfigError("TOPICDESK_NOTIFY_TIMEOUT_SECONDS must be positive and below "

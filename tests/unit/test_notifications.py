@@ -338,3 +338,36 @@ def test_the_on_delivery_hook_sees_every_result(desk: Desk) -> None:
     deliverer.on_delivery = results.append
     deliverer.drain()
     assert results == ["failed", "delivered"]
+
+
+def test_a_grant_ending_soon_is_announced_once_per_end_to_both_teams(desk: Desk) -> None:
+    from sqlalchemy import update
+
+    from topicdesk.adapters.tables import AccessGrantRow, ClusterRow
+    from topicdesk.services.notify_expiring import announce_expiring
+
+    with unit_of_work(desk.engine) as session:
+        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
+                               bootstrap_servers="127.0.0.1:1", admin_secret_ref="env:X"))
+    with unit_of_work(desk.engine) as session:
+        session.add(AccessGrantRow(cluster="payments-dev", topic="payments.o", pattern="literal",
+                                   principal="User:ingest.reader", access="consume", group_id="g",
+                                   granted_team="ingest", expires_at=utcnow_plus(days=2)))
+    hook = _subscribe(desk, event_types=["access.expiring"])
+    assert announce_expiring(desk.engine, within=timedelta(days=1)) == 0
+    assert announce_expiring(desk.engine, within=timedelta(days=7)) == 1
+    assert announce_expiring(desk.engine, within=timedelta(days=7)) == 0
+    receiver = FakeWebhookReceiver()
+    assert _deliverer(desk, receiver).drain() == 1
+    event = json.loads(receiver.received[0][1])
+    assert event["type"] == "dev.topicdesk.access.expiring"
+    assert (event["data"]["principal"], event["data"]["owner_team"]) == ("User:ingest.reader", "payments")
+    # A renewal moves the end: the new end is announced again.
+    with unit_of_work(desk.engine) as session:
+        session.execute(update(AccessGrantRow).values(expires_at=utcnow_plus(days=3)))
+    assert announce_expiring(desk.engine, within=timedelta(days=7)) == 1
+    assert desk.call("owner", "GET", f"{HOOKS}/{hook['id']}").json["pending_deliveries"] == 1
+
+
+def utcnow_plus(**delta: float) -> datetime:
+    return datetime.now(UTC) + timedelta(**delta)

@@ -490,3 +490,14 @@ class NotificationAttemptRow(SQLModel, table=True):
     status_code: int | None = Field(default=None)
     error: str | None = Field(default=None, max_length=1000)
     duration_ms: int = Field(default=0)
+
+
+class NotificationExpiryNoticeRow(SQLModel, table=True):
+    """A grant whose coming end was announced (`access.expiring`), for that end: a renewal moves
+    `expires_at`, so the new end is announced again."""
+
+    __tablename__ = "notification_expiry_notice"
+
+    grant_id: str = Field(primary_key=True, max_length=32)
+    expires_at: datetime
+    announced_at: datetime = Field(default_factory=utcnow)

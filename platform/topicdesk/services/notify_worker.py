@@ -29,10 +29,13 @@ from topicdesk.adapters.tables import NotificationSubscriptionRow, utcnow
 from topicdesk.config import NotifySettings
 from topicdesk.domain import webhooks
 from topicdesk.services.notifications import Resolver, resolve, url_rules
+from topicdesk.services.notify_expiring import announce_expiring
 
 log = logging.getLogger("topicdesk.notify")
 
 USER_AGENT = "Topicdesk-Webhooks/1"
+# How often a running deliverer looks for grants to announce as expiring.
+EXPIRING_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,15 @@ class Deliverer:
                     log.warning("notification endpoint %s of team %s disabled: %s", sub.id, sub.team, reason)
             session.add(sub)
 
+    def announce_expiring(self) -> int:
+        """Turn grants ending soon into `access.expiring` events (services/notify_expiring.py)."""
+        return announce_expiring(self.engine, within=timedelta(seconds=self.settings.expiring_seconds),
+                                 now=self.clock())
+
     def drain(self, deadline: float | None = None) -> int:
-        """Deliver until nothing is due now (or the monotonic deadline passes); returns the attempts."""
+        """Announce expiring grants, then deliver until nothing is due now (or the monotonic deadline
+        passes); returns the attempts."""
+        self.announce_expiring()
         total = 0
         while deadline is None or time.monotonic() < deadline:
             attempted = self.deliver_due()
@@ -183,8 +193,12 @@ class DelivererThread:
 
     def _run(self) -> None:
         failures = 0
+        announced = -EXPIRING_EVERY_SECONDS
         while not self._stop.is_set():
             try:
+                if time.monotonic() - announced >= EXPIRING_EVERY_SECONDS:
+                    self.deliverer.announce_expiring()
+                    announced = time.monotonic()
                 attempted = self.deliverer.deliver_due()
                 failures = 0
             except Exception:  # the database is away for a moment; the rows wait in the outbox

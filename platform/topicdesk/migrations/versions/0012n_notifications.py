@@ -86,9 +86,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notification_outbox_next_attempt_at"), ["next_attempt_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_notification_outbox_subscription_id"), ["subscription_id"], unique=False)
 
+    op.create_table("notification_expiry_notice",
+    sa.Column("grant_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column("expires_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.Column("announced_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("grant_id")
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notification_expiry_notice")
     with op.batch_alter_table("notification_outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notification_outbox_subscription_id"))
         batch_op.drop_index(batch_op.f("ix_notification_outbox_next_attempt_at"))
