@@ -101,7 +101,8 @@ def test_other_audit_actions_notify_nobody(action: str) -> None:
 
 # --- signature, formats, back-off, URLs ---------------------------------------------------------------
 
-def _documented_recipe() -> Any:
+def documented_recipe() -> Any:
+    """verify_topicdesk_signature, from the Python block of docs/notifications.md."""
     block = re.search(r"```python\n(.*?)```", DOCS.read_text(), re.S)
     assert block is not None
     scope: dict[str, Any] = {}
@@ -109,8 +110,8 @@ def _documented_recipe() -> Any:
     return scope["verify_topicdesk_signature"]
 
 
-def test_the_signature_verifies_with_the_documented_recipe_and_only_within_the_replay_window() -> None:
-    verify = _documented_recipe()
+def test_the_signature_verifies_with_thedocumented_recipe_and_only_within_the_replay_window() -> None:
+    verify = documented_recipe()
     body = b'{"id":"e1"}'
     now = int(time.time())
     header = webhooks.signature("whsec_k", now, body)
