@@ -14,6 +14,7 @@ const NAV: Array<{ to: string; label: string; match: (path: string) => boolean; 
     testId: "nav-service-accounts" },
   { to: routes.clusters(), label: "Clusters", match: (p) => p === "/clusters", testId: "nav-clusters" },
   { to: routes.audit(), label: "Audit log", match: (p) => p === "/audit", testId: "nav-audit" },
+  { to: routes.teamSettings(), label: "Team settings", match: (p) => p === "/team-settings", testId: "nav-team-settings" },
 ];
 
 export function Layout({ children }: { children: ReactNode }) {
