@@ -24,6 +24,8 @@ import requests
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
     ConfigResource,
     NewPartitions,
     ResourceType,
@@ -204,6 +206,8 @@ def _approve_all(api: Api, request: dict[str, Any]) -> None:
     for approver in request["decision"]["approvers"]:
         done = api.call(tokens[approver], "POST", f"/api/v1/requests/{request['id']}/approve", {})
         assert done.status_code == 200, done.json
+        if done.json["status"] != "pending_approval":
+            return
 
 
 def test_every_event_type_reaches_the_subscribed_teams_signed(
@@ -232,12 +236,16 @@ def test_every_event_type_reaches_the_subscribed_teams_signed(
                                                            "access": "consume", "group": f"{api.prefix}.tmp",
                                                            "duration": "P1D"})
     api.reconcile_until("payments-member", short["id"])
+    # The deliverer announces it (before the deletion below suspends the topic's grants) and sends
+    # what is due so far; the rest goes out with the second run at the end.
+    _notify_once(database_url, tmp_path)
     # Behind Topicdesk's back: retention changed (drift found) and partitions added, so that asking
     # for fewer partitions than the cluster has fails (request.failed).
     kafka = kafka_clusters[0]
     admin = AdminClient(kafka.client_config())
-    resource = ConfigResource(ResourceType.TOPIC, topic, set_config={"retention.ms": "1000"})
-    for future in admin.alter_configs([resource]).values():
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=30)
     with unit_of_work(api.engine) as session:
         cluster = session.get(ClusterRow, api.payments_cluster)
