@@ -372,3 +372,13 @@ def test_a_grant_ending_soon_is_announced_once_per_end_to_both_teams(desk: Desk)
 
 def utcnow_plus(**delta: float) -> datetime:
     return datetime.now(UTC) + timedelta(**delta)
+
+
+def test_audit_events_keep_the_webhook_url_without_its_token(desk: Desk) -> None:
+    hook = _subscribe(desk, url="https://localhost/services/T000/B000/XXXXSECRET")
+    desk.call("owner", "PATCH", f"{HOOKS}/{hook['id']}", {"url": "https://localhost/services/T1/B1/OTHERSECRET"})
+    audit = json.dumps(desk.call("admin", "GET", "/api/v1/audit").json)
+    assert "notification_subscription:change" in audit
+    assert "SECRET" not in audit
+    assert webhooks.redacted("https://hooks.slack.com/services/T/B/X") == "https://hooks.slack.com/…"
+    assert webhooks.url_problems("https://localhost:99999/x", webhooks.UrlRules())

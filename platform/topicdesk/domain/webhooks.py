@@ -162,10 +162,10 @@ def url_problems(url: str, rules: UrlRules) -> list[str]:
         return ["must be at most 2000 characters"]
     try:
         parts = urlsplit(url)
-        port = parts.port
+        if parts.port is not None and not 0 < parts.port < 65536:  # .port itself raises for non-numbers
+            return ["has a port out of range"]
     except ValueError as exc:
         return [f"is not a URL: {exc}"]
-    del port
     if parts.scheme not in ("https", "http"):
         return ["must be an https:// URL"]
     host = (parts.hostname or "").lower()
@@ -176,6 +176,13 @@ def url_problems(url: str, rules: UrlRules) -> list[str]:
     if parts.scheme == "http" and host not in LOCAL_HOSTS and not rules.allow_http:
         return ["must be https:// (http:// only for localhost, or when TOPICDESK_NOTIFY_ALLOW_HTTP is set)"]
     return []
+
+
+def redacted(url: str) -> str:
+    """The URL without its path and query, which often hold a token (Slack webhook URLs do): for
+    audit events, which the whole team reads."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.path.strip("/") or parts.query else f"{parts.scheme}://{parts.netloc}"
 
 
 def address_problems(addresses: Iterable[str], rules: UrlRules) -> list[str]:

@@ -18,7 +18,7 @@ from topicdesk.adapters.tables import NotificationSubscriptionRow, TeamRow, new_
 from topicdesk.config import NotifySettings
 from topicdesk.domain.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from topicdesk.domain.identity import Identity
-from topicdesk.domain.webhooks import UrlRules, address_problems, url_problems
+from topicdesk.domain.webhooks import UrlRules, address_problems, redacted, url_problems
 from topicdesk.schemas import SCHEMA_BASE_URI, schema_errors
 
 CREATE_SCHEMA = SCHEMA_BASE_URI + "notification-subscription.json"
@@ -114,7 +114,7 @@ def create_subscription(engine: Engine, identity: Identity, team: str, body: dic
         session.flush()
         record_event(session, actor=identity.subject, action="notification_subscription:create",
                      subject=f"notification_subscription:{row.id}", team=team,
-                     data={"url": row.url, "event_types": row.event_types, "format": row.format,
+                     data={"url": redacted(row.url), "event_types": row.event_types, "format": row.format,
                            "audience": row.audience})
         return view(row, secret=True)
 
@@ -156,8 +156,11 @@ def update_subscription(engine: Engine, identity: Identity, team: str, subscript
         now = utcnow()
         changed: dict[str, Any] = {key: body[key] for key in ("url", "event_types", "format", "description")
                                    if key in body}
-        for key, value in changed.items():
-            setattr(row, key, list(value) if key == "event_types" else value)
+        if "url" in changed:
+            changed["url"] = redacted(body["url"])
+        for key in ("url", "event_types", "format", "description"):
+            if key in body:
+                setattr(row, key, list(body[key]) if key == "event_types" else body[key])
         if "enabled" in body and body["enabled"] != row.enabled:
             changed["enabled"] = body["enabled"]
             row.enabled = body["enabled"]
@@ -189,7 +192,7 @@ def delete_subscription(engine: Engine, identity: Identity, team: str, subscript
         session.expunge(row)
         store.delete_subscription_rows(session.connection(), subscription_id)
         record_event(session, actor=identity.subject, action="notification_subscription:delete",
-                     subject=f"notification_subscription:{subscription_id}", team=team, data={"url": url})
+                     subject=f"notification_subscription:{subscription_id}", team=team, data={"url": redacted(url)})
 
 
 def deliveries(engine: Engine, identity: Identity, team: str, subscription_id: str, *, limit: int,

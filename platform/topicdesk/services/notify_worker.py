@@ -148,8 +148,8 @@ class Deliverer:
                     sub.enabled, sub.disabled_reason, sub.disabled_at = False, reason, now
                     record_event(session, actor="notifier", action="notification_subscription:disable",
                                  subject=f"notification_subscription:{sub.id}", team=sub.team,
-                                 data={"reason": reason, "url": sub.url, "last_result": outcome.result,
-                                       "last_error": outcome.error})
+                                 data={"reason": reason, "url": webhooks.redacted(sub.url),
+                                       "last_result": outcome.result, "last_error": outcome.error})
                     log.warning("notification endpoint %s of team %s disabled: %s", sub.id, sub.team, reason)
             session.add(sub)
 
