@@ -382,3 +382,19 @@ def test_audit_events_keep_the_webhook_url_without_its_token(desk: Desk) -> None
     assert "SECRET" not in audit
     assert webhooks.redacted("https://hooks.slack.com/services/T/B/X") == "https://hooks.slack.com/…"
     assert webhooks.url_problems("https://localhost:99999/x", webhooks.UrlRules())
+
+
+def test_an_endpoint_deleted_while_its_event_is_on_the_wire_is_simply_gone(desk: Desk) -> None:
+    hook = _subscribe(desk)
+    _drift(desk)
+    receiver = FakeWebhookReceiver()
+
+    def deleting_receiver(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Any:
+        assert desk.call("owner", "DELETE", f"{HOOKS}/{hook['id']}").status_code == 204
+        return receiver(url, body, headers, timeout)
+
+    deliverer = Deliverer(desk.engine, FAST, worker="unit", post=deleting_receiver, resolver=resolve_to("127.0.0.1"))
+    assert deliverer.deliver_due() == 1
+    assert len(receiver.received) == 1
+    with unit_of_work(desk.engine) as session:
+        assert session.exec(select(NotificationOutboxRow)).all() == []

@@ -133,11 +133,13 @@ class Deliverer:
         retry_at = None if outcome.delivered else now + timedelta(
             seconds=webhooks.backoff_seconds(row.attempts + 1, policy, self.jitter))
         with unit_of_work(self.engine) as session:
-            store.finish_attempt(session.connection(), row, self.worker, outcome, now, retry_at)
+            # FOR NO KEY UPDATE: writers inserting outbox rows for this subscription (a key share
+            # through the foreign key) are not blocked by the count update.
             sub = session.exec(select(NotificationSubscriptionRow).where(
-                NotificationSubscriptionRow.id == row.subscription_id).with_for_update()).first()
+                NotificationSubscriptionRow.id == row.subscription_id).with_for_update(key_share=True)).first()
             if sub is None:
-                return
+                return  # deleted meanwhile, with its outbox rows and history
+            store.finish_attempt(session.connection(), row, self.worker, outcome, now, retry_at)
             if outcome.delivered:
                 sub.consecutive_failures, sub.failing_since, sub.last_delivery_at = 0, None, now
             else:
