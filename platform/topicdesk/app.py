@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+import topicdesk.api.notifications  # noqa: F401  (adds the notification routes to the v1 blueprint)
 from topicdesk import schemas
 from topicdesk.adapters.audit_log import AuditSequencer
 from topicdesk.adapters.db import make_engine

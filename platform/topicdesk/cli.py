@@ -180,7 +180,8 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
     from topicdesk.services.reconcile import ReconcilerSettings
     from topicdesk.services.reconcile_loop import run_forever, run_once
 
-    engine = make_engine(Settings.from_env().database_url)
+    app_settings = Settings.from_env()
+    engine = make_engine(app_settings.database_url)
     if lease_seconds <= 0 or (heartbeat_seconds is not None and not 0 < heartbeat_seconds < lease_seconds):
         raise click.BadParameter("need 0 < --heartbeat-seconds < --lease-seconds")
     settings = ReconcilerSettings(lease_seconds=lease_seconds, heartbeat_seconds=heartbeat_seconds)
@@ -204,7 +205,42 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
-                drift_interval=drift_interval, stop=stopping.is_set)
+                drift_interval=drift_interval, stop=stopping.is_set,
+                notifications=_deliverer(engine, app_settings, "reconciler"))
+
+
+def _deliverer(engine: Any, settings: Settings, role: str) -> Any:
+    from topicdesk.observability.metrics import record_delivery
+    from topicdesk.services.notify_worker import Deliverer
+    from topicdesk.services.reconcile_loop import default_holder
+
+    return Deliverer(engine, settings.notify, worker=f"{role}:{default_holder()}", on_delivery=record_delivery)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def notify(once: bool) -> None:
+    """Deliver webhook notifications from the outbox (the reconciler also does, in the background)."""
+    import signal
+    import threading
+
+    from topicdesk.adapters.db import make_engine
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    deliverer = _deliverer(engine, settings, "notify")
+    if once:
+        click.echo(f"{deliverer.drain()} delivery attempts")
+        return
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
+    from topicdesk.services.notify_worker import DelivererThread
+
+    running = DelivererThread(deliverer).start()
+    while not stopping.wait(1.0):
+        pass
+    running.stop()
 
 
 @main.group()

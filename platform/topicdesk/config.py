@@ -63,6 +63,7 @@ class Settings:
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients): believe it,
     # so that HSTS is sent for HTTPS requests. Off: only a direct HTTPS request counts.
     trusted_proxy: bool = False
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
 
     @property
     def cookie_secure(self) -> bool:
@@ -102,6 +103,7 @@ class Settings:
             topic_live_read_seconds=_non_negative(env, "TOPICDESK_TOPIC_LIVE_READ_SECONDS", "1"),
             observation_max_age_seconds=_non_negative(env, "TOPICDESK_OBSERVATION_MAX_AGE_SECONDS", "600"),
             trusted_proxy=bool(_optional_bool(env, "TOPICDESK_TRUSTED_PROXY")),
+            notify=NotifySettings.from_env(env),
         )
 
 
@@ -110,6 +112,51 @@ def _non_negative(env: dict[str, str], name: str, default: str) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be zero or a positive number of seconds")
     return value
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Webhook notifications (docs/notifications.md)."""
+
+    # http:// for hosts other than localhost, and link-local/metadata addresses: refused unless set.
+    allow_http: bool = False
+    allow_link_local: bool = False
+    timeout_seconds: float = 5.0
+    backoff_base_seconds: float = 10.0
+    backoff_cap_seconds: float = 3600.0
+    # An endpoint is disabled after this many failures in a row, or when it failed for this long (0: never).
+    disable_after_failures: int = 50
+    disable_after_seconds: float = 24 * 3600.0
+    poll_seconds: float = 1.0
+    batch: int = 50
+    # How long a claimed delivery is a deliverer's before another may take it (> timeout).
+    claim_seconds: float = 60.0
+    # access.expiring is sent this long before a time-bound grant ends.
+    expiring_seconds: float = 7 * 86400.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> NotifySettings:
+        timeout = _non_negative(env, "TOPICDESK_NOTIFY_TIMEOUT_SECONDS", "5")
+        settings = cls(
+            allow_http=bool(_optional_bool(env, "TOPICDESK_NOTIFY_ALLOW_HTTP")),
+            allow_link_local=bool(_optional_bool(env, "TOPICDESK_NOTIFY_ALLOW_LINK_LOCAL")),
+            timeout_seconds=timeout,
+            backoff_base_seconds=_non_negative(env, "TOPICDESK_NOTIFY_BACKOFF_BASE_SECONDS", "10"),
+            backoff_cap_seconds=_non_negative(env, "TOPICDESK_NOTIFY_BACKOFF_CAP_SECONDS", "3600"),
+            disable_after_failures=_number(env, "TOPICDESK_NOTIFY_DISABLE_AFTER_FAILURES", "50", int),
+            disable_after_seconds=_non_negative(env, "TOPICDESK_NOTIFY_DISABLE_AFTER_SECONDS", str(24 * 3600)),
+            poll_seconds=_non_negative(env, "TOPICDESK_NOTIFY_POLL_SECONDS", "1"),
+            batch=_number(env, "TOPICDESK_NOTIFY_BATCH", "50", int),
+            claim_seconds=_non_negative(env, "TOPICDESK_NOTIFY_CLAIM_SECONDS", str(max(60.0, timeout * 4))),
+            expiring_seconds=_non_negative(env, "TOPICDESK_NOTIFY_EXPIRING_DAYS", "7") * 86400,
+        )
+        if settings.timeout_seconds <= 0 or settings.claim_seconds <= settings.timeout_seconds:
+            raise ConfigError("TOPICDESK_NOTIFY_TIMEOUT_SECONDS must be positive and below "
+                              "TOPICDESK_NOTIFY_CLAIM_SECONDS")
+        if settings.batch < 1 or settings.disable_after_failures < 0:
+            raise ConfigError("TOPICDESK_NOTIFY_BATCH must be at least 1, TOPICDESK_NOTIFY_DISABLE_AFTER_FAILURES "
+                              "zero or more")
+        return settings
 
 
 # Only asymmetric signatures: an HS* token "signed" with the provider's public key must never verify.

@@ -104,8 +104,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     run_once(engine, lambda _cluster, **_options: port)
     port.topics["payments.orders"].config["retention.ms"] = "1"
     scan_cluster(engine, "payments-dev", port)
+    hook = w.call("owner", "POST", "/api/v1/teams/payments/notifications/subscriptions",
+                  {"url": "http://localhost:9/hook", "event_types": ["request.applied"]})
+    assert hook.status_code == 201, hook.json
     engine.dispose()
-    ids = {"topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
+    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"],
+           "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
            "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
            "drift": item_id("config_unmanaged", "topic:payments.orders")}
     return directory / "matrix.db", tokens, ids
@@ -148,6 +152,8 @@ def team(*, member: str = OK) -> dict[str, str]:
 def admins_only() -> dict[str, str]:
     return {"anonymous": UNAUTH, "other_team": DENIED, "member": DENIED, "owner": DENIED, "admin": OK}
 
+
+_HOOKS = "/api/v1/teams/payments/notifications/subscriptions"
 
 # One row per endpoint in api/endpoints.py, keyed by its Flask endpoint name.
 CASES: dict[str, Case] = {
@@ -207,6 +213,20 @@ CASES: dict[str, Case] = {
                             everyone()),  # each team sees only its report (tests/unit/test_stale_report.py)
     "v1.refresh_stale_report": Case("POST", lambda w: "/api/v1/reports/stale/refresh?cluster=payments-dev", None,
                                     team(member=DENIED)),
+    "v1.notification_event_types": Case("GET", lambda w: "/api/v1/notifications/event-types", None, everyone()),
+    "v1.list_notification_subscriptions": Case("GET", lambda w: _HOOKS, None, team(member=DENIED)),
+    "v1.create_notification_subscription": Case("POST", lambda w: _HOOKS, lambda w: {
+        "url": "https://localhost/matrix", "event_types": ["request.failed"], "format": "slack"}, team(member=DENIED)),
+    "v1.get_notification_subscription": Case("GET", lambda w: f"{_HOOKS}/{w.ids['subscription']}", None,
+                                             team(member=DENIED)),
+    "v1.update_notification_subscription": Case("PATCH", lambda w: f"{_HOOKS}/{w.ids['subscription']}",
+                                                lambda w: {"description": "matrix"}, team(member=DENIED)),
+    "v1.delete_notification_subscription": Case("DELETE", lambda w: f"{_HOOKS}/{w.ids['subscription']}", None,
+                                                team(member=DENIED)),
+    "v1.notification_deliveries": Case("GET", lambda w: f"{_HOOKS}/{w.ids['subscription']}/deliveries", None,
+                                       team(member=DENIED)),
+    "v1.test_notification_subscription": Case("POST", lambda w: f"{_HOOKS}/{w.ids['subscription']}/test", None,
+                                              team(member=DENIED)),
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }
@@ -282,7 +302,8 @@ def test_secrets_appear_only_in_the_one_time_creation_response(
     caplog.set_level(logging.DEBUG)
     rotated = world.call("owner", "POST", "/api/v1/clusters/payments-dev/service-accounts/User:payments.app/rotate")
     assert rotated.status_code == 200
-    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], *world.tokens.values(),
+    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], world.ids["webhook_secret"],
+               *world.tokens.values(),
                *(t.split("_", 2)[2] for t in world.tokens.values())]
     bodies = []
     for name, case in CASES.items():

@@ -8,6 +8,10 @@ import type {
   AuditEvent,
   CreatedApiToken,
   LogoutResult,
+  NotificationDelivery,
+  NotificationEventTypes,
+  NotificationSubscription,
+  NotificationSubscriptionInput,
   AuditVerification,
   Cluster,
   DryRunResult,
@@ -92,7 +96,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export async function call<T>(method: "GET" | "POST" | "DELETE", url: string, options: CallOptions = {}): Promise<T> {
+export async function call<T>(method: "GET" | "POST" | "PATCH" | "DELETE", url: string, options: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json, application/problem+json" };
   if (method !== "GET") {
     headers["X-CSRF-Token"] = csrfToken;
@@ -171,6 +175,24 @@ export const api = {
     signal?: AbortSignal) => get<Page<TopicSummary>>(expand("/api/v1/topics", {}, query), signal),
   topic: (cluster: string, name: string, signal?: AbortSignal) =>
     get<TopicDetail>(expand("/api/v1/clusters/{cluster}/topics/{name}", { cluster, name }), signal),
+
+  notificationEventTypes: (signal?: AbortSignal) =>
+    get<NotificationEventTypes>(expand("/api/v1/notifications/event-types"), signal),
+  subscriptions: (team: string, signal?: AbortSignal) =>
+    get<Page<NotificationSubscription>>(expand("/api/v1/teams/{team}/notifications/subscriptions", { team }), signal),
+  createSubscription: (team: string, body: NotificationSubscriptionInput) =>
+    post<NotificationSubscription>(expand("/api/v1/teams/{team}/notifications/subscriptions", { team }), body),
+  updateSubscription: (team: string, id: string, body: { enabled?: boolean }) =>
+    call<NotificationSubscription>("PATCH",
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}", { team, id }), { body }),
+  deleteSubscription: (team: string, id: string) =>
+    call<undefined>("DELETE", expand("/api/v1/teams/{team}/notifications/subscriptions/{id}", { team, id })),
+  deliveries: (team: string, id: string, signal?: AbortSignal) =>
+    get<Page<NotificationDelivery>>(
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}/deliveries", { team, id }, { limit: 50 }), signal),
+  sendTestEvent: (team: string, id: string) =>
+    post<{ event_id: string; detail: string }>(
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}/test", { team, id })),
 
   audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),

@@ -342,3 +342,50 @@ export interface AuditVerification {
   pending?: number;
   oldest_pending?: string | null;
 }
+
+/** A team's webhook endpoint (GET/POST /api/v1/teams/{team}/notifications/subscriptions). */
+export interface NotificationSubscription {
+  id: string;
+  team: string;
+  url: string;
+  event_types: string[];
+  format: "cloudevents" | "slack";
+  audience: "team" | "platform_admins";
+  description: string;
+  enabled: boolean;
+  /** Why it is disabled (by an owner, or after failing deliveries). */
+  disabled_reason: string | null;
+  disabled_at: string | null;
+  consecutive_failures: number;
+  failing_since: string | null;
+  last_delivery_at: string | null;
+  pending_deliveries: number;
+  created_at: string | null;
+  /** Only in the answer to the create (and to a secret rotation). */
+  secret?: string;
+}
+
+export interface NotificationSubscriptionInput {
+  url: string;
+  event_types: string[];
+  format: "cloudevents" | "slack";
+  description?: string;
+}
+
+export interface NotificationDelivery {
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  attempted_at: string;
+  result: "delivered" | "failed" | "timeout" | "unreachable" | "refused";
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface NotificationEventTypes {
+  event_types: string[];
+  formats: string[];
+  signature_header: string;
+  replay_window_seconds: number;
+}

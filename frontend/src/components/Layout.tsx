@@ -20,6 +20,7 @@ const NAV: Array<{
   { to: routes.tokens(), label: "API tokens", match: (p) => p === "/tokens", testId: "nav-tokens",
     show: (session) => ownedTeams(session).length > 0 },
   { to: routes.audit(), label: "Audit log", match: (p) => p === "/audit", testId: "nav-audit" },
+  { to: routes.teamSettings(), label: "Team settings", match: (p) => p === "/team-settings", testId: "nav-team-settings" },
 ];
 
 export function Layout({ children }: { children: ReactNode }) {

@@ -60,4 +60,5 @@ export const routes = {
   clusters: () => "/clusters",
   audit: () => "/audit",
   tokens: () => "/tokens",
+  teamSettings: (team?: string) => href(["team-settings"], { team }),
 };

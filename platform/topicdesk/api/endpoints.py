@@ -38,6 +38,42 @@ class Endpoint:
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
 FILE_MEDIA = ("application/json", "application/yaml")
+_SUBSCRIPTIONS = "/api/v1/teams/{team}/notifications/subscriptions"
+_SUBSCRIPTION_SCHEMA = "https://topicdesk.dev/schemas/notification-subscription.json"
+_OWNERS = "owners of the team (platform admins any team); another team's is 404"
+NOTIFICATION_ENDPOINTS = (
+    Endpoint("GET", "/api/v1/notifications/event-types", "v1.notification_event_types",
+             "The notification event types, payload formats and signature scheme (docs/notifications.md)",
+             "authenticated", tags=("notifications",)),
+    Endpoint("GET", _SUBSCRIPTIONS, "v1.list_notification_subscriptions",
+             "A team's webhook subscriptions: state (enabled, or disabled with the reason), failures, waiting "
+             "deliveries (never the secret)", "owner", note=_OWNERS, tags=("notifications",),
+             response_schema="NotificationSubscriptionList"),
+    Endpoint("POST", _SUBSCRIPTIONS, "v1.create_notification_subscription",
+             "Subscribe a webhook endpoint to event types (CloudEvents 1.0 JSON or Slack); the signing secret is in "
+             "this response only", "owner",
+             note=_OWNERS + "; https only (http for localhost or with TOPICDESK_NOTIFY_ALLOW_HTTP); link-local and "
+                            "metadata addresses refused; audience platform_admins: platform admins only",
+             request_schema=_SUBSCRIPTION_SCHEMA, success=201, tags=("notifications",),
+             response_schema="NotificationSubscription"),
+    Endpoint("GET", _SUBSCRIPTIONS + "/{subscription_id}", "v1.get_notification_subscription",
+             "One subscription", "owner", note=_OWNERS, tags=("notifications",),
+             response_schema="NotificationSubscription"),
+    Endpoint("PATCH", _SUBSCRIPTIONS + "/{subscription_id}", "v1.update_notification_subscription",
+             "Change a subscription; enabled=true re-enables a disabled endpoint (its waiting events go out), "
+             "rotate_secret=true answers a new secret once", "owner", note=_OWNERS,
+             request_schema="https://topicdesk.dev/schemas/notification-subscription.update.json",
+             tags=("notifications",), response_schema="NotificationSubscription"),
+    Endpoint("DELETE", _SUBSCRIPTIONS + "/{subscription_id}", "v1.delete_notification_subscription",
+             "Delete a subscription with its waiting deliveries and history", "owner", note=_OWNERS, success=204,
+             tags=("notifications",)),
+    Endpoint("GET", _SUBSCRIPTIONS + "/{subscription_id}/deliveries", "v1.notification_deliveries",
+             "The endpoint's delivery history: every attempt with its result, newest first", "owner", note=_OWNERS,
+             tags=("notifications",), query=PAGE, response_schema="NotificationDeliveryList"),
+    Endpoint("POST", _SUBSCRIPTIONS + "/{subscription_id}/test", "v1.test_notification_subscription",
+             "Queue a notification.test event for this endpoint (202); it shows in the delivery history once sent",
+             "owner", note=_OWNERS, success=202, tags=("notifications",)),
+)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -161,6 +197,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              success=201, tags=("tokens",)),
     Endpoint("DELETE", "/api/v1/teams/{team}/tokens/{token_id}", "v1.revoke_team_token", "Revoke a team API token",
              "owner", success=204, tags=("tokens",)),
+    *NOTIFICATION_ENDPOINTS,
     Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
              "authenticated", tags=("audit",), query=(("since", "string"), ("subject", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",

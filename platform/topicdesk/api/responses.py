@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from topicdesk.api.notification_responses import NOTIFICATION_RESPONSES
+
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ERROR = {"type": ["object", "null"], "required": ["reason", "message"],
           "properties": {"reason": {"type": "string"}, "message": {"type": "string"}}}
@@ -173,4 +175,5 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "RequestView": REQUEST, "RequestList": REQUEST_LIST, "HistoryEntry": HISTORY_ENTRY,
     "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
     "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
+    **NOTIFICATION_RESPONSES,
 }

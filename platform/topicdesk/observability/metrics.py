@@ -72,9 +72,10 @@ GRANTS_EXPIRED = Counter("topicdesk_reconcile_grants_expired_total", "Access gra
 NOTIFICATION_DELIVERIES = Counter("topicdesk_notification_deliveries_total",
                                   "Notification delivery attempts, by result.", ["result"])
 
-# The results a delivery attempt can have: delivered (2xx), failed (will be retried), disabled
-# (the endpoint kept failing and was turned off). Anything else is counted as `other`.
-DELIVERY_RESULTS = ("delivered", "failed", "disabled")
+# The results of a delivery attempt (services/notify_worker.py): delivered (2xx); failed, timeout,
+# unreachable, refused (retried later); and `disabled` when an endpoint kept failing and was turned off.
+# Anything else is counted as `other`, so the label stays bounded.
+DELIVERY_RESULTS = ("delivered", "failed", "timeout", "unreachable", "refused", "disabled")
 RESOURCE_KINDS = ("topic", "access_grant", "client_quota", "service_account")
 RESOURCE_RESULTS = ("applied", "retrying", "failed")
 

@@ -26,6 +26,7 @@ from topicdesk.services.cluster_port import ClusterPort, close_port
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.expiry import seconds_until_next_pass
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases
+from topicdesk.services.notify_worker import Deliverer, DelivererThread
 from topicdesk.services.reconcile import PassReport, ReconcilerSettings, reconcile_cluster
 from topicdesk.services.stale import gather_usage
 
@@ -126,11 +127,13 @@ def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
     drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
+    notifications: Deliverer | None = None,
 ) -> None:
     """Pass after pass; a pass that found work is followed at once by the next one. Every
     `drift_interval` seconds the clusters this process holds are also scanned for drift, and their
     topics' usage evidence is gathered for the stale report (services/stale.py). The
-    wait between passes ends early when a grant's expiry comes (services/expiry.py)."""
+    wait between passes ends early when a grant's expiry comes (services/expiry.py). With
+    `notifications`, a deliverer thread sends the notification outbox meanwhile (services/notify_worker.py)."""
     cfg = settings or ReconcilerSettings()
     me = default_holder()
     wanted = list(clusters) if clusters is not None else None
@@ -138,6 +141,7 @@ def run_forever(
     # Leases are renewed by heartbeat between and during passes; handed back when the loop ends
     # (SIGTERM/SIGINT in the CLI), so another reconciler takes over without waiting for expiry.
     keeper = LeaseKeeper(engine, me, cfg.lease_seconds, every=cfg.heartbeat_seconds).start()
+    deliverer = DelivererThread(notifications).start() if notifications is not None else None
     try:
         while not stop():
             reports = run_once(engine, port_factory, holder=me, settings=cfg, clusters=wanted, keeper=keeper,
@@ -151,6 +155,8 @@ def run_forever(
                 pause = seconds_until_next_pass(engine, interval, wanted)
                 (sleep or partial(_nap, stop=stop))(pause)
     finally:
+        if deliverer is not None:
+            deliverer.stop()
         keeper.stop(release=True)
 
 
