@@ -20,6 +20,7 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.endpoints import REQUEST_STATUSES
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
@@ -32,8 +33,6 @@ from topicdesk.services.cluster_port import close_port
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
-REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied",
-                    "failed"}
 
 
 @v1.before_request
