@@ -120,7 +120,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "(JSON; YAML with a comment header for format=yaml or Accept: application/yaml)", "member",
              note="members of the team (default: the caller's team); platform admins any team; another team is 404",
              tags=("requests",), query=(("cluster", {"type": "string", "minLength": 1}), ("team", "string"),
-                                         ("format", {"enum": ["json", "yaml"]})),
+                                         ("format", {"enum": ["json", "yaml"]})), required_query=("cluster",),
              response_schema="https://topicdesk.dev/schemas/desired-state.json", response_media=FILE_MEDIA),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
              tags=("requests",), response_schema="RequestList",

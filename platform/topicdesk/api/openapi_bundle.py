@@ -69,7 +69,9 @@ def _rewrite(node: Any, base: str, found: list[str]) -> Any:
                 raise BundleError(f"{base}: $ref {value!r} leaves the document")
             found.append(target.partition("#")[0])
             out[key] = component_ref(target)
-        elif key in ("examples", "x-messages", "enum", "const", "default"):
+        elif key == "x-messages":
+            continue  # the server's message templates: tools read their "pattern" as a regex
+        elif key in ("examples", "enum", "const", "default"):
             out[key] = value  # data, not schemas: a "$ref" key in an example stays as written
         else:
             out[key] = _rewrite(value, base, found)
@@ -85,7 +87,7 @@ def refs(node: Any) -> Iterable[str]:
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
                 yield value
-            elif key not in ("examples", "x-messages", "enum", "const", "default", "example"):
+            elif key not in ("examples", "enum", "const", "default", "example"):
                 yield from refs(value)
 
 

@@ -39,11 +39,12 @@ REJECTION = {"type": "object", "required": ["reason"],
                                        "description": "Why; must not be blank"}}}
 SERVICE_ACCOUNT_NEW = {
     "type": "object", "required": ["name"], "additionalProperties": False,
-    "properties": {"name": {"type": "string", "description": "<team>.<name>, the team one of the caller's"}}}
+    "properties": {"name": {"type": "string", "maxLength": 200, "pattern": "^[a-z0-9][a-z0-9_-]*\\.[a-z0-9._-]*$",
+                            "description": "<team>.<name>, the team one of the caller's"}}}
 TOKEN_NEW = {
     "type": "object", "required": ["name"], "additionalProperties": False,
     "properties": {
-        "name": {"type": "string"},
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,99}$"},
         "role": {"enum": ["member", "owner"], "default": "member"},
         "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 366, "default": 90},
     },

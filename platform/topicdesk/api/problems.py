@@ -61,7 +61,9 @@ def _from_domain(error: TopicdeskError) -> Response:
 
 def _from_http(error: HTTPException) -> Response:
     status = error.code or 500
-    return problem_response(status, error.name, error.description or error.name)
+    # A 405 says which methods the resource has (RFC 9110 section 15.5.6), as werkzeug's own answer does.
+    allow = {name: value for name, value in error.get_headers() if name == "Allow"}
+    return problem_response(status, error.name, error.description or error.name, headers=allow)
 
 
 def _from_unexpected(error: Exception) -> Response:
