@@ -15,9 +15,9 @@ from topicdesk.adapters.audit_log import AuditSequencer
 from topicdesk.adapters.db import make_engine
 from topicdesk.api.auth import init_auth
 from topicdesk.api.body import register_input_checks
-from topicdesk.api.endpoints import openapi_document
 from topicdesk.api.headers import register_security_headers
 from topicdesk.api.health import health
+from topicdesk.api.openapi import openapi_document
 from topicdesk.api.portal import register_portal
 from topicdesk.api.problems import register_problem_handlers
 from topicdesk.api.v1 import v1
@@ -66,7 +66,6 @@ def create_app(
             evidence=parts.get("evidence")),
         usage_evidence=usage_evidence_from(ports),
     )
-    app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas())
     # The server (topicdesk.server) runs this in each worker process, so requests only insert
     # their audit events and a background thread chains them (adapters/audit_log.py). Without
     # it (e.g. the Flask test client) the committing thread chains them itself.
@@ -78,6 +77,8 @@ def create_app(
     app.register_blueprint(health)
     # Session cookie flags, OIDC verifier, write rate limiter, /auth/* (login, callback, session, logout).
     init_auth(app, settings)
+    app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas(),
+                                                           session_cookie=app.config["SESSION_COOKIE_NAME"])
     app.register_blueprint(v1)
     register_portal(app, settings.frontend_dist)
     logging.getLogger("topicdesk").setLevel(logging.INFO)

@@ -50,6 +50,20 @@ EVALUATION_DOCUMENT_SCHEMA_ID = SCHEMA_BASE_URI + "evaluation-document.json"
 DESIRED_STATE_SCHEMA_ID = SCHEMA_BASE_URI + "desired-state.json"
 
 _MESSAGES_KEYWORD = "x-messages"
+# `format` is an assertion here, not an annotation: the server refuses what the schema (and the
+# OpenAPI document built from it) says is not a date-time or a URI. The checks need
+# rfc3339-validator and rfc3986-validator; without them jsonschema would skip them silently, so a
+# missing one fails at import.
+FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
+_CHECKED_FORMATS = ("date-time", "uri")
+_missing_formats = [name for name in _CHECKED_FORMATS if name not in FORMAT_CHECKER.checkers]
+if _missing_formats:
+    raise ImportError(f"jsonschema cannot check format {_missing_formats}: install rfc3339-validator and "
+                      "rfc3986-validator (dependencies in pyproject.toml)")
+_FORMAT_MESSAGES = {
+    "date-time": "{value} is not an RFC 3339 timestamp with an offset, e.g. 2027-03-31T00:00:00Z",
+    "uri": "{value} is not an absolute URI, e.g. https://wiki.example.com/page",
+}
 _VALUE_PREVIEW_CHARS = 80
 
 
@@ -84,7 +98,8 @@ class SchemaSet:
             if base not in self.schemas:
                 raise KeyError(f"no schema {base} in {self.directory}")
             schema: Mapping[str, Any] = self.schemas[schema_id] if "#" not in schema_id else {"$ref": schema_id}
-            found = Draft202012Validator(inline_refs(self.registry, base, schema), registry=self.registry)
+            found = Draft202012Validator(inline_refs(self.registry, base, schema), registry=self.registry,
+                                         format_checker=FORMAT_CHECKER)
             self._validators[schema_id] = found
         return found
 
@@ -259,10 +274,14 @@ def field_errors(errors: Iterable[ValidationError], *, prefix: str = "") -> list
     raw = list(errors)
     # A value of the wrong type fails every other keyword beside `type` too; report only the type.
     wrong_type = {(tuple(e.absolute_path), id(e.schema)) for e in raw if e.validator == "type"}
+    # A pattern that already says what a date-time looks like says it better than `format`.
+    wrong_pattern = {(tuple(e.absolute_path), id(e.schema)) for e in raw if e.validator == "pattern"}
     seen: set[tuple[str, str]] = set()
     result: list[FieldError] = []
     for error in raw:
-        if error.validator != "type" and (tuple(error.absolute_path), id(error.schema)) in wrong_type:
+        where = (tuple(error.absolute_path), id(error.schema))
+        if (error.validator != "type" and where in wrong_type) or (error.validator == "format"
+                                                                     and where in wrong_pattern):
             continue
         for field_error in _describe(error, prefix):
             key = (field_error.path, field_error.message)
@@ -403,6 +422,8 @@ def _default_message(keyword: str, error: ValidationError) -> str:
             return f"must have at least {limit} fields"
         case "maxProperties":
             return f"must have at most {limit} fields"
+        case "format":
+            return _FORMAT_MESSAGES.get(str(limit), "{value} is not a {limit}").format(value=shown, limit=limit)
         case "false" | "not":
             return "this field is not allowed here"
         case "dependentRequired":

@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -70,7 +71,15 @@ class CliStack(ServerProcesses):
 @pytest.fixture(scope="module")
 def cli_stack(kafka_clusters: list[LocalCluster], tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
     data_dir = tmp_path_factory.mktemp("topicdesk-cli")
-    database_url = f"sqlite:///{data_dir / 'topicdesk.db'}"
+    with running_stack(kafka_clusters, data_dir, f"sqlite:///{data_dir / 'topicdesk.db'}") as stack:
+        yield stack
+
+
+@contextmanager
+def running_stack(kafka_clusters: list[LocalCluster], data_dir: Path, database_url: str,
+                  env: Mapping[str, str] | None = None) -> Iterator[CliStack]:
+    """`topicdesk serve` and `topicdesk reconcile` on a migrated database (SQLite or PostgreSQL) with
+    the clusters of CLUSTERS registered; `env` adds to or overrides the processes' environment."""
     migrations.upgrade(database_url)
     engine = make_engine(database_url)
     seed_teams(engine)
@@ -85,9 +94,9 @@ def cli_stack(kafka_clusters: list[LocalCluster], tmp_path_factory: pytest.TempP
             credentials[f"{prefix}_PASSWORD"] = kafka[name].admin_password
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **credentials, "DATABASE_URL": database_url, "TOPICDESK_DATA_DIR": str(data_dir),
-           "SECRET_KEY": "cli-client-secret-key-0123456789abcdef", "TOPICDESK_PUBLIC_URL": base,
-           "TOPICDESK_AUDIT_POLL_SECONDS": "0.2"}
+    environment = {**os.environ, **credentials, "DATABASE_URL": database_url, "TOPICDESK_DATA_DIR": str(data_dir),
+                   "SECRET_KEY": "cli-client-secret-key-0123456789abcdef", "TOPICDESK_PUBLIC_URL": base,
+                   "TOPICDESK_AUDIT_POLL_SECONDS": "0.2", **(env or {})}
     topicdesk = [sys.executable, "-m", "topicdesk.cli"]
     commands = {
         "serve": [*topicdesk, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate"],
@@ -98,7 +107,7 @@ def cli_stack(kafka_clusters: list[LocalCluster], tmp_path_factory: pytest.TempP
     try:
         for name, command in commands.items():
             with stack.logs[name].open("wb") as log_file:
-                stack.processes[name] = subprocess.Popen(command, env=env, cwd=REPO, stdout=log_file,
+                stack.processes[name] = subprocess.Popen(command, env=environment, cwd=REPO, stdout=log_file,
                                                          stderr=subprocess.STDOUT)
         wait_healthy(base, stack.check_alive, lambda: stack.log("serve"))
         yield stack

@@ -6,15 +6,20 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
+from openapi_spec_validator import validate
+
+from topicdesk.api.endpoints import ENDPOINTS
+from topicdesk.api.openapi_bundle import refs, resolve
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _document(tmp_path: Path) -> dict[str, object]:
-    app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path)}))
+def _document(tmp_path: Path, **env: str) -> dict[str, Any]:
+    app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path), **env}))
     response = app.test_client().get("/api/v1/openapi.json")
     assert response.status_code == 200
     document = response.json
@@ -50,3 +55,68 @@ def test_every_operation_the_portal_calls_is_in_the_document(tmp_path: Path) -> 
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 failed" in result.stdout
+
+
+def test_the_served_document_is_valid_openapi_31(tmp_path: Path) -> None:
+    validate(_document(tmp_path))  # raises, naming the first problem
+
+
+def test_every_ref_points_inside_the_document_and_resolves(tmp_path: Path) -> None:
+    document = _document(tmp_path)
+    found = set(refs(document))
+    assert len(found) > 50
+    assert [ref for ref in found if not ref.startswith(("#/components/schemas/", "#/components/headers/"))] == []
+    for ref in found:
+        resolve(document, ref)  # KeyError names the reference that points nowhere
+    # No schema keeps an $id: inside the document it would change what a relative reference means.
+    assert "$id" not in json.dumps(document["components"]["schemas"]).replace('"$id": {', "")
+
+
+def test_every_operation_documents_its_bodies_and_its_problems(tmp_path: Path) -> None:
+    paths = _document(tmp_path)["paths"]
+    for endpoint in ENDPOINTS:
+        operation = paths[endpoint.path][endpoint.method.lower()]
+        responses = operation["responses"]
+        success = responses[str(endpoint.success)]
+        assert ("content" in success) == (endpoint.success != 204), endpoint.endpoint
+        for status, answer in responses.items():
+            if status == "default" or int(status) >= 400:
+                assert list(answer["content"]) == ["application/problem+json"], (endpoint.endpoint, status)
+        if endpoint.method in ("POST", "PATCH") and endpoint.endpoint not in (
+                "v1.cancel", "v1.rotate_service_account", "v1.restore_topic", "v1.refresh_stale_report",
+                "v1.test_notification_subscription"):
+            assert "requestBody" in operation, endpoint.endpoint
+        if endpoint.access != "public":
+            assert {"401", "403", "404", "422"} <= responses.keys(), endpoint.endpoint
+
+
+def test_the_dry_run_and_the_desired_state_answers_are_documented(tmp_path: Path) -> None:
+    paths = _document(tmp_path)["paths"]
+    submit = paths["/api/v1/requests"]["post"]["responses"]
+    assert submit["201"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/RequestView"}
+    assert submit["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/DryRunResult"}
+    desired = paths["/api/v1/desired-state"]["post"]["responses"]
+    assert desired["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/desired-state-result"}
+    assert desired["409"]["content"]["application/problem+json"]["schema"] == {
+        "$ref": "#/components/schemas/DesiredStateNotApplied"}
+    token = paths["/api/v1/teams/{team}/tokens"]["post"]["responses"]["201"]
+    assert "token" in json.dumps(_document(tmp_path)["components"]["schemas"]["TokenWithSecret"])
+    assert token["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/TokenWithSecret"}
+
+
+def test_limit_declares_the_bounds_the_server_enforces(tmp_path: Path) -> None:
+    from topicdesk.api.common import MAX_PAGE
+
+    operation = _document(tmp_path)["paths"]["/api/v1/topics"]["get"]
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50}
+
+
+def test_the_cookie_scheme_names_the_session_cookie_the_server_sets(tmp_path: Path) -> None:
+    for env, cookie in (({}, "topicdesk_session"),
+                        ({"SESSION_COOKIE_SECURE": "true"}, "__Host-topicdesk")):
+        app = create_app(Settings.from_env({"TOPICDESK_DATA_DIR": str(tmp_path), **env}))
+        assert app.config["SESSION_COOKIE_NAME"] == cookie
+        scheme = app.test_client().get("/api/v1/openapi.json").get_json()["components"]["securitySchemes"]["session"]
+        assert scheme == {**scheme, "in": "cookie", "name": cookie}

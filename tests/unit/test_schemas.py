@@ -17,6 +17,7 @@ from tests.contract import CONTRACT_TOPIC_CREATE
 from topicdesk.domain.errors import FieldError, ValidationFailed
 from topicdesk.schemas import (
     DESIRED_STATE_SCHEMA_ID,
+    FORMAT_CHECKER,
     POLICY_SCHEMA_ID,
     REQUEST_KINDS,
     REQUEST_SCHEMA_ID,
@@ -528,7 +529,7 @@ def _corpus() -> list[tuple[str, object]]:
 
 def test_inlined_refs_give_the_same_errors_as_resolving_them() -> None:
     schema_set = default_schemas()
-    raw = {schema_id: Draft202012Validator(schema, registry=schema_set.registry)
+    raw = {schema_id: Draft202012Validator(schema, registry=schema_set.registry, format_checker=FORMAT_CHECKER)
            for schema_id, schema in schema_set.schemas.items()}
     corpus = _corpus()
     assert len(corpus) > 1500
@@ -541,3 +542,18 @@ def test_inlined_refs_give_the_same_errors_as_resolving_them() -> None:
     # And the point of it: no $ref is left on the request path.
     for schema_id in (REQUEST_SCHEMA_ID, *(kind_schema_id(kind) for kind in REQUEST_KINDS)):
         assert '"$ref"' not in json.dumps(schema_set.validator(schema_id).schema), schema_id
+
+
+def test_declared_formats_are_enforced_with_a_readable_message() -> None:
+    triage = SCHEMA_BASE_URI + "drift-triage.json"
+    errors = schema_errors(triage, {"action": "ignore", "reason": "r", "expires_at": "2026-13-45T00:00:00Z"})
+    assert [(e.path, e.message) for e in errors] == [
+        ("/expires_at",
+         '"2026-13-45T00:00:00Z" is not an RFC 3339 timestamp with an offset, e.g. 2027-03-31T00:00:00Z')]
+    create = kind_schema_id("topic.create")
+    spec = {"name": "payments.x", "partitions": 1, "replication_factor": 1,
+            "data_contract": {"format": "avro", "documentation_url": "not a uri"}}
+    assert [(e.path, e.message) for e in schema_errors(create, spec)] == [
+        ("/data_contract/documentation_url", '"not a uri" is not an absolute URI, e.g. https://wiki.example.com/page')]
+    spec["data_contract"]["documentation_url"] = "https://wiki.example.com/payments/invoices"  # type: ignore[index]
+    assert schema_errors(create, spec) == []

@@ -11,7 +11,9 @@ from topicdesk.domain.errors import TopicdeskError
 
 
 class SecretUnavailable(TopicdeskError):
-    status = 500
+    # The cluster cannot be reached as configured (like a cluster that does not answer): 503, so that a
+    # client retries later instead of reporting a bug.
+    status = 503
     reason = "secret_unavailable"
     title = "Cluster credentials unavailable"
 

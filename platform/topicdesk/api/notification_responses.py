@@ -43,6 +43,15 @@ DELIVERY: dict[str, Any] = {
 }
 
 NOTIFICATION_RESPONSES: dict[str, dict[str, Any]] = {
+    "NotificationEventTypes": {
+        "type": "object", "required": ["event_types", "formats", "signature_header", "replay_window_seconds"],
+        "properties": {"event_types": {"type": "array", "items": {"type": "string"}},
+                       "formats": {"type": "array", "items": {"type": "string"}},
+                       "signature_header": {"type": "string"}, "replay_window_seconds": {"type": "integer"}}},
+    "NotificationTestQueued": {
+        "type": "object", "required": ["event_id", "event_type", "enabled"],
+        "properties": {"event_id": {"type": "string"}, "event_type": {"const": "notification.test"},
+                       "enabled": {"type": "boolean"}}},
     "NotificationSubscription": SUBSCRIPTION,
     "NotificationSubscriptionList": {
         "type": "object", "required": ["items", "next_cursor"],

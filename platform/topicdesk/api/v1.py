@@ -21,9 +21,11 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.endpoints import REQUEST_STATUSES
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from topicdesk.schemas import FORMAT_CHECKER
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
 from topicdesk.services import deletion, drift_triage, expiry, observations, queries, stale
@@ -35,8 +37,6 @@ v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
 # An approval's comment and a rejection's reason: as long as a request's reason may be (schemas/request.json).
 MAX_TEXT = 2000
-REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied",
-                    "failed"}
 
 
 @v1.before_request
@@ -260,7 +260,7 @@ def expiring_grants() -> ResponseReturnValue:
     identity = caller()
     limit, cursor = page_args()
     raw = request.args.get("within_days", "14")
-    if not raw.isdigit() or not 1 <= int(raw) <= expiry.MAX_WITHIN_DAYS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= expiry.MAX_WITHIN_DAYS:
         raise ValidationFailed("bad within_days", errors=[FieldError(
             "/query/within_days", f"must be a whole number of days, 1..{expiry.MAX_WITHIN_DAYS}")])
     after = tuple(decode_cursor(cursor)) if cursor else None
@@ -274,7 +274,7 @@ def _report_args(*, cluster_required: bool) -> tuple[int, str | None, str | None
 
     errors = []
     raw = request.args.get("days", str(DEFAULT_DAYS))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_DAYS:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_DAYS:
         errors.append(FieldError("/query/days", f"must be a whole number of days, 1..{MAX_DAYS}"))
     team, cluster = request.args.get("team"), request.args.get("cluster")
     for name, value in (("team", team), ("cluster", cluster)):
@@ -332,11 +332,16 @@ def audit() -> ResponseReturnValue:
         before = int(values[0]) if values and isinstance(values[0], int) else None
     since_raw = request.args.get("since")
     since = None
-    if since_raw:
+    if since_raw is not None:
+        # RFC 3339 as the document declares it (fromisoformat alone would take a bare date or no zone);
+        # what RFC 3339 allows and Python does not (a leap second) is refused the same way.
         try:
-            since = datetime.fromisoformat(since_raw.replace("Z", "+00:00"))
+            if not FORMAT_CHECKER.conforms(since_raw, "date-time"):
+                raise ValueError(since_raw)
+            since = datetime.fromisoformat(since_raw.upper().replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValidationFailed("bad since", errors=[FieldError("/query/since", "must be RFC 3339")]) from exc
+            raise ValidationFailed("bad since", errors=[FieldError(
+                "/query/since", "must be an RFC 3339 date-time with a zone, e.g. 2026-12-01T00:00:00Z")]) from exc
     items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, since=since,
                                            subject=request.args.get("subject"))
     return jsonify(items=items, next_cursor=encode_cursor([nxt]) if nxt else None)

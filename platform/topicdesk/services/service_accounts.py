@@ -27,7 +27,8 @@ from topicdesk.services.cluster_port import ClusterPort, ScramCredential
 from topicdesk.services.desired import resource_subject
 from topicdesk.services.queries import grant_view, quota_view
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
+# fullmatch, not match with $: "$" also matches before a trailing newline (a SCRAM user "x\n").
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,199}")
 SCRAM_ITERATIONS = 8192
 
 
@@ -59,7 +60,7 @@ def _team_of(name: str) -> str:
 
 
 def _check_name(identity: Identity, name: object) -> str:
-    if not isinstance(name, str) or not NAME_PATTERN.match(name) or "." not in name:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or "." not in name:
         raise ValidationFailed("bad service account name", errors=[FieldError(
             "/name", "use <team>.<name>: lowercase letters, digits, '.', '_' or '-', at most 200 characters")])
     team = _team_of(name)

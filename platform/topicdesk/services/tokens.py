@@ -32,7 +32,8 @@ from topicdesk.domain.errors import Conflict, FieldError, NotFound, Unauthentica
 from topicdesk.domain.identity import Identity, Role
 
 TOKEN_PATTERN = re.compile(r"^tdk_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+# fullmatch, not match with $: "$" also matches before a trailing newline.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,99}")
 # Last-use writes are throttled so that every API call does not become a database write.
 LAST_USE_RESOLUTION = timedelta(minutes=1)
 TOKEN_CACHE_SECONDS = 5.0
@@ -121,7 +122,7 @@ def create_token(
     engine: Engine, *, team: str, name: str, role: Role, actor: str, expires_in: timedelta | None = None,
 ) -> CreatedToken:
     errors = []
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         errors.append(FieldError("/name", "use 1-100 lowercase letters, digits, '.', '_' or '-'"))
     if errors:
         raise ValidationFailed("the token cannot be created", errors=errors)
