@@ -48,6 +48,7 @@ def create_app(
     schema_set = schemas.default_schemas()
     bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
+    app.extensions["topicdesk.policy_bundle"] = bundle
     app.extensions["topicdesk.engine"] = engine
     ports: PortFactory = port_factory or kafka_port_for
     app.extensions["topicdesk.port_factory"] = ports
