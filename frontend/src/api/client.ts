@@ -161,6 +161,13 @@ export const api = {
   topic: (cluster: string, name: string, signal?: AbortSignal) =>
     get<TopicDetail>(expand("/api/v1/clusters/{cluster}/topics/{name}", { cluster, name }), signal),
 
+  restoreTopic: (cluster: string, name: string) =>
+    post<Record<string, unknown>>(expand("/api/v1/clusters/{cluster}/topics/{name}/restore", { cluster, name })),
+  triageDrift: (cluster: string, itemId: string,
+    body: { action: "revert" | "adopt" | "ignore"; reason?: string; expires_at?: string }) =>
+    post<{ item: unknown; requests?: TopicRequest[] }>(
+      expand("/api/v1/clusters/{cluster}/drift/{item_id}/triage", { cluster, item_id: itemId }), body),
+
   audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),
   verifyAudit: (signal?: AbortSignal) => get<AuditVerification>(expand("/api/v1/audit/verify"), signal),
