@@ -29,7 +29,7 @@ interface Binding {
 function binding(value: unknown): string {
   const b = (value ?? {}) as Binding;
   const what = `${String(b.operation ?? "?").toLowerCase()} on ${String(b.resource_type ?? "").toLowerCase()} ${b.resource_name ?? "?"}`;
-  return `${b.principal ?? "?"} may ${what}${b.pattern && b.pattern !== "literal" ? ` (${String(b.pattern).toLowerCase()})` : ""}`;
+  return `${b.principal ?? "?"} may ${what}${b.pattern && String(b.pattern).toLowerCase() !== "literal" ? ` (${String(b.pattern).toLowerCase()})` : ""}`;
 }
 
 function configRows(desired: unknown, observed: unknown): DriftRow[] {
