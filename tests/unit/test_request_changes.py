@@ -45,8 +45,9 @@ def test_a_quota_change_shows_the_rates_it_replaces_and_a_creation_has_no_curren
 
 
 def test_the_impact_names_the_consumers_and_the_budgets_after_the_change() -> None:
-    grants = [{"principal": "User:ingest.reader", "access": "consume", "group": "ingest.g", "team": "ingest"},
-              {"principal": "User:payments.app", "access": "produce", "group": None, "team": "payments"}]
+    grants: list[dict[str, Any]] = [
+        {"principal": "User:ingest.reader", "access": "consume", "group": "ingest.g", "team": "ingest"},
+        {"principal": "User:payments.app", "access": "produce", "group": None, "team": "payments"}]
     impact = request_impact("topic.update", {"name": TOPIC, "partitions": 6, "config": {"retention.ms": "1000"}},
                             CURRENT, grants, {"replicas": 10, "disk_bytes": 5_000_000},
                             {"partition_budget": 100, "disk_budget_bytes": None})
@@ -113,5 +114,6 @@ def test_an_auto_approved_change_keeps_its_current_values_too(world: World) -> N
 
 def test_the_topic_page_offers_the_config_keys_the_policies_allow(world: World) -> None:
     keys = world.get("member", f"/api/v1/clusters/payments-dev/topics/{TOPIC}")["editable_config_keys"]
-    assert "retention.ms" in keys and "max.message.bytes" in keys
+    assert "retention.ms" in keys
+    assert "max.message.bytes" in keys
     assert "unclean.leader.election.enable" not in keys
