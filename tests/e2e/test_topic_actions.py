@@ -15,6 +15,7 @@ Screenshots: topic-edit, approvals-diff, topic-drift, topic-delete, topic-delete
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,8 @@ SCRATCH = "payments.scratch.v1"
 WRITER = "User:payments.orders-writer"
 READER = "User:payments.orders-reader"
 ONE_MIB, SIXTEEN_MIB = 1024 * 1024, 16 * 1024 * 1024
+# The portal's byte units (binary multiples: "MB" today, "MiB" once the IEC names land).
+MIB_1, MIB_16 = re.compile(r"^1 Mi?B$"), re.compile(r"16 Mi?B")
 
 
 @dataclass
@@ -69,7 +72,7 @@ class World:
             assert status not in ("failed", "denied", "rejected"), status
             return status == "applied"
 
-        eventually(applied, timeout=60)
+        until(applied, timeout=60)
 
     @property
     def payments(self) -> LocalCluster:
@@ -112,12 +115,17 @@ def topic_on_kafka(cluster: LocalCluster, name: str) -> tuple[int, dict[str, str
     return len(metadata.partitions), {key: entry.value for key, entry in configs.items()}
 
 
+def until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    """`eventually` takes any answer but None as done: a False must keep it polling."""
+    eventually(lambda: True if condition() else None, timeout=timeout)
+
+
 def kafka_until(cluster: LocalCluster, name: str, check: Callable[[tuple[int, dict[str, str]] | None], bool]) -> None:
-    eventually(lambda: check(topic_on_kafka(cluster, name)), timeout=60)
+    until(lambda: check(topic_on_kafka(cluster, name)), timeout=60)
 
 
 def open_topic(page: Page, portal: Portal, name: str = TOPIC) -> None:
-    page.goto(portal.url(f"/topics/{CLUSTER}/{name}"))
+    page.goto(portal.url(f"/clusters/{CLUSTER}/topics/{name}"))
     page.reload()
     expect(page.get_by_test_id("page-title")).to_have_text(name)
 
@@ -127,9 +135,9 @@ def test_config_change_needs_an_admin_who_sees_current_to_new_then_partitions(wo
     open_topic(alice, portal)
     alice.get_by_test_id("action-config").click()
     row = alice.locator("[data-testid='config-row'][data-key='max.message.bytes']")
-    expect(row).to_contain_text("1 MB")
+    expect(row.locator("td").first).to_have_text(MIB_1)
     alice.get_by_test_id("config-input-max.message.bytes").fill(str(SIXTEEN_MIB))
-    expect(alice.get_by_test_id("edit-config").get_by_test_id("change-new")).to_contain_text("16 MB")
+    expect(alice.get_by_test_id("edit-config").get_by_test_id("change-new")).to_contain_text(MIB_16)
     preview = alice.get_by_test_id("edit-config").get_by_test_id("policy-preview")
     expect(preview).to_have_attribute("data-outcome", "needs_approval")
     expect(preview.locator("[data-rule-id='config.max-message-bytes']")).to_be_visible()
@@ -144,8 +152,8 @@ def test_config_change_needs_an_admin_who_sees_current_to_new_then_partitions(wo
     erin = portal.login("erin", "/approvals")
     item = erin.locator(f"[data-testid='approval-item'][data-request-id='{request_id}']")
     change = item.locator("[data-testid='change-row'][data-field='config.max.message.bytes']")
-    expect(change.get_by_test_id("change-current")).to_have_text("1 MB")
-    expect(change.get_by_test_id("change-new")).to_contain_text("16 MB")
+    expect(change.get_by_test_id("change-current")).to_have_text(MIB_1)
+    expect(change.get_by_test_id("change-new")).to_contain_text(MIB_16)
     expect(item.get_by_test_id("impact-consumers")).to_contain_text("payments.orders-reader")
     portal.screenshot(erin, "approvals-diff")
     item.get_by_test_id("approve-button").click()
@@ -156,7 +164,7 @@ def test_config_change_needs_an_admin_who_sees_current_to_new_then_partitions(wo
     alice.goto(portal.url(f"/requests/{request_id}"))
     expect(alice.get_by_test_id("request-status")).to_have_attribute("data-status", "applied",
                                                                      timeout=APPLIED_TIMEOUT_MS)
-    expect(alice.get_by_test_id("request-changes").get_by_test_id("change-current")).to_have_text("1 MB")
+    expect(alice.get_by_test_id("request-changes").get_by_test_id("change-current")).to_have_text(MIB_1)
 
     open_topic(alice, portal)
     alice.get_by_test_id("action-partitions").click()
@@ -195,7 +203,7 @@ def test_a_revoke_from_the_grants_table_denies_the_consumer(world: World) -> Non
         outcome = consume_one({**reader, "group.id": "payments.orders-reader"}, TOPIC, timeout=8)
         return isinstance(outcome, KafkaError)
 
-    eventually(denied, timeout=30)
+    until(denied)
 
 
 def test_a_drift_in_words_is_reverted_from_the_topic_page(world: World) -> None:
@@ -249,7 +257,7 @@ def test_an_unused_topic_is_deleted_from_its_page_which_stays(world: World) -> N
     def deleted() -> bool:
         return bool(world.api("alice", "GET", f"/api/v1/clusters/{CLUSTER}/topics/{SCRATCH}")["status"] == "deleted")
 
-    eventually(deleted, timeout=30)
+    until(deleted)
     open_topic(alice, portal, SCRATCH)
     expect(alice.get_by_test_id("topic-status")).to_have_text("deleted")
     banner = alice.get_by_test_id("topic-lifecycle")
