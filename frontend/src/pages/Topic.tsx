@@ -69,7 +69,7 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
       <LifecycleBanner topic={data} mayRestore={owner} onRestored={topic.reload} />
 
       <section className="card" aria-labelledby="state-heading" data-testid="topic-state">
-        <h2 id="state-heading">Desired and observed</h2>
+        <h2 id="state-heading">{data.status === "deleted" ? "Last desired state" : "Desired and observed"}</h2>
         <StateTable desired={data.desired} observed={data.observed} />
         <p className="muted small">
           {data.applied_at ? <>Last applied <Time at={data.applied_at} />. </> : null}
@@ -81,11 +81,11 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
         </p>
       </section>
 
-      <section className="card" aria-labelledby="drift-heading" data-testid="topic-drift">
+      {data.status === "deleted" ? null : <section className="card" aria-labelledby="drift-heading" data-testid="topic-drift">
         <h2 id="drift-heading">Drift</h2>
         <DriftPanel cluster={data.cluster} drift={data.drift} scannedAt={data.drift_scanned_at} mayTriage={owner}
           onChanged={topic.reload} />
-      </section>
+      </section>}
 
       {mayChange ? <TopicActionsCard topic={data} /> : null}
 
