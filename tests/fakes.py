@@ -1,4 +1,4 @@
-"""Hand-written fakes of the cluster port: an in-memory cluster and a recorder of port calls."""
+"""Hand-written fakes: the cluster port (an in-memory cluster, a recorder of port calls) and a supervised child."""
 
 from __future__ import annotations
 
@@ -358,3 +358,50 @@ class RecordingClusterPort:
     def delete_scram_users(self, principals: Sequence[str]) -> dict[str, Outcome]:
         self.calls.append(Call("delete_scram_users", len(principals)))
         return self.inner.delete_scram_users(principals)
+
+
+@dataclass
+class FakeChild:
+    """A supervised child (topicdesk.supervisor.Child) without a process: tests make it die or fail to start."""
+
+    name: str
+    fail_starts: int = 0
+    next_pid: int = 1000
+    pid: int | None = None
+    starts: int = 0
+    stops: int = 0
+    exit_code: int | None = None
+    dead: bool = False
+    # Shared between children to see the order they were stopped in.
+    stop_journal: list[str] = field(default_factory=list)
+
+    def start(self) -> int:
+        self.starts += 1
+        if self.fail_starts > 0:
+            self.fail_starts -= 1
+            raise OSError(f"cannot start {self.name}")
+        self.next_pid += 1
+        self.pid, self.dead, self.exit_code = self.next_pid, False, None
+        return self.pid
+
+    def die(self, code: int | None) -> None:
+        self.dead, self.exit_code = True, code
+
+    def exited(self) -> tuple[bool, int | None]:
+        return self.dead, self.exit_code if self.dead else None
+
+    def stop(self) -> None:
+        self.stops += 1
+        self.stop_journal.append(self.name)
+        self.dead = True
+
+
+class FakeClock:
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -13,6 +13,7 @@ import { NewTopicPage } from "./pages/NewTopic";
 import { NotFoundPage } from "./pages/NotFound";
 import { RequestPage } from "./pages/Request";
 import { ServiceAccountsPage } from "./pages/ServiceAccounts";
+import { TokensPage } from "./pages/Tokens";
 import { TopicPage } from "./pages/Topic";
 import { TopicsPage } from "./pages/Topics";
 import { currentAppPath, useLocation } from "./router";
@@ -112,5 +113,6 @@ function Routes() {
   if (matchRoute("/service-accounts", path)) return <ServiceAccountsPage />;
   if (matchRoute("/clusters", path)) return <ClustersPage />;
   if (matchRoute("/audit", path)) return <AuditPage />;
+  if (matchRoute("/tokens", path)) return <TokensPage />;
   return <NotFoundPage />;
 }

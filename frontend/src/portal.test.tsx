@@ -69,7 +69,7 @@ class FakeApi {
     let match: RegExpMatchArray | null;
 
     if (route === "GET /auth/session") {
-      return json(200, { subject: "alice", teams: ["payments"], roles: ["member"], platform_admin: false, csrf_token: "csrf-1" });
+      return json(200, { subject: "alice", teams: ["payments"], roles: ["payments:owner"], platform_admin: false, csrf_token: "csrf-1" });
     }
     if (route === "POST /auth/logout") return new Response(null, { status: 204 });
     if (route === "GET /api/v1/clusters") return json(200, { items: clusters, next_cursor: null });

@@ -13,7 +13,9 @@ from topicdesk import schemas
 from topicdesk.adapters.audit_log import AuditSequencer
 from topicdesk.adapters.db import make_engine
 from topicdesk.api.auth import init_auth
+from topicdesk.api.body import register_input_checks
 from topicdesk.api.endpoints import openapi_document
+from topicdesk.api.headers import register_security_headers
 from topicdesk.api.health import health
 from topicdesk.api.portal import register_portal
 from topicdesk.api.problems import register_problem_handlers
@@ -67,6 +69,9 @@ def create_app(
     # it (e.g. the Flask test client) the committing thread chains them itself.
     app.extensions["topicdesk.audit_sequencer"] = AuditSequencer(engine, poll_seconds=settings.audit_poll_seconds)
     register_problem_handlers(app)
+    # Path and query values checked before any view; the 413 answer names the body limit.
+    register_input_checks(app)
+    register_security_headers(app, settings)
     app.register_blueprint(health)
     # Session cookie flags, OIDC verifier, write rate limiter, /auth/* (login, callback, session, logout).
     init_auth(app, settings)

@@ -60,6 +60,9 @@ class Settings:
     # and otherwise shows the stored observation, `stale` when older than observation_max_age_seconds.
     topic_live_read_seconds: float = 1.0
     observation_max_age_seconds: float = 600.0
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients): believe it,
+    # so that HSTS is sent for HTTPS requests. Off: only a direct HTTPS request counts.
+    trusted_proxy: bool = False
 
     @property
     def cookie_secure(self) -> bool:
@@ -98,6 +101,7 @@ class Settings:
             audit_poll_seconds=audit_poll_seconds,
             topic_live_read_seconds=_non_negative(env, "TOPICDESK_TOPIC_LIVE_READ_SECONDS", "1"),
             observation_max_age_seconds=_non_negative(env, "TOPICDESK_OBSERVATION_MAX_AGE_SECONDS", "600"),
+            trusted_proxy=bool(_optional_bool(env, "TOPICDESK_TRUSTED_PROXY")),
         )
 
 

@@ -1,11 +1,11 @@
 """`topicdesk demo` (what `make run` starts): local Kafka clusters, the database, the portal and
-the reconciler, seeded with teams, clusters and tokens. Ctrl-C stops all of it."""
+the reconciler, seeded with teams, clusters and tokens. A process that dies is restarted with back-off
+(topicdesk/supervisor.py); Ctrl-C or SIGTERM stops all of it."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -23,9 +23,19 @@ from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster, down, up
 from topicdesk.local_kafka.errors import LocalKafkaError
-from topicdesk.local_oidc import API_AUDIENCE, CLIENT_ID, CLIENT_SECRET, DEMO_USERS, start_provider
+from topicdesk.local_oidc import (
+    API_AUDIENCE,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    DEMO_USERS,
+    MockProvider,
+    provider_command,
+    provider_env,
+    wait_until_serving,
+)
 from topicdesk.ports import PortInUse, ensure_port_free
 from topicdesk.services.tokens import create_token
+from topicdesk.supervisor import Backoff, BrokerChild, ProcessChild, Supervisor
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,9 @@ def seed(engine: Engine, clusters: list[LocalCluster]) -> None:
 
 
 def seed_requests(engine: Engine) -> int:
-    """A few topics and one pending cross-team access request, submitted through the real workflow
-    (schemas, policies, audit) on the first run only. Returns how many requests were submitted."""
+    """A few topics, one pending cross-team access request (for payments' owner, alice) and one
+    exception (for a platform admin, erin), submitted through the real workflow (schemas, policies,
+    audit) on the first run only. Returns how many requests were submitted."""
     from topicdesk.adapters.tables import RequestRow
     from topicdesk.domain.identity import Identity
     from topicdesk.policy import build_evaluation_document, evaluate, load_bundle
@@ -81,6 +92,7 @@ def seed_requests(engine: Engine) -> int:
     deps = RequestDeps(engine=engine, validate=validate_request, evaluate=lambda doc: evaluate(bundle, doc),
                        build_document=lambda **p: build_evaluation_document(p["request"], p["requester"],
                                                                              p["cluster"], p["topic"]))
+    alice = Identity("alice@example.com", {"payments": Role.OWNER}, via="session")
     bob = Identity("bob@example.com", {"payments": Role.MEMBER}, via="session")
     dave = Identity("dave@example.com", {"ingest": Role.MEMBER}, via="session")
     week = "604800000"
@@ -100,6 +112,10 @@ def seed_requests(engine: Engine) -> int:
         (dave, {"kind": "access.grant", "cluster": "payments-dev", "reason": "revenue dashboards", "spec": {
             "topic": "payments.invoices.v1", "principal": "User:ingest.analytics", "access": "consume",
             "group": "ingest.analytics"}}),
+        # Above dev's default of 12 partitions, under its ceiling of 48: routed to platform admins.
+        (alice, {"kind": "topic.create", "cluster": "payments-dev", "reason": "month-end settlement runs 24 workers",
+                 "spec": {"name": "payments.settlements.v1", "partitions": 24, "replication_factor": 1,
+                          "config": {"retention.ms": week}, "description": "Settlement batches sent to the banks"}}),
     ]
     for identity, document in submissions:
         submit_request(deps, identity, document)
@@ -121,31 +137,34 @@ def issue_demo_tokens(engine: Engine) -> list[tuple[str, Role, str]]:
     return issued
 
 
+class _Stopped(BaseException):
+    """Raised by the SIGINT/SIGTERM handler: unwinds whatever the demo is doing to its cleanup."""
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # Once: the cleanup that follows must not be interrupted by a second Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise _Stopped(signal.Signals(signum).name)
+
+
+def _log(line: str) -> None:
+    click.echo(f"{time.strftime('%H:%M:%S')} demo: {line}", err=True)
+
+
 def run_demo(settings: Settings) -> None:
     ensure_port_free(settings.host, settings.port)
     state_dir = settings.data_dir / "local"
     oidc_port = int(os.environ.get("OIDC_PORT", str(settings.port + 1)))
     ensure_port_free(settings.host, oidc_port, "the demo's OpenID provider (set OIDC_PORT to move it)")
-    click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
-    clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
-    children: list[subprocess.Popen[bytes]] = []
-
-    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        down(state_dir)
-        click.echo("stopped the portal, the reconciler and the local clusters")
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    supervisor = Supervisor(Backoff(), emit=_log)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
     try:
+        click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
+        clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
+        for local in clusters:
+            supervisor.add(BrokerChild(local), running=True)
         migrations.upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         seed(engine, clusters)
@@ -154,27 +173,52 @@ def run_demo(settings: Settings) -> None:
             click.echo(f"seeded {seeded} demo requests (topics, and an access request awaiting payments' owner)")
         tokens = issue_demo_tokens(engine)
         engine.dispose()
-        provider = start_provider(settings.data_dir / "oidc-provider.log", port=oidc_port)
-        children.append(provider.process)
+        provider = _start_provider(supervisor, settings, oidc_port)
         public_url = f"http://{settings.host}:{settings.port}"
         env = {**os.environ, "TOPICDESK_DATA_DIR": str(settings.data_dir), "DATABASE_URL": settings.database_url,
                "SECRET_KEY": settings.secret_key, "OIDC_ISSUER": provider.issuer, "OIDC_CLIENT_ID": CLIENT_ID,
                "OIDC_CLIENT_SECRET": CLIENT_SECRET, "OIDC_AUDIENCE": API_AUDIENCE, "TOPICDESK_PUBLIC_URL": public_url}
         exe = [sys.executable, "-m", "topicdesk.cli"]
-        children.append(subprocess.Popen([*exe, "serve", "--no-migrate", "--host", settings.host,
-                                          "--port", str(settings.port)], env=env))
+        server = ProcessChild("the portal", [*exe, "serve", "--no-migrate", "--host", settings.host,
+                                             "--port", str(settings.port)], env)
+        supervisor.add(server)
         for name, command in extra_processes():
-            children.append(subprocess.Popen([*exe, *command], env=env))
-            click.echo(f"started {name}")
-        _wait_healthy(settings, children[0])
-    except BaseException:
-        stop()
-        raise
+            supervisor.add(ProcessChild(name, [*exe, *command], env))
+        _wait_healthy(settings, server)
+        _print_banner(settings, clusters, provider.issuer, tokens)
+        supervisor.run(every=0.5)
+    except _Stopped:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop_all()
+        down(state_dir)
+        click.echo("stopped the portal, the reconciler, the OpenID provider and the local clusters")
+
+
+def _start_provider(supervisor: Supervisor, settings: Settings, port: int) -> MockProvider:
+    log_path = settings.data_dir / "oidc-provider.log"
+    log_path.write_bytes(b"")
+    child = ProcessChild("the OpenID provider", provider_command(port), provider_env(), log_path=log_path)
+    supervisor.add(child)
+    if child.process is None:
+        raise click.ClickException(f"could not start the demo's OpenID provider (see {log_path})")
+    provider = MockProvider(issuer=f"http://127.0.0.1:{port}", process=child.process, log_path=log_path)
+    try:
+        wait_until_serving(provider)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return provider
+
+
+def _print_banner(settings: Settings, clusters: list[LocalCluster], issuer: str,
+                  tokens: list[tuple[str, Role, str]]) -> None:
     click.echo("")
     for cluster in clusters:
         click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
     click.echo(f"\nTopicdesk is running at http://{settings.host}:{settings.port}/")
-    click.echo(f"Log in through the local OpenID provider ({provider.issuer}); pick one of these users:")
+    click.echo(f"Log in through the local OpenID provider ({issuer}); pick one of these users:")
     for user in DEMO_USERS.values():
         click.echo(f"  {user.sub:<6} {', '.join(user.roles)}")
     click.echo(f"API tokens for the demo (also in {settings.data_dir / 'demo-tokens.txt'}):")
@@ -185,28 +229,24 @@ def run_demo(settings: Settings) -> None:
     token_file.write_text("\n".join(lines) + "\n")
     token_file.chmod(0o600)
     click.echo(f"\n  curl -H 'Authorization: Bearer {tokens[0][2]}' http://{settings.host}:{settings.port}/api/v1/me")
-    click.echo("\nPress Ctrl-C to stop everything.")
-    while True:
-        for child in children:
-            if child.poll() is not None:
-                click.echo(f"a demo process exited with code {child.returncode}; stopping", err=True)
-                stop()
-        time.sleep(1)
+    click.echo("\nA process that dies is restarted (see the `demo:` lines). Press Ctrl-C to stop everything.")
 
 
 def extra_processes() -> list[tuple[str, list[str]]]:
     """Processes that run beside the portal."""
-    return [("the reconciler", ["reconcile", "--interval", "1", "--drift-interval", "30"])]
+    # A short lease: after a crash the restarted reconciler waits for the dead one's lease to run out.
+    return [("the reconciler", ["reconcile", "--interval", "1", "--drift-interval", "30", "--lease-seconds", "6"])]
 
 
-def _wait_healthy(settings: Settings, server: subprocess.Popen[bytes]) -> None:
+def _wait_healthy(settings: Settings, server: ProcessChild) -> None:
     import urllib.request
 
     deadline = time.monotonic() + 60
     url = f"http://{settings.host}:{settings.port}/healthz"
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise click.ClickException(f"the portal exited with code {server.returncode} before it was healthy")
+        done, code = server.exited()
+        if done:
+            raise click.ClickException(f"the portal exited with code {code} before it was healthy")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:

@@ -130,19 +130,39 @@ class MockProvider:
         return tokens
 
 
-def start_provider(log_path: Path, users: Iterable[MockUser] = DEMO_USERS.values(), *,
-                   timeout: float = 60.0, port: int | None = None) -> MockProvider:
-    port = port or free_port()
+def provider_command(port: int, users: Iterable[MockUser] = DEMO_USERS.values()) -> list[str]:
+    """The command that serves the provider on `port` (the demo's supervisor restarts it with this)."""
     command = [sys.executable, "-m", "topicdesk.local_oidc", "--port", str(port)]
     for user in users:
         command += ["--user-claims", json.dumps(user.claims())]
-    env = {**os.environ, "NO_COLOR": "1"}
+    return command
+
+
+def provider_env() -> dict[str, str]:
+    return {**os.environ, "NO_COLOR": "1"}
+
+
+def start_provider(log_path: Path, users: Iterable[MockUser] = DEMO_USERS.values(), *,
+                   timeout: float = 60.0, port: int | None = None) -> MockProvider:
+    port = port or free_port()
     log_file = log_path.open("wb")
     try:
-        process = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(provider_command(port, users), env=provider_env(), stdout=log_file,
+                                   stderr=subprocess.STDOUT)
     finally:
         log_file.close()
     provider = MockProvider(issuer=f"http://127.0.0.1:{port}", process=process, log_path=log_path)
+    try:
+        wait_until_serving(provider, timeout)
+    except RuntimeError:
+        stop_process(process)
+        raise
+    return provider
+
+
+def wait_until_serving(provider: MockProvider, timeout: float = 60.0) -> None:
+    """Return once the provider serves its discovery document; RuntimeError (with its log) if it cannot."""
+    process = provider.process
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -151,11 +171,10 @@ def start_provider(log_path: Path, users: Iterable[MockUser] = DEMO_USERS.values
         try:
             response = requests.get(f"{provider.issuer}/.well-known/openid-configuration", timeout=2)
             if response.status_code == 200 and response.json().get("issuer") == provider.issuer:
-                return provider
+                return
         except (requests.RequestException, ValueError):
             pass
         if time.monotonic() > deadline:
-            stop_process(process)
             raise RuntimeError(f"oidc-provider-mock did not serve its discovery document within {timeout:.0f} s:\n"
                                f"{provider.log()[-4000:]}")
         time.sleep(0.1)

@@ -4,7 +4,9 @@
  */
 
 import type {
+  ApiToken,
   AuditEvent,
+  CreatedApiToken,
   LogoutResult,
   AuditVerification,
   Cluster,
@@ -90,7 +92,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export async function call<T>(method: "GET" | "POST", url: string, options: CallOptions = {}): Promise<T> {
+export async function call<T>(method: "GET" | "POST" | "DELETE", url: string, options: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json, application/problem+json" };
   if (method !== "GET") {
     headers["X-CSRF-Token"] = csrfToken;
@@ -143,6 +145,15 @@ export const api = {
     post<ServiceAccountCredentials>(
       expand("/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate", { cluster, principal }),
     ),
+  deleteServiceAccount: (cluster: string, principal: string) =>
+    call<undefined>("DELETE", expand("/api/v1/clusters/{cluster}/service-accounts/{principal}", { cluster, principal })),
+
+  tokens: (team: string, signal?: AbortSignal) =>
+    get<Page<ApiToken>>(expand("/api/v1/teams/{team}/tokens", { team }), signal),
+  createToken: (team: string, body: { name: string; role: "member" | "owner"; expires_in_days: number }) =>
+    post<CreatedApiToken>(expand("/api/v1/teams/{team}/tokens", { team }), body),
+  revokeToken: (team: string, tokenId: string) =>
+    call<undefined>("DELETE", expand("/api/v1/teams/{team}/tokens/{token_id}", { team, token_id: tokenId })),
 
   requests: (query: { mine?: boolean; awaiting_me?: boolean; limit?: number; cursor?: string | null },
     signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),

@@ -59,4 +59,5 @@ export const routes = {
   serviceAccounts: (cluster?: string) => href(["service-accounts"], { cluster }),
   clusters: () => "/clusters",
   audit: () => "/audit",
+  tokens: () => "/tokens",
 };

@@ -32,13 +32,14 @@ from typing import Any
 
 import yaml
 
+from topicdesk.adapters import strict_json
 from topicdesk.domain.errors import FieldError, TopicdeskError, UnsupportedMediaType, ValidationFailed
 from topicdesk.schemas import DESIRED_STATE_SCHEMA_ID, SchemaSet, default_schemas, json_pointer
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 ACCEPTED_TYPES = (*JSON_TYPES, *YAML_TYPES)
-MAX_DEPTH = 32
+MAX_DEPTH = strict_json.MAX_DEPTH
 
 Position = tuple[int, int]  # 1-based line and column
 
@@ -102,6 +103,12 @@ def parse_located(raw: bytes, content_type: str | None, schemas: SchemaSet | Non
     kind = media_type(content_type)
     text = _text(raw)
     parsed = _parse_json(text) if kind in JSON_TYPES else _parse_yaml(text)
+    # NUL and other controls, invisible characters in names, numbers past 64 bits: as in JSON bodies.
+    refused = strict_json.problems(parsed.document).refused_values
+    if refused:
+        count = f"{len(refused)} problems" if len(refused) > 1 else "1 problem"
+        raise ValidationFailed(f"the desired-state file has values Topicdesk does not accept: {count}",
+                               errors=parsed.locate(refused))
     if not validate:
         return parsed
     errors = parsed.locate((schemas or default_schemas()).errors(DESIRED_STATE_SCHEMA_ID, parsed.document))
@@ -171,6 +178,8 @@ def _no_constant(name: str) -> Any:
 
 
 def _parse_json(text: str) -> ParsedFile:
+    if strict_json.deeper_than(text.encode("utf-8", "surrogatepass"), MAX_DEPTH):
+        raise _refused(f"not valid JSON: nested deeper than {MAX_DEPTH} levels", "", (1, 1))
     try:
         document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:

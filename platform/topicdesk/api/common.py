@@ -1,4 +1,4 @@
-"""Helpers every view uses: the JSON body, the caller, pagination cursors."""
+"""Helpers every view uses: the caller, pagination cursors, query flags (bodies: api/body.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, g, request
 from sqlalchemy.engine import Engine
 
-from topicdesk.domain.errors import FieldError, MalformedInput, Unauthenticated, ValidationFailed
+from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.domain.identity import Identity
 
 MAX_PAGE = 500
@@ -18,20 +18,6 @@ MAX_PAGE = 500
 def engine() -> Engine:
     value: Engine = current_app.extensions["topicdesk.engine"]
     return value
-
-
-def json_body() -> dict[str, Any]:
-    raw = request.get_data(cache=True)
-    if not raw:
-        raise MalformedInput("the request body must be a JSON object")
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedInput(f"the request body is not valid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ValidationFailed("the request body must be a JSON object",
-                               errors=[FieldError("", f"expected an object, got {type(document).__name__}")])
-    return document
 
 
 def caller() -> Identity:

@@ -61,8 +61,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "owner", note="an owner of the difference's team (the resource's owner; the grantee's for ACLs)",
              request_schema="https://topicdesk.dev/schemas/drift-triage.json", tags=("drift",)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/service-accounts", "v1.list_service_accounts",
-             "The caller's teams' service accounts on a cluster", "authenticated",
-             note="lists only the caller's teams' accounts (all for platform admins)", tags=("service accounts",)),
+             "The caller's teams' service accounts on a cluster, each with its access grants and client quota",
+             "authenticated",
+             note="lists only the caller's teams' accounts (all for platform admins)", tags=("service accounts",),
+             response_schema="ServiceAccountList"),
     Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts", "v1.create_service_account",
              "Create a SCRAM service account named <team>.<name>; the password is in this response only",
              "member", note="name must start with one of the caller's teams", success=201,
@@ -71,7 +73,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "v1.rotate_service_account", "New password (returned once)", "owner",
              note="owner of the account's team", tags=("service accounts",)),
     Endpoint("DELETE", "/api/v1/clusters/{cluster}/service-accounts/{principal}", "v1.delete_service_account",
-             "Delete a service account", "owner", note="owner of the account's team", success=204,
+             "Delete a service account with its access grants and client quota (the reconciler removes the SCRAM "
+             "credential, ACLs and quota)", "owner",
+             note="owner of the account's team; 409 while a desired-state file declares one of its grants or its quota",
+             success=204,
              tags=("service accounts",)),
     Endpoint("POST", "/api/v1/requests", "v1.submit",
              "Submit a request (201), or ?dry_run=true for the decision only (200); 409 when it changes a resource "
@@ -143,8 +148,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                   "does not answer", tags=("reports",),
              query=(("cluster", "string"), ("days", "integer"), ("team", "string")),
              response_schema="https://topicdesk.dev/schemas/stale-report.json"),
-    Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
-             "owner", tags=("tokens",)),
+    Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens",
+             "A team's API tokens with their last use (never their values)", "owner", tags=("tokens",),
+             response_schema="ApiTokenList"),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",
              "Create a team API token (member or owner role); the token is in this response only", "owner",
              success=201, tags=("tokens",)),
@@ -157,6 +163,27 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# Endpoints that read a JSON body through api/body.py but declare no request schema (yet); with the ones
+# that declare one, they answer the body reader's refusals below.
+READS_BODY_WITHOUT_SCHEMA = frozenset({"v1.change_cluster", "v1.create_service_account", "v1.create_team_token",
+                                       "v1.approve", "v1.reject"})
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+# What api/body.py answers for a body it does not read (docs/architecture.md, HTTP edge).
+BODY_REFUSALS = {
+    "400": _problem("Malformed body: not UTF-8, not JSON, nested deeper than 32 levels, NaN/Infinity, a key "
+                    "given twice (errors: the key's path), or a body shorter than its Content-Length"),
+    "413": _problem("The body is larger than TOPICDESK_MAX_BODY_BYTES (default 1,000,000 bytes; the detail names "
+                    "the limit), with Content-Length or chunked"),
+    "415": _problem("The Content-Type is missing or not one of the request body's media types, or its charset "
+                    "is not UTF-8; Accept-Post (Accept-Patch) lists the accepted ones"),
+    "422": _problem("Validation failed: the schema, or a control or invisible character, a lone surrogate or a "
+                    "number beyond 64 bits in a value (errors: every path)"),
+}
 
 
 def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -179,6 +206,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 for media in endpoint.response_media}
         if endpoint.access != "public":
             operation["security"] = [{"bearer": []}, {"session": []}]
+        if endpoint.request_schema or endpoint.endpoint in READS_BODY_WITHOUT_SCHEMA:
+            operation["responses"].update({status: response for status, response in BODY_REFUSALS.items()
+                                           if status not in operation["responses"]})
         if endpoint.request_schema:
             operation["requestBody"] = {"required": True, "content": {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.request_schema)}"}}

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, json, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from topicdesk.domain.errors import RateLimited, TopicdeskError, UnsupportedMediaType
 
@@ -47,8 +47,9 @@ def _from_domain(error: TopicdeskError) -> Response:
     if isinstance(error, RateLimited):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if isinstance(error, UnsupportedMediaType):
-        # What this endpoint takes instead (the header of the W3C Linked Data Platform, which curl shows).
-        headers["Accept-Post"] = ", ".join(error.accepted)
+        # What this endpoint takes instead (Accept-Post of the W3C Linked Data Platform; RFC 5789's
+        # Accept-Patch for PATCH), which curl shows.
+        headers["Accept-Patch" if request.method == "PATCH" else "Accept-Post"] = ", ".join(error.accepted)
     return problem_response(
         error.status,
         error.title,
@@ -61,7 +62,11 @@ def _from_domain(error: TopicdeskError) -> Response:
 
 def _from_http(error: HTTPException) -> Response:
     status = error.code or 500
-    return problem_response(status, error.name, error.description or error.name)
+    headers = {}
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        # RFC 9110 section 15.5.6: a 405 lists the methods the resource has.
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return problem_response(status, error.name, error.description or error.name, headers=headers)
 
 
 def _from_unexpected(error: Exception) -> Response:

@@ -10,13 +10,14 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.strict_json import refused_character
 from topicdesk.api.auth import OIDC_EXTENSION, identity_from_request
+from topicdesk.api.body import file_body, json_body
 from topicdesk.api.common import (
     caller,
     decode_cursor,
     encode_cursor,
     engine,
-    json_body,
     page_args,
     query_bool,
 )
@@ -33,6 +34,8 @@ from topicdesk.services.cluster_port import close_port
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
 
+# An approval's comment and a rejection's reason: as long as a request's reason may be (schemas/request.json).
+MAX_TEXT = 2000
 REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied",
                     "failed"}
 
@@ -98,9 +101,9 @@ def submit() -> ResponseReturnValue:
     if query_bool("dry_run"):
         return jsonify(workflow.evaluate_request(_deps(), identity, document, override_managed_by=override)), 200
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= 200:
-        raise ValidationFailed("bad Idempotency-Key",
-                               errors=[FieldError("/headers/Idempotency-Key", "must be 1-200 characters")])
+    if key is not None and (not 1 <= len(key) <= 200 or refused_character(key)):
+        raise ValidationFailed("bad Idempotency-Key", errors=[FieldError(
+            "/headers/Idempotency-Key", "must be 1-200 characters, without control or invisible characters")])
     result = workflow.submit_request(_deps(), identity, document, idempotency_key=key, override_managed_by=override)
     response = jsonify(result.body)
     response.status_code = result.status_code
@@ -112,7 +115,12 @@ def submit() -> ResponseReturnValue:
 
 @v1.post("/desired-state")
 def apply_desired_state() -> ResponseReturnValue:
-    from topicdesk.adapters.desired_file_format import locate_errors, parse_located
+    from topicdesk.adapters.desired_file_format import (
+        ACCEPTED_TYPES,
+        locate_errors,
+        media_type,
+        parse_located,
+    )
     from topicdesk.domain.desired_result import NOT_APPLIED_TYPE, not_applied_detail, result_status
     from topicdesk.services.desired_state import apply_desired_state as apply_file
 
@@ -121,7 +129,7 @@ def apply_desired_state() -> ResponseReturnValue:
     allow_destroy = query_bool("allow_destroy") or query_bool("prune")
     # The file as it is in the repository (YAML or JSON); the body size limit is the app's, as for JSON.
     # The service checks the schema (once); its errors are located in the file below.
-    parsed = parse_located(request.get_data(cache=True), request.content_type, validate=False)
+    parsed = parse_located(file_body(ACCEPTED_TYPES, media_type), request.content_type, validate=False)
     try:
         result = apply_file(_deps(), identity, parsed.document, dry_run=query_bool("dry_run"),
                             allow_destroy=allow_destroy, source=request.args.get("source"))
@@ -187,25 +195,24 @@ def get_request(request_id: str) -> ResponseReturnValue:
         return jsonify(queries.get_request(session, identity, request_id))
 
 
-def _optional_body() -> dict[str, Any]:
-    return json_body() if request.get_data(cache=True) else {}
-
-
 @v1.post("/requests/<request_id>/approve")
 def approve(request_id: str) -> ResponseReturnValue:
-    body = _optional_body()
+    body = json_body(optional=True)
     comment = body.get("comment")
-    if comment is not None and not isinstance(comment, str):
-        raise ValidationFailed("bad comment", errors=[FieldError("/comment", "must be a string")])
+    if comment is not None and not (isinstance(comment, str) and len(comment) <= MAX_TEXT):
+        raise ValidationFailed("bad comment", errors=[FieldError("/comment", f"must be a string of at most "
+                                                                            f"{MAX_TEXT} characters")])
     return jsonify(workflow.approve_request(engine(), caller(), request_id, comment))
 
 
 @v1.post("/requests/<request_id>/reject")
 def reject(request_id: str) -> ResponseReturnValue:
-    body = _optional_body()
+    body = json_body(optional=True)
     reason = body.get("reason")
     if not isinstance(reason, str):
         raise ValidationFailed("a rejection needs a reason", errors=[FieldError("/reason", "is required")])
+    if len(reason) > MAX_TEXT:
+        raise ValidationFailed("bad reason", errors=[FieldError("/reason", f"at most {MAX_TEXT} characters")])
     return jsonify(workflow.reject_request(engine(), caller(), request_id, reason))
 
 

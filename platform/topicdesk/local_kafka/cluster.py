@@ -48,6 +48,7 @@ from topicdesk.local_kafka.processes import (
     jvm_rss_bytes,
     kill_orphan,
     port_is_free,
+    reap_exit,
     stop_process,
 )
 from topicdesk.local_kafka.run_logs import RUN_MARKER, bind_failure_port, failure_summary
@@ -235,6 +236,26 @@ def down(
     return stopped
 
 
+def restart(cluster: LocalCluster, *, heap_mb: int = DEFAULT_HEAP_MB, libs: Path | None = None) -> LocalCluster:
+    """Start a recorded cluster's JVM again on its own config, ports and data folder (after it died).
+
+    Never formats: a data folder that is gone or belongs to another cluster is an error, since a
+    fresh one would silently lose every topic. Returns the cluster with its new pid (also saved).
+    """
+    with locked(cluster.home.parent):
+        if is_running(cluster):
+            return cluster
+        if not data_dir_matches(cluster.data_dir, cluster.cluster_id):
+            raise LocalKafkaError(
+                f"local cluster {cluster.name}: {cluster.data_dir} is not its formatted data folder any more; "
+                f"not restarting it (`topicdesk local up` formats a new one)"
+            )
+        java = java_executable()
+        libs = libs or ensure_kafka_libs(cluster.kafka_version)
+        write_configs(cluster)
+        return start_jvm(cluster, libs, java, heap_mb)
+
+
 def status(state_dir: Path | None = None, *, probe: bool = True) -> list[ClusterStatus]:
     state_dir = (state_dir or default_state_dir()).absolute()
     result = []
@@ -273,6 +294,8 @@ __all__ = [
     "new_secret",
     "plan_cluster",
     "port_is_free",
+    "reap_exit",
+    "restart",
     "save_state",
     "server_properties",
     "status",

@@ -149,6 +149,24 @@ def is_running(cluster: LocalCluster) -> bool:
     return "kafka.Kafka" in cmdline and str(cluster.config_file) in cmdline
 
 
+def reap_exit(cluster: LocalCluster) -> tuple[bool, int | None]:
+    """(True, exit code) once the cluster's JVM has died and been reaped, (False, None) while it runs.
+
+    The code follows subprocess: negative is the signal that killed it. A JVM this process did not
+    start (reused from an earlier `up`) cannot be waited for: then only (True, None) is known.
+    """
+    pid = cluster.pid
+    if pid is None or pid <= 0:
+        return True, None
+    try:
+        waited, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not is_running(cluster), None
+    if waited == 0:
+        return False, None
+    return True, os.waitstatus_to_exitcode(status)
+
+
 def find_jvms(under: Path) -> list[int]:
     """Pids of local-cluster JVMs whose server.properties lies under `under`, state file or not."""
     prefix = str(under.absolute()) + os.sep
