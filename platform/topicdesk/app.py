@@ -52,6 +52,7 @@ def create_app(
     schema_set = schemas.default_schemas()
     bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
+    app.extensions["topicdesk.policy_bundle"] = bundle
     app.extensions["topicdesk.engine"] = engine
     # First, so that its timing covers every other hook: request id, request log line, metrics, /metrics.
     observability.install(app)

@@ -365,7 +365,11 @@ def test_platform_admin_rejects_with_a_reason_the_requester_sees(portal: Portal,
     alice.goto(portal.url(f"/requests/{request_id}"))
     expect(alice.get_by_test_id("request-status")).to_have_attribute("data-status", "rejected")
     expect(alice.get_by_test_id("rejection-reason")).to_have_text(REJECTION)
-    expect(alice.get_by_test_id("request-decision")).to_contain_text("needs approval")
+    # Decided: who rejected it and when, never a "needs approval" badge or "No approvals yet".
+    expect(alice.get_by_test_id("rejected-by")).to_have_text("erin@example.com")
+    expect(alice.get_by_test_id("decision-routed")).to_contain_text("rejected")
+    expect(alice.get_by_test_id("request-decision")).not_to_contain_text("needs approval")
+    expect(alice.get_by_test_id("approvals")).not_to_contain_text("No approvals yet")
     expect(alice.get_by_role("region", name="What was asked")).to_contain_text("50 MB/s per broker")
     portal.screenshot(alice, "request-rejected")
     alice.set_viewport_size(MOBILE)

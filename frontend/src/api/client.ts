@@ -193,6 +193,12 @@ export const api = {
   sendTestEvent: (team: string, id: string) =>
     post<{ event_id: string; detail: string }>(
       expand("/api/v1/teams/{team}/notifications/subscriptions/{id}/test", { team, id })),
+  restoreTopic: (cluster: string, name: string) =>
+    post<Record<string, unknown>>(expand("/api/v1/clusters/{cluster}/topics/{name}/restore", { cluster, name })),
+  triageDrift: (cluster: string, itemId: string,
+    body: { action: "revert" | "adopt" | "ignore"; reason?: string; expires_at?: string }) =>
+    post<{ item: unknown; requests?: TopicRequest[] }>(
+      expand("/api/v1/clusters/{cluster}/drift/{item_id}/triage", { cluster, item_id: itemId }), body),
 
   audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),

@@ -253,6 +253,33 @@ export interface TopicRequest {
   rejection_reason?: string | null;
   /** Beyond the contract: the status timeline; the portal derives one when absent. */
   history?: StatusChange[];
+  /** Current -> new of every changed field (null in lists unless pending). */
+  changes?: RequestChange[] | null;
+  /** Who consumes the topic and the cluster's budgets after the change. */
+  impact?: RequestImpact | null;
+  attempts?: number;
+  last_error?: { reason: string; message: string } | null;
+  next_attempt_at?: string | null;
+}
+
+/** One field a request changes: null current = not set (the default); null new = back to the default. */
+export interface RequestChange {
+  field: string;
+  current: unknown;
+  new: unknown;
+}
+
+export interface Budget {
+  used: number;
+  after: number;
+  budget: number | null;
+}
+
+export interface RequestImpact {
+  consumers: Array<{ principal: string; group: string | null; team: string | null }>;
+  consuming_teams: string[];
+  partition_replicas: Budget;
+  disk_bytes: Budget;
 }
 
 /** drifted: applied, but the last drift scan found the cluster differing (and nobody ignored it). */
@@ -278,8 +305,16 @@ export interface TopicState {
   config: Record<string, string>;
 }
 
+export type DriftAction = "revert" | "adopt" | "ignore";
+
 /** One difference between desired and observed state found by the drift scan. */
 export interface DriftItem {
+  id?: string;
+  key?: string;
+  expected?: unknown;
+  state?: "open" | "reverting" | "adopting" | "ignored" | (string & {});
+  actions?: DriftAction[];
+  ignore?: { reason: string; expires_at: string; by: string; at: string } | null;
   resource?: string;
   topic?: string;
   kind?: string;
@@ -317,6 +352,20 @@ export interface TopicDetail extends TopicSummary {
   generation?: number;
   observed_generation?: number;
   applied_at?: string | null;
+  /** The config keys the policies let a team set here (null: no limit). */
+  editable_config_keys?: string[] | null;
+  lifecycle?: "active" | "quarantined" | "deleting" | "deleted" | (string & {});
+  quarantined_until?: string | null;
+  deleted_at?: string | null;
+  quarantined_grants?: AccessGrant[];
+  deletion?: {
+    request_id: string;
+    requested_by: string | null;
+    approved_by: string[];
+    decided_by: string | null;
+    quarantined_until: string | null;
+    deleted_at: string | null;
+  } | null;
 }
 
 export interface AuditEvent {

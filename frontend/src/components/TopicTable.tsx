@@ -30,7 +30,7 @@ export function TopicTable({ topics, caption, testId }: { topics: TopicSummary[]
           {topics.map((topic) => {
             const retention = topic.config?.["retention.ms"];
             return (
-              <tr key={`${topic.cluster}/${topic.name}`} data-testid="topic-row" data-topic={topic.name}>
+              <tr key={`${topic.cluster}/${topic.name}`} data-testid="topic-row" data-topic={topic.name} data-status={topic.status}>
                 <td data-label="Topic">
                   <Link to={routes.topic(topic.cluster, topic.name)} className="mono">
                     {topic.name}

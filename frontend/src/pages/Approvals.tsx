@@ -2,6 +2,7 @@ import { useState } from "react";
 import { api } from "../api/client";
 import type { TopicRequest } from "../api/types";
 import { ApprovalActions } from "../components/ApprovalActions";
+import { ChangeList, ImpactView } from "../components/ChangeList";
 import { DecisionRules } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, EmptyState, ErrorState, LoadMore, Loading, PageHeader, Time, errorMessage } from "../components/ui";
@@ -69,6 +70,18 @@ export function ApprovalsPage() {
                   <Time at={request.created_at} />
                 </p>
                 {request.reason ? <p className="reason">“{request.reason}”</p> : null}
+                {request.changes ? (
+                  <>
+                    <h3 className="small-heading">Current → new</h3>
+                    <ChangeList changes={request.changes} />
+                  </>
+                ) : null}
+                {request.impact ? (
+                  <>
+                    <h3 className="small-heading">Impact</h3>
+                    <ImpactView impact={request.impact} />
+                  </>
+                ) : null}
                 <h3 className="small-heading">Why it needs you</h3>
                 <DecisionRules decision={request.decision} />
                 <details className="inbox-spec">

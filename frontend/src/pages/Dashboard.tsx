@@ -75,6 +75,12 @@ export function DashboardPage() {
           <ErrorState error={topics.error} onRetry={topics.reload} what="your topics" />
         ) : topics.data?.items.length ? (
           <>
+            {topics.data.items.some((t) => t.status === "drifted") ? (
+              <p className="banner banner-warning" data-testid="dashboard-drifted">
+                {topics.data.items.filter((t) => t.status === "drifted").length} of your topics drifted: the cluster
+                differs from what Topicdesk set. Open a topic marked drifted to revert, adopt or ignore the difference.
+              </p>
+            ) : null}
             <TopicTable topics={topics.data.items} caption="Topics your teams own" />
             {topics.data.more ? <p className="muted">Showing the first 100 per team; search the <Link to={routes.topics()}>catalogue</Link> for more.</p> : null}
           </>

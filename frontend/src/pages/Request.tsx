@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { TopicRequest } from "../api/types";
 import { ApprovalActions } from "../components/ApprovalActions";
+import { ChangeList, ImpactView } from "../components/ChangeList";
 import { DecisionRules, DecisionSummary } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, ErrorState, Loading, PageHeader, StatusBadge, Time, errorMessage } from "../components/ui";
@@ -104,6 +105,8 @@ export function RequestPage({ id }: { id: string }) {
   };
 
   const timeline = requestTimeline(request);
+  const rejection = [...(request.history ?? [])].reverse().find((entry) => entry.status === "rejected");
+  const routed = request.decision.outcome === "needs_approval";
   const final = isFinal(request.status);
   const spec = request.spec as Record<string, unknown>;
   const topicName = typeof spec.name === "string" ? spec.name : typeof spec.topic === "string" ? spec.topic : null;
@@ -132,7 +135,14 @@ export function RequestPage({ id }: { id: string }) {
       ) : null}
       {request.status === "rejected" ? (
         <Banner tone="danger" title="Rejected" testId="rejection">
+          {rejection?.by ? <><strong data-testid="rejected-by">{rejection.by}</strong> rejected it on <Time at={rejection.at} />: </> : null}
           <span data-testid="rejection-reason">{request.rejection_reason || "No reason was given."}</span>
+        </Banner>
+      ) : null}
+      {request.status === "applying" && request.last_error ? (
+        <Banner tone="warning" title={`Retrying (attempt ${request.attempts ?? 1} failed)`} testId="request-retrying">
+          <code>{request.last_error.reason}</code>: {request.last_error.message}
+          {request.next_attempt_at ? <> — next attempt <Time at={request.next_attempt_at} />.</> : null}
         </Banner>
       ) : null}
       {request.status === "failed" || request.error ? (
@@ -179,7 +189,12 @@ export function RequestPage({ id }: { id: string }) {
 
         <section className="card" aria-labelledby="decision-heading" data-testid="request-decision">
           <h2 id="decision-heading">Policy decision</h2>
-          <DecisionSummary decision={request.decision} />
+          {routed && !pending ? (
+            <p className="decision-headline" data-testid="decision-routed">
+              The policies routed it to {request.decision.approvers.join(", ") || "approvers"}
+              {request.status === "rejected" ? "; it was rejected." : request.status === "cancelled" ? "; it was cancelled before a decision." : "; it was approved."}
+            </p>
+          ) : <DecisionSummary decision={request.decision} />}
           <DecisionRules decision={request.decision} />
           <h3>Approvals</h3>
           {request.approvals.length ? (
@@ -193,11 +208,21 @@ export function RequestPage({ id }: { id: string }) {
             </ul>
           ) : (
             <p className="muted" data-testid="approvals">
-              {request.decision.outcome === "needs_approval" ? "No approvals yet." : "None needed."}
+              {request.status === "rejected" ? `None: ${rejection?.by ?? "an approver"} rejected it.`
+                : request.status === "cancelled" ? "None: the request was cancelled."
+                  : routed ? "No approvals yet." : "None needed."}
             </p>
           )}
         </section>
       </div>
+
+      {request.changes ? (
+        <section className="card" aria-labelledby="changes-heading" data-testid="request-changes">
+          <h2 id="changes-heading">Current → new</h2>
+          <ChangeList changes={request.changes} />
+          {request.impact ? <><h3>Impact</h3><ImpactView impact={request.impact} /></> : null}
+        </section>
+      ) : null}
 
       <section className="card" aria-labelledby="spec-heading">
         <h2 id="spec-heading">What was asked</h2>

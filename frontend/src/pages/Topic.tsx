@@ -1,10 +1,12 @@
-import type { ReactNode } from "react";
+import { type ReactNode, useState } from "react";
 import { api } from "../api/client";
-import type { DriftItem, TopicState } from "../api/types";
+import type { AccessGrant, TopicDetail, TopicState } from "../api/types";
+import { DriftPanel } from "../components/DriftPanel";
 import { RequestAccess } from "../components/RequestAccess";
+import { AddPartitions, DeleteTopic, EditConfig, RevokeGrant } from "../components/TopicActions";
 import { RequestTable } from "../components/RequestTable";
 import { topicStatusTone } from "../components/TopicTable";
-import { Badge, EmptyState, ErrorState, Loading, PageHeader, Time } from "../components/ui";
+import { Badge, Banner, EmptyState, ErrorState, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
 import { routes } from "../lib/route";
 import { describeRetention } from "../lib/units";
@@ -15,6 +17,7 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
   useTitle(name);
   const session = useSession();
   const topic = useAsync((signal) => api.topic(cluster, name, signal), [cluster, name]);
+  const [revoking, setRevoking] = useState<AccessGrant | null>(null);
 
   if (topic.loading && !topic.data) {
     return (
@@ -35,11 +38,17 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
   }
   const data = topic.data;
   const ownTeam = session.teams.includes(data.owner_team);
+  const owner = session.platform_admin || session.roles.includes(`${data.owner_team}:owner`);
+  const gone = data.status === "deleted" || data.status === "deleting" || data.status === "quarantined";
+  // A member of the owning team changes the topic (the server decides; a file-managed topic is the file's).
+  const mayChange = (ownTeam || session.platform_admin) && !gone && !data.managed_by;
+  const openDrift = data.drift.filter((item) => item.state !== "ignored");
 
   return (
     <>
       <PageHeader title={<span className="mono">{data.name}</span>}>
         <Badge tone={topicStatusTone(data.status)} testId="topic-status">{data.status ?? "unknown"}</Badge>
+        {openDrift.length && data.status !== "drifted" ? <Badge tone="warning" testId="topic-drifted">drifted</Badge> : null}
       </PageHeader>
       <p className="lede">
         On <strong>{data.cluster}</strong>, owned by <strong>{data.owner_team}</strong>.
@@ -57,21 +66,28 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
         </div>
       ) : null}
 
+      <LifecycleBanner topic={data} mayRestore={owner} onRestored={topic.reload} />
+
       <section className="card" aria-labelledby="state-heading" data-testid="topic-state">
-        <h2 id="state-heading">Desired and observed</h2>
+        <h2 id="state-heading">{data.status === "deleted" ? "Last desired state" : "Desired and observed"}</h2>
         <StateTable desired={data.desired} observed={data.observed} />
         <p className="muted small">
           {data.applied_at ? <>Last applied <Time at={data.applied_at} />. </> : null}
-          {data.generation !== undefined && data.observed_generation !== undefined ? (
-            data.observed_generation >= data.generation ? "The cluster has every change." : "A change is still on its way to the cluster."
+          {gone ? null : data.generation !== undefined && data.observed_generation !== undefined ? (
+            data.observed_generation < data.generation ? "A change is still on its way to the cluster."
+              : openDrift.length ? `The cluster had every change, but differs now: see Drift (${openDrift.length}).`
+                : "The cluster has every change."
           ) : null}
         </p>
       </section>
 
-      <section className="card" aria-labelledby="drift-heading" data-testid="topic-drift">
+      {data.status === "deleted" ? null : <section className="card" aria-labelledby="drift-heading" data-testid="topic-drift">
         <h2 id="drift-heading">Drift</h2>
-        <DriftList drift={data.drift} scannedAt={data.drift_scanned_at} />
-      </section>
+        <DriftPanel cluster={data.cluster} drift={data.drift} scannedAt={data.drift_scanned_at} mayTriage={owner}
+          onChanged={topic.reload} />
+      </section>}
+
+      {mayChange ? <TopicActionsCard topic={data} /> : null}
 
       <section className="card" aria-labelledby="grants-heading" data-testid="topic-grants">
         <h2 id="grants-heading">Access grants</h2>
@@ -86,6 +102,7 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
                   <th scope="col">Group / transactional id</th>
                   <th scope="col">Team</th>
                   <th scope="col">State</th>
+                  {mayChange ? <th scope="col"><span className="visually-hidden">Actions</span></th> : null}
                 </tr>
               </thead>
               <tbody>
@@ -103,6 +120,14 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
                       <Badge tone={topicStatusTone(grant.status)}>{grant.status ?? "unknown"}</Badge>
                       {grant.last_error ? <div className="small danger-text">{grant.last_error}</div> : null}
                     </td>
+                    {mayChange ? (
+                      <td data-label="Actions">
+                        {grant.managed_by ? null : (
+                          <button type="button" className="button button-small" data-testid="revoke-open"
+                            onClick={() => setRevoking(grant)}>Revoke</button>
+                        )}
+                      </td>
+                    ) : null}
                   </tr>
                 ))}
               </tbody>
@@ -111,9 +136,15 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
         ) : (
           <EmptyState title="Nobody has access through a grant yet." />
         )}
+        {revoking ? (
+          <div className="action-panel" data-testid="revoke-panel">
+            <h3>Revoke access <button type="button" className="button-quiet" onClick={() => setRevoking(null)} aria-label="Close">×</button></h3>
+            <RevokeGrant key={`${revoking.principal}-${revoking.access}-${revoking.group ?? ""}`} topic={data} grant={revoking} />
+          </div>
+        ) : null}
       </section>
 
-      <section className="card" aria-labelledby="access-heading" data-testid="request-access">
+      {gone ? null : <section className="card" aria-labelledby="access-heading" data-testid="request-access">
         <h2 id="access-heading">Request access</h2>
         <p className="muted">
           {ownTeam
@@ -121,7 +152,7 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
             : `${data.owner_team} decides on access to its topics. You will see the request's progress on its page.`}
         </p>
         <RequestAccess topic={data} />
-      </section>
+      </section>}
 
       <section className="section" aria-labelledby="history-heading" data-testid="topic-history">
         <h2 id="history-heading">History</h2>
@@ -185,34 +216,71 @@ function StateTable({ desired, observed }: { desired: TopicState; observed: Topi
   );
 }
 
-function DriftList({ drift, scannedAt }: { drift: DriftItem[]; scannedAt?: string | null | undefined }) {
-  if (!drift.length) {
-    return (
-      <p data-testid="no-drift">
-        {scannedAt ? <>No drift at the last scan (<Time at={scannedAt} />).</> : "No drift found; the cluster has not been scanned yet."}
-      </p>
-    );
-  }
+type ActionTab = "config" | "partitions" | "delete";
+
+/** The owner team's day-2 changes, one at a time, each through the live policy preview. */
+function TopicActionsCard({ topic }: { topic: TopicDetail }) {
+  const [tab, setTab] = useState<ActionTab | null>(null);
+  const tabs: Array<[ActionTab, string]> = [["config", "Edit configs"], ["partitions", "Add partitions"], ["delete", "Delete topic"]];
   return (
+    <section className="card" aria-labelledby="actions-heading" data-testid="topic-actions">
+      <h2 id="actions-heading">Change this topic</h2>
+      <div className="button-row" role="group" aria-label="Changes">
+        {tabs.map(([id, label]) => (
+          <button key={id} type="button" className={`button${id === "delete" ? " button-danger" : ""}`} aria-pressed={tab === id}
+            data-testid={`action-${id}`} onClick={() => setTab(tab === id ? null : id)}>{label}</button>
+        ))}
+      </div>
+      {tab === "config" ? <EditConfig topic={topic} /> : null}
+      {tab === "partitions" ? <AddPartitions topic={topic} /> : null}
+      {tab === "delete" ? <DeleteTopic topic={topic} /> : null}
+    </section>
+  );
+}
+
+/** Quarantined (restorable until the grace ends), being deleted, or deleted: who and when. */
+function LifecycleBanner({ topic, mayRestore, onRestored }: { topic: TopicDetail; mayRestore: boolean; onRestored: () => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const deletion = topic.deletion;
+  if (topic.status !== "quarantined" && topic.status !== "deleting" && topic.status !== "deleted") return null;
+  const restore = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.restoreTopic(topic.cluster, topic.name);
+      onRestored();
+    } catch (failure) {
+      setError(errorMessage(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const who = deletion ? (
     <>
-      <ul className="drift" data-testid="drift-list">
-        {drift.map((item, index) => {
-          const what = item.field ?? item.kind ?? item.resource ?? "difference";
-          const observed = item.observed ?? item.actual;
-          return (
-            <li key={index} data-testid="drift-item">
-              <Badge tone="warning">{String(what)}</Badge>{" "}
-              {item.message ? <span>{item.message}</span> : null}
-              {item.desired !== undefined || observed !== undefined ? (
-                <span className="muted">
-                  {" "}desired <code>{JSON.stringify(item.desired ?? null)}</code>, observed <code>{JSON.stringify(observed ?? null)}</code>
-                </span>
-              ) : null}
-            </li>
-          );
-        })}
-      </ul>
-      {scannedAt ? <p className="muted small">Scanned <Time at={scannedAt} />.</p> : null}
+      Deletion requested by <strong>{deletion.requested_by ?? "unknown"}</strong>
+      {deletion.approved_by.length ? <>, approved by <strong>{deletion.approved_by.join(", ")}</strong></> : deletion.decided_by === "policy" ? ", auto-approved by policy" : null}
+      {" "}(<Link to={routes.request(deletion.request_id)}>request</Link>).
     </>
+  ) : null;
+  return (
+    <Banner tone={topic.status === "quarantined" ? "warning" : "neutral"} testId="topic-lifecycle"
+      title={topic.status === "quarantined" ? "Quarantined: access removed, data kept"
+        : topic.status === "deleting" ? "Being deleted" : "Deleted"}>
+      <p>
+        {topic.status === "quarantined" && topic.quarantined_until ? <>The topic is deleted after <Time at={topic.quarantined_until} /> unless restored. </> : null}
+        {topic.status === "deleted" && topic.deleted_at ? <>The cluster confirmed it gone on <Time at={topic.deleted_at} />. </> : null}
+        {who}
+      </p>
+      {topic.status === "quarantined" && topic.quarantined_grants?.length ? (
+        <p className="small">A restore brings back: {topic.quarantined_grants.map((g) => `${principalName(g.principal)} (${g.access})`).join(", ")}.</p>
+      ) : null}
+      {topic.status === "quarantined" && mayRestore ? (
+        <button type="button" className="button" disabled={busy} onClick={restore} data-testid="restore-topic">
+          {busy ? "Restoring…" : "Undo: restore the topic"}
+        </button>
+      ) : null}
+      {error ? <p className="danger-text">{error}</p> : null}
+    </Banner>
   );
 }

@@ -49,6 +49,31 @@ HISTORY_ENTRY: dict[str, Any] = {
     },
 }
 
+_BUDGET = {"type": "object", "properties": {"used": {"type": "integer"}, "after": {"type": "integer"},
+                                            "budget": {"type": ["integer", "null"]}}}
+
+REQUEST_CHANGE: dict[str, Any] = {
+    "type": "object", "required": ["field", "current", "new"],
+    "description": "One field a request changes: the value Topicdesk holds (null: not set, the default) and the "
+                   "asked-for one (null: back to the default).",
+    "properties": {"field": {"type": "string", "description": "partitions, replication_factor, description, "
+                             "config.<key>, expected_throughput.bytes_per_second, producer_byte_rate, "
+                             "consumer_byte_rate, request_percentage, topic (a deletion), access (a grant/revoke)"},
+                   "current": {}, "new": {}},
+}
+
+REQUEST_IMPACT: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "Who consumes the topic and the cluster's budgets before and after the change (null for quotas)",
+    "properties": {
+        "consumers": {"type": "array", "items": {"type": "object", "properties": {
+            "principal": {"type": "string"}, "group": {"type": ["string", "null"]},
+            "team": {"type": ["string", "null"]}}}},
+        "consuming_teams": {"type": "array", "items": {"type": "string"}},
+        "partition_replicas": _BUDGET, "disk_bytes": _BUDGET,
+    },
+}
+
 REQUEST: dict[str, Any] = {
     "type": "object",
     "required": ["id", "kind", "cluster", "spec", "status", "decision", "approvals", "error", "applied_at",
@@ -74,6 +99,11 @@ REQUEST: dict[str, Any] = {
                                                              "(null: portal/API)"},
         "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"},
                     "description": "Only in GET /api/v1/requests/{id}"},
+        "changes": {"type": ["array", "null"], "items": {"$ref": "#/components/schemas/RequestChange"},
+                    "description": "Current -> new of every changed field: against desired state now while the "
+                                   "request waits (or when it never changed it); as at approval once approved. In "
+                                   "lists only for pending_approval requests (else null)"},
+        "impact": {"$ref": "#/components/schemas/RequestImpact"},
     },
 }
 
@@ -176,4 +206,5 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
     "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
     **NOTIFICATION_RESPONSES,
+    "RequestChange": REQUEST_CHANGE, "RequestImpact": REQUEST_IMPACT,
 }

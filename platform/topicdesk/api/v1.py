@@ -25,6 +25,7 @@ from topicdesk.api.endpoints import REQUEST_STATUSES
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
+from topicdesk.policy.allow_list import allowed_config_keys
 from topicdesk.schemas import FORMAT_CHECKER
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
@@ -247,12 +248,16 @@ def get_topic(cluster: str, name: str) -> ResponseReturnValue:
     # observation the reconciler stored answers, marked stale.
     timeout = settings.topic_live_read_seconds
     live = None
+    row = _cluster_row(cluster)
     if timeout > 0:
         # Resolved here: the read runs in a worker thread, outside this request's app context.
-        row, factory = _cluster_row(cluster), current_app.extensions["topicdesk.port_factory"]
+        factory = current_app.extensions["topicdesk.port_factory"]
         live = observations.read_live(lambda: factory(row, request_timeout=timeout), name, timeout)
+    # What the portal's config editor offers: the keys the policies let a team set here.
+    editable = allowed_config_keys(current_app.extensions["topicdesk.policy_bundle"], "topic.update",
+                                   {"name": row.name, "environment": row.environment, "tags": row.tags})
     return jsonify({**view, **observations.observation_view(
-        stored, live, max_age_seconds=settings.observation_max_age_seconds)})
+        stored, live, max_age_seconds=settings.observation_max_age_seconds), "editable_config_keys": editable})
 
 
 @v1.get("/grants/expiring")

@@ -27,6 +27,7 @@ from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
 from topicdesk.services.deletion import lifecycle_status, lifecycle_view
 from topicdesk.services.drift_triage import item_views
+from topicdesk.services.request_changes import WRITTEN, current_changes, with_changes
 from topicdesk.services.request_views import request_view
 from topicdesk.services.requests import can_see, may_approve
 
@@ -87,12 +88,18 @@ def list_requests(
             if awaiting_me and (row.requested_by == identity.subject or not may_approve(identity, row)):
                 continue
             if len(items) == limit:
-                return items, (last.created_at.isoformat(), last.id) if last else None
+                return _with_pending_changes(session, items), (last.created_at.isoformat(), last.id) if last else None
             items.append(request_view(row))
             last = row
         if len(rows) < limit + 1:
             break
-    return items, None
+    return _with_pending_changes(session, items), None
+
+
+def _with_pending_changes(session: Session, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lists carry current -> new for the requests that wait for a decision (the approvals inbox)."""
+    waiting = [item for item in items if item["status"] == "pending_approval"]
+    return with_changes(items, current_changes(session, waiting))
 
 
 STATUS_BY_ACTION = {"request:submit": "pending_approval", "request:auto_approve": "approved",
@@ -133,7 +140,15 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
             if isinstance(event.data.get("quarantine"), dict):
                 entry["note"] = event.data["quarantine"]["message"]
             history.append(entry)
-    return {**request_view(row), "history": history}
+    view = request_view(row)
+    # Once approved, desired state holds the new values: the approval's event kept current -> new.
+    approval = next((e.data for e in reversed(events) if e.action in ("request:approve", "request:auto_approve")
+                     and "changes" in e.data), None)
+    if row.status in WRITTEN and row.kind != "topic.create":
+        computed = {"changes": approval.get("changes"), "impact": approval.get("impact")} if approval else {}
+    else:
+        computed = current_changes(session, [view])[row.id]
+    return {**view, "changes": computed.get("changes"), "impact": computed.get("impact"), "history": history}
 
 
 def topic_view(row: TopicRow, drifted: bool = False) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
 from topicdesk.observability import metrics
 from topicdesk.services import deletion
+from topicdesk.services.request_changes import snapshot
 from topicdesk.services.request_context import RequestContext, check_managed_by, resolve_context
 from topicdesk.services.request_views import DecisionLike, decision_view, request_view, rfc3339
 
@@ -240,6 +241,8 @@ def submit_request(
                 links: list[store.Link]
                 more: list[NewEvent] = []
                 note: dict[str, Any] = {}
+                # A creation's current values are always none: its page computes them, no queries here.
+                changes = snapshot(session, row) if row["kind"] != "topic.create" else {}
                 if row["kind"] == "topic.create" and context.tombstone_id is None:
                     topic, wanted = store.new_topic(row["cluster"], row["spec"], row["owner_team"], source)
                     rows.topics = [topic]
@@ -252,7 +255,7 @@ def submit_request(
                 _settle(row, links)
                 events.append(NewEvent(actor="policy", action="request:auto_approve",
                                        subject=f"request:{row['id']}", team=context.requester_team,
-                                       data={"status": row["status"], **note}))
+                                       data={"status": row["status"], **note, **changes}))
                 events += more
             result = SubmitResult(201, request_view(row))
             if idempotency_key is not None:
@@ -330,11 +333,13 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
         row.approvals = [*row.approvals, {"by": identity.subject, "at": rfc3339(utcnow()),
                                           "comment": comment or ""}]
         row.updated_at = utcnow()
+        # Current -> new as the approver saw it: after this, desired state holds the new values.
+        changes = snapshot(session, {"id": row.id, "kind": row.kind, "cluster": row.cluster, "spec": row.spec})
         more, note = apply_to_desired_state(session, row, identity.subject)
         session.add(row)
         record_event(session, actor=identity.subject, action="request:approve", subject=f"request:{row.id}",
                      team=row.owner_team, data={"before": "pending_approval", "after": row.status,
-                                                "comment": comment or "", **note})
+                                                "comment": comment or "", **note, **changes})
         record_events(session, more)
         if row.status != "pending_approval":
             metrics.decided(session, row.kind, "approved", row.created_at)
