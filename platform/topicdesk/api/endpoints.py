@@ -97,9 +97,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              tags=("requests",), query=(("cluster", "string"), ("team", "string"), ("format", "string")),
              response_schema="https://topicdesk.dev/schemas/desired-state.json", response_media=FILE_MEDIA),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
+             note="newest first; filters combine: status, kind, cluster, team (the requesting or the owning team; "
+             "a team's requests include those its API tokens made), mine (asked by the caller), awaiting_me "
+             "(pending, and the caller is a routed approver); a bad value is 422 naming each parameter",
              tags=("requests",), response_schema="RequestList",
-             query=(("status", "string"), ("cluster", "string"), ("mine", "boolean"),
-                    ("awaiting_me", "boolean"), *PAGE)),
+             query=(("status", "string"), ("kind", "string"), ("cluster", "string"), ("team", "string"),
+                    ("mine", "boolean"), ("awaiting_me", "boolean"), *PAGE)),
     Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request, with its history", "authenticated",
              note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",),
              response_schema="RequestView"),
@@ -151,7 +154,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", "/api/v1/teams/{team}/tokens/{token_id}", "v1.revoke_team_token", "Revoke a team API token",
              "owner", success=204, tags=("tokens",)),
     Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
-             "authenticated", tags=("audit",), query=(("since", "string"), ("subject", "string"), *PAGE)),
+             "authenticated", tags=("audit",),
+             note="newest first; filters combine: since (RFC 3339), subject (the event's subject or actor), "
+             "request (an id: short for subject=request:<id>), action (request:approve, or a family: request), "
+             "hide_logins (leave out auth:* events unless action asks for them)",
+             query=(("since", "string"), ("subject", "string"), ("request", "string"), ("action", "string"),
+                    ("hide_logins", "boolean"), *PAGE)),
     Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",
              tags=("audit",)),
 )

@@ -20,6 +20,7 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
+from topicdesk.api.list_filters import audit_filter, request_filter
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
@@ -31,10 +32,6 @@ from topicdesk.services import service_accounts as accounts
 from topicdesk.services.cluster_port import close_port
 
 v1 = Blueprint("v1", __name__, url_prefix="/api/v1")
-
-REQUEST_STATUSES = {"pending_approval", "denied", "rejected", "cancelled", "approved", "applying", "applied",
-                    "failed"}
-
 
 @v1.before_request
 def authenticate() -> None:
@@ -167,15 +164,11 @@ def export_desired_state() -> ResponseReturnValue:
 def list_requests() -> ResponseReturnValue:
     identity = caller()
     limit, cursor = page_args()
-    status = request.args.get("status")
-    if status and status not in REQUEST_STATUSES:
-        raise ValidationFailed("bad status", errors=[FieldError("/query/status",
-                                                                f"one of {', '.join(sorted(REQUEST_STATUSES))}")])
+    where, awaiting_me = request_filter(identity.subject)
     after = tuple(decode_cursor(cursor)) if cursor else None
     with unit_of_work(engine()) as session:
-        items, nxt = queries.list_requests(session, identity, limit=limit, after=after,
-                                           status=status, cluster=request.args.get("cluster"),
-                                           mine=query_bool("mine"), awaiting_me=query_bool("awaiting_me"))
+        items, nxt = queries.list_requests(session, identity, limit=limit, after=after, where=where,
+                                           awaiting_me=awaiting_me)
     return jsonify(items=items, next_cursor=encode_cursor(list(nxt)) if nxt else None)
 
 
@@ -323,15 +316,7 @@ def audit() -> ResponseReturnValue:
     if cursor:
         values = decode_cursor(cursor)
         before = int(values[0]) if values and isinstance(values[0], int) else None
-    since_raw = request.args.get("since")
-    since = None
-    if since_raw:
-        try:
-            since = datetime.fromisoformat(since_raw.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValidationFailed("bad since", errors=[FieldError("/query/since", "must be RFC 3339")]) from exc
-    items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, since=since,
-                                           subject=request.args.get("subject"))
+    items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, where=audit_filter())
     return jsonify(items=items, next_cursor=encode_cursor([nxt]) if nxt else None)
 
 
