@@ -284,7 +284,7 @@ describe("the portal", { timeout: 20_000 }, () => {
     const group = await until(() => byTestId("consumer-group-payments.reader") as HTMLInputElement | null, "group field");
     expect(group.value).toBe("payments.reader");
     setValue(byTestId("throughput-amount") as HTMLElement, "1");
-    setValue(byTestId("throughput-unit") as HTMLElement, "MB/s");
+    setValue(byTestId("throughput-unit") as HTMLElement, "MiB/s");
 
     await until(() => byTestId("policy-preview")?.dataset.outcome === "auto_approved", "an auto-approved preview");
     expect(byTestId("preview-summary")?.textContent).toContain("Keep messages for 2 weeks, then delete them.");
@@ -389,7 +389,7 @@ describe("the portal", { timeout: 20_000 }, () => {
   it("draws cluster capacity and copes without it", async () => {
     await go("/clusters");
     const cards = await until(() => allByTestId("cluster-card").length === 2 && allByTestId("cluster-card"), "cluster cards");
-    expect(cards[0]?.querySelector("[data-testid=capacity-disk] svg")?.getAttribute("aria-label")).toBe("Disk: 9 GB of 10 GB (90 %)");
+    expect(cards[0]?.querySelector("[data-testid=capacity-disk] svg")?.getAttribute("aria-label")).toBe("Disk: 9 GiB of 10 GiB (90 %)");
     expect(cards[1]?.querySelector("[data-testid=capacity-unknown]")).not.toBeNull();
   });
 

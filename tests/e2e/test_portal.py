@@ -366,7 +366,7 @@ def test_platform_admin_rejects_with_a_reason_the_requester_sees(portal: Portal,
     expect(alice.get_by_test_id("request-status")).to_have_attribute("data-status", "rejected")
     expect(alice.get_by_test_id("rejection-reason")).to_have_text(REJECTION)
     expect(alice.get_by_test_id("request-decision")).to_contain_text("needs approval")
-    expect(alice.get_by_role("region", name="What was asked")).to_contain_text("50 MB/s per broker")
+    expect(alice.get_by_role("region", name="What was asked")).to_contain_text("50 MiB/s per broker")
     portal.screenshot(alice, "request-rejected")
     alice.set_viewport_size(MOBILE)
     expect(alice.get_by_test_id("rejection-reason")).to_be_visible()
