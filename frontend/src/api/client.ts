@@ -144,8 +144,8 @@ export const api = {
       expand("/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate", { cluster, principal }),
     ),
 
-  requests: (query: { mine?: boolean; awaiting_me?: boolean; limit?: number; cursor?: string | null },
-    signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),
+  requests: (query: { status?: string; kind?: string; cluster?: string; team?: string; mine?: boolean;
+    awaiting_me?: boolean; limit?: number; cursor?: string | null }, signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),
   request: (id: string, signal?: AbortSignal) => get<TopicRequest>(expand("/api/v1/requests/{id}", { id }), signal),
   dryRun: (body: RequestSubmission, signal?: AbortSignal) =>
     call<DryRunResult>("POST", expand("/api/v1/requests", {}, { dry_run: true }), signal ? { body, signal } : { body }),
@@ -161,7 +161,8 @@ export const api = {
   topic: (cluster: string, name: string, signal?: AbortSignal) =>
     get<TopicDetail>(expand("/api/v1/clusters/{cluster}/topics/{name}", { cluster, name }), signal),
 
-  audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
+  audit: (query: { since?: string; subject?: string; request?: string; action?: string; hide_logins?: boolean;
+    limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),
   verifyAudit: (signal?: AbortSignal) => get<AuditVerification>(expand("/api/v1/audit/verify"), signal),
 };

@@ -3,6 +3,7 @@ import { api, ApiError, newIdempotencyKey } from "../api/client";
 import type { ServiceAccountCredentials } from "../api/types";
 import { Banner, CopyButton, EmptyState, ErrorState, Field, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
+import { canManageServiceAccount, defaultCluster } from "../lib/permissions";
 import { SERVICE_ACCOUNT_RULES, splitProblem } from "../lib/problems";
 import { routes } from "../lib/route";
 import { principalName, principalTeam, teamPrefix, validateServiceAccountName } from "../lib/validation";
@@ -15,7 +16,8 @@ export function ServiceAccountsPage() {
   const clusters = useAsync((signal) => api.clusters(signal), []);
   const items = clusters.data?.items ?? [];
   const requested = query.get("cluster") ?? "";
-  const cluster = items.some((c) => c.name === requested) ? requested : items[0]?.name ?? "";
+  // Without a choice in the address: a cluster the caller's team owns, where its services run.
+  const cluster = items.some((c) => c.name === requested) ? requested : defaultCluster(session, items);
   const [credentials, setCredentials] = useState<{ credentials: ServiceAccountCredentials; rotated: boolean } | null>(null);
 
   return (
@@ -55,7 +57,7 @@ export function ServiceAccountsPage() {
               onCreated={(created) => setCredentials({ credentials: created, rotated: false })} />
           )}
           <AccountList key={`list-${cluster}-${credentials?.credentials.principal ?? ""}`} cluster={cluster}
-            teams={session.teams}
+            canManage={(team) => canManageServiceAccount(session, team)}
             onRotated={(rotated) => setCredentials({ credentials: rotated, rotated: true })} />
         </>
       )}
@@ -189,8 +191,8 @@ function CredentialsPanel({ credentials, rotated, onClose }: {
   );
 }
 
-function AccountList({ cluster, teams, onRotated }: {
-  cluster: string; teams: string[]; onRotated: (credentials: ServiceAccountCredentials) => void;
+function AccountList({ cluster, canManage, onRotated }: {
+  cluster: string; canManage: (team: string) => boolean; onRotated: (credentials: ServiceAccountCredentials) => void;
 }) {
   const accounts = useAsync((signal) => api.serviceAccounts(cluster, signal), [cluster]);
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -233,7 +235,8 @@ function AccountList({ cluster, teams, onRotated }: {
             <tbody>
               {accounts.data.items.map((account) => {
                 const team = account.team ?? principalTeam(account.principal);
-                const own = teams.includes(team);
+                // Rotating is for owners of the account's team: members do not get a button that answers 403.
+                const own = !!team && canManage(team);
                 const name = principalName(account.principal);
                 return (
                   <tr key={account.principal} data-testid="sa-row" data-principal={account.principal}>
