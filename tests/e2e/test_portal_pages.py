@@ -17,10 +17,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 from playwright.sync_api import Page, Response, expect
 
 from tests.e2e.portal_fixtures import DESKTOP, MOBILE, Portal, bearer
@@ -30,11 +39,14 @@ from topicdesk.adapters.tables import ClusterRow
 from topicdesk.bootstrap import kafka_port_for
 from topicdesk.domain.identity import Role
 from topicdesk.local_oidc import CLIENT_ID
+from topicdesk.services.drift import scan_cluster
 from topicdesk.services.tokens import create_token
 
 pytestmark = pytest.mark.e2e
 
-TOPIC = "payments.pages.v1"
+# Long, as real names get: the pages must wrap it, not widen.
+TOPIC = "payments.pages.invoice-settlement-events-by-merchant-and-currency.v1"
+UNMANAGED = "payments.legacy.settlement-export-from-the-old-monolith-nobody-owns-anymore"
 CI_WRITER = "User:payments.ci-writer"
 SETTLE_TIMEOUT_S = 10.0
 # Buttons a walk never clicks: they destroy, end the session, or decide for someone else.
@@ -81,6 +93,25 @@ def seeded(portal: Portal) -> Seeded:
     assert access.status_code == 201, access.text
     assert access.json()["status"] == "pending_approval"
     seeded.requests["access"] = access.json()["id"]
+    # Drift for the topic page: its retention changed behind Topicdesk's back, and a topic nobody
+    # declared; then one drift scan (the reconciler's runs every few minutes). In report mode, so the
+    # reconciler leaves the difference for the page to show.
+    mode = requests.patch(f"{portal.base}/api/v1/clusters/payments-dev", json={"drift_mode": "report"},
+                          headers=bearer(stack.provider, "erin"), timeout=30)
+    assert mode.status_code == 200, mode.text
+    cluster = stack.clusters["payments-dev"]
+    admin = AdminClient(cluster.client_config())
+    changed = ConfigResource(ResourceType.TOPIC, TOPIC, incremental_configs=[
+        ConfigEntry("retention.ms", "900000", incremental_operation=AlterConfigOpType.SET)])
+    for future in admin.incremental_alter_configs([changed]).values():
+        future.result(timeout=30)
+    for future in admin.create_topics([NewTopic(UNMANAGED, 1, 1)]).values():
+        future.result(timeout=30)
+    with unit_of_work(stack.engine) as session:
+        row = session.get(ClusterRow, "payments-dev")
+        assert row is not None
+    scan = scan_cluster(stack.engine, "payments-dev", kafka_port_for(row))
+    assert scan.items, "the changed retention is a difference"
     bob = bearer(stack.provider, "bob")
     own = requests.post(f"{portal.base}/api/v1/clusters/payments-dev/service-accounts",
                         json={"name": "payments.pages-writer"}, headers=bob, timeout=30)
@@ -187,7 +218,7 @@ def test_audit_hides_logins_filters_links_and_downloads_the_filtered_view(portal
         erin.get_by_test_id("audit-download").click()
     download = download_info.value
     assert download.suggested_filename == f"audit-request-request-{quota}.json"
-    document = json.loads(open(download.path(), encoding="utf-8").read())  # noqa: SIM115 - Playwright's temp file
+    document = json.loads(Path(download.path()).read_text(encoding="utf-8"))
     assert document["complete"] is True
     assert document["filters"] == {"request": quota, "action": "request", "hide_logins": True}
     params: dict[str, str] = {"request": quota, "action": "request", "hide_logins": "true", "limit": "500"}
@@ -310,6 +341,9 @@ def test_no_page_is_wider_than_the_viewport(portal: Portal, seeded: Seeded, view
     for path in [*member_pages(seeded), "/approvals", f"/requests/{seeded.requests['topic']}"]:
         page.goto(portal.url(path))
         settled(page)
+        if path.startswith("/clusters/"):
+            # The hard case: the topic page with its drift listed, long values and all.
+            expect(page.get_by_test_id("drift-item").first).to_be_visible()
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > viewport["width"]:
             culprits = page.evaluate(WIDEST, viewport["width"])
