@@ -39,7 +39,7 @@ export function RequestTable({ requests, caption, testId, showRequester = true, 
           {requests.map((request) => (
             <tr key={request.id} data-testid="request-row" data-request-id={request.id} data-kind={request.kind}
               data-status={request.status}>
-              <td data-label="Request" className="break">
+              <td data-label="Request">
                 <Link to={routes.request(request.id)}>{requestTitle(request)}</Link>
               </td>
               {showKind ? <td data-label="Kind"><code>{request.kind}</code></td> : null}
@@ -48,7 +48,7 @@ export function RequestTable({ requests, caption, testId, showRequester = true, 
               <td data-label="Status">
                 <StatusBadge status={request.status} />
               </td>
-              {showRequester ? <td data-label="Requested by" className="break" data-testid="request-requester">
+              {showRequester ? <td data-label="Requested by" className="actor" data-testid="request-requester">
                 {request.requested_by}</td> : null}
               <td data-label="Submitted">
                 <Time at={request.created_at} />
