@@ -69,6 +69,9 @@ def test_bad_request_filters_are_one_422_naming_each_and_limit_is_bounded(api: A
         "/query/kind", "/query/mine", "/query/status", "/query/team"]
     assert api.call("payments-member", "GET", "/api/v1/requests?limit=501").status_code == 422
     assert api.call("payments-member", "GET", "/api/v1/requests?limit=0").status_code == 422
+    forged = api.call("payments-member", "GET", "/api/v1/requests?cursor=WzEsMl0")  # [1,2]
+    assert forged.status_code == 422
+    assert forged.json["errors"] == [{"path": "/query/cursor", "message": "not a cursor from this API"}]
 
 
 def test_audit_filters_by_action_request_subject_and_hide_logins(api: Api) -> None:

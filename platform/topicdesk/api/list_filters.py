@@ -74,6 +74,19 @@ def request_filter(subject: str) -> tuple[RequestFilter, bool]:
                          requested_by=subject if mine else None), awaiting_me
 
 
+def request_cursor(values: list[object]) -> tuple[str, str]:
+    """A requests cursor is [created_at, id]; anything else did not come from this API."""
+    if len(values) == 2 and all(isinstance(v, str) for v in values):
+        created, rid = str(values[0]), str(values[1])
+        try:
+            datetime.fromisoformat(created)
+        except ValueError:
+            pass
+        else:
+            return created, rid
+    raise ValidationFailed("bad cursor", errors=[FieldError("/query/cursor", "not a cursor from this API")])
+
+
 def audit_filter() -> AuditFilter:
     """GET /api/v1/audit: `request=<id>` is short for `subject=request:<id>`."""
     args = _Args()

@@ -20,7 +20,7 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
-from topicdesk.api.list_filters import audit_filter, request_filter
+from topicdesk.api.list_filters import audit_filter, request_cursor, request_filter
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
@@ -165,7 +165,7 @@ def list_requests() -> ResponseReturnValue:
     identity = caller()
     limit, cursor = page_args()
     where, awaiting_me = request_filter(identity.subject)
-    after = tuple(decode_cursor(cursor)) if cursor else None
+    after = request_cursor(decode_cursor(cursor)) if cursor else None
     with unit_of_work(engine()) as session:
         items, nxt = queries.list_requests(session, identity, limit=limit, after=after, where=where,
                                            awaiting_me=awaiting_me)
