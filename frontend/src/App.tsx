@@ -12,6 +12,7 @@ import { DashboardPage } from "./pages/Dashboard";
 import { NewTopicPage } from "./pages/NewTopic";
 import { NotFoundPage } from "./pages/NotFound";
 import { RequestPage } from "./pages/Request";
+import { RequestsPage } from "./pages/Requests";
 import { ServiceAccountsPage } from "./pages/ServiceAccounts";
 import { TokensPage } from "./pages/Tokens";
 import { TeamSettingsPage } from "./pages/TeamSettings";
@@ -107,6 +108,7 @@ function Routes() {
   if (matchRoute("/topics/new", path)) return <NewTopicPage />;
   if ((params = matchRoute("/requests/:id", path))) return <RequestPage key={params.id} id={params.id ?? ""} />;
   if (matchRoute("/approvals", path)) return <ApprovalsPage />;
+  if (matchRoute("/requests", path)) return <RequestsPage />;
   if (matchRoute("/topics", path)) return <TopicsPage />;
   if ((params = matchRoute("/clusters/:cluster/topics/:name", path))) {
     return <TopicPage key={`${params.cluster}/${params.name}`} cluster={params.cluster ?? ""} name={params.name ?? ""} />;

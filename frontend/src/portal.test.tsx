@@ -43,6 +43,18 @@ function pendingAccess(): TopicRequest {
   };
 }
 
+/** A request the payments team's CI token made: the team's, though no person asked. */
+function tokenQuota(): TopicRequest {
+  return {
+    id: "req-token", kind: "quota.set", cluster: "payments-dev",
+    spec: { principal: "User:payments.writer", producer_byte_rate: 5 * 1024 ** 2 },
+    requested_by: "token:payments/ci", requester_team: "payments", owner_team: "payments",
+    created_at: "2025-01-01T09:00:00Z", status: "applied",
+    decision: { outcome: "auto_approved", approvers: [], rules: [] }, approvals: [], error: null,
+    applied_at: "2025-01-01T09:00:02Z",
+  };
+}
+
 class FakeApi {
   calls: Recorded[] = [];
   requests = new Map<string, TopicRequest>();
@@ -60,6 +72,7 @@ class FakeApi {
 
   constructor() {
     this.requests.set("req-pending", pendingAccess());
+    this.requests.set("req-token", tokenQuota());
   }
 
   handle = async (input: string, init: RequestInit = {}): Promise<Response> => {
@@ -104,6 +117,11 @@ class FakeApi {
         items = items.filter((r) => r.status === "pending_approval" && r.requested_by !== "alice");
       }
       if (url.searchParams.get("mine") === "true") items = items.filter((r) => r.requested_by === "alice");
+      const param = (key: string) => url.searchParams.get(key);
+      if (param("kind")) items = items.filter((r) => r.kind === param("kind"));
+      if (param("status")) items = items.filter((r) => r.status === param("status"));
+      if (param("cluster")) items = items.filter((r) => r.cluster === param("cluster"));
+      if (param("team")) items = items.filter((r) => r.requester_team === param("team") || r.owner_team === param("team"));
       return json(200, { items, next_cursor: null });
     }
     if (route === "POST /api/v1/requests") {
@@ -296,6 +314,27 @@ describe("the portal", { timeout: 20_000 }, () => {
     expect(byTestId("dashboard-my-requests")?.textContent).toContain("You have not asked for anything yet.");
     expect(byTestId("approvals-count")?.textContent).toContain("1");
     expect(fake.calls.some((c) => c.path === "/api/v1/topics" && c.query.get("team") === "payments")).toBe(true);
+    // The team's requests include what its CI token asked for.
+    const teamRow = await until(() => byTestId("dashboard-team-requests")?.querySelector("[data-request-id=req-token]"),
+      "the token's request on the dashboard");
+    expect(teamRow.textContent).toContain("token:payments/ci");
+  });
+
+  it("filters the requests page through the address and the API", async () => {
+    await go("/requests");
+    await until(() => byTestId("requests-table")?.querySelector("[data-request-id=req-token]"), "all requests");
+    expect(allByTestId("request-row")).toHaveLength(2);
+    setValue(byTestId("requests-filter-kind") as HTMLElement, "quota.set");
+    await until(() => allByTestId("request-row").length === 1, "only the quota request");
+    expect(window.location.hash).toBe("#/requests?kind=quota.set");
+    expect(byTestId("request-row")?.dataset.requestId).toBe("req-token");
+    expect(fake.calls.some((c) => c.path === "/api/v1/requests" && c.query.get("kind") === "quota.set")).toBe(true);
+    setValue(byTestId("requests-filter-status") as HTMLElement, "failed");
+    const empty = await until(() => byTestId("requests-empty"), "no match");
+    expect(empty.textContent).toContain("failed · quota.set");
+    (byTestId("requests-clear") as HTMLButtonElement).click();
+    await until(() => allByTestId("request-row").length === 2, "the filters cleared");
+    expect(window.location.hash).toBe("#/requests");
   });
 
   it("creates a topic with a live policy preview and follows it to applied", async () => {
@@ -329,7 +368,7 @@ describe("the portal", { timeout: 20_000 }, () => {
     const group = await until(() => byTestId("consumer-group-payments.reader") as HTMLInputElement | null, "group field");
     expect(group.value).toBe("payments.reader");
     setValue(byTestId("throughput-amount") as HTMLElement, "1");
-    setValue(byTestId("throughput-unit") as HTMLElement, "MB/s");
+    setValue(byTestId("throughput-unit") as HTMLElement, "MiB/s");
 
     await until(() => byTestId("policy-preview")?.dataset.outcome === "auto_approved", "an auto-approved preview");
     expect(byTestId("preview-summary")?.textContent).toContain("Keep messages for 2 weeks, then delete them.");
@@ -434,7 +473,7 @@ describe("the portal", { timeout: 20_000 }, () => {
   it("draws cluster capacity and copes without it", async () => {
     await go("/clusters");
     const cards = await until(() => allByTestId("cluster-card").length === 2 && allByTestId("cluster-card"), "cluster cards");
-    expect(cards[0]?.querySelector("[data-testid=capacity-disk] svg")?.getAttribute("aria-label")).toBe("Disk: 9 GB of 10 GB (90 %)");
+    expect(cards[0]?.querySelector("[data-testid=capacity-disk] svg")?.getAttribute("aria-label")).toBe("Disk: 9 GiB of 10 GiB (90 %)");
     expect(cards[1]?.querySelector("[data-testid=capacity-unknown]")).not.toBeNull();
   });
 

@@ -12,7 +12,8 @@ three additions that real company providers (Keycloak, Entra ID, Okta) have and 
 - a test-only token request parameter `x_test_lifetime` (seconds, may be negative) sets the access
   token's lifetime, so that an expired token signed by the real provider key can be had at once.
 
-Users are predefined (DEMO_USERS) and picked on the provider's authorization form.
+Users are predefined (DEMO_USERS) and picked on the provider's authorization form. Its pages are
+styled offline: local_oidc_pages/ replaces the mock's base templates, which link a CDN stylesheet.
 It depends on oidc-provider-mock 0.3.4 internals (`flask.g.oidc_provider_mock_storage`): keep it pinned.
 """
 
@@ -41,6 +42,8 @@ CLIENT_ID = "topicdesk"
 CLIENT_SECRET = "topicdesk-local-client-secret"
 # What Topicdesk's API expects in `aud` (OIDC_AUDIENCE); a token for plain CLIENT_ID is for the login only.
 API_AUDIENCE = "topicdesk-api"
+# Templates that replace the mock's own (see serve_provider).
+PAGES = Path(__file__).with_name("local_oidc_pages")
 # The redirect URI used by `access_token()`; never contacted (redirects are not followed).
 CLI_REDIRECT_URI = "http://127.0.0.1:9/callback"
 
@@ -270,6 +273,7 @@ def serve_provider(argv: list[str]) -> None:
     from datetime import timedelta
 
     import flask
+    import jinja2
     import oidc_provider_mock
     import uvicorn
 
@@ -287,6 +291,8 @@ def serve_provider(argv: list[str]) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     # The mock's templates live in its package; naming the app after its module finds them.
     app = flask.Flask("oidc_provider_mock._app")
+    # Our _base.html and error.html come first: the mock's link Pico CSS from a CDN, unstyled offline.
+    app.jinja_loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(PAGES), app.jinja_loader])  # type: ignore[list-item]
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = _jwt_access_token(args.token_max_age)
     oidc_provider_mock.init_app(app, require_nonce=True, user_claims=users,
                                 access_token_max_age=timedelta(seconds=args.token_max_age))

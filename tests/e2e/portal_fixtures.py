@@ -46,7 +46,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 MOBILE: ViewportSize = {"width": 390, "height": 844}
-# Anything the browser would fetch from outside loopback (the provider's page links a CDN stylesheet)
+# Anything the browser would fetch from outside loopback (nothing should: the provider's pages carry their own styles)
 # is refused, so the tests never depend on the network.
 OFF_HOST = re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/])")
 

@@ -159,8 +159,8 @@ export const api = {
   revokeToken: (team: string, tokenId: string) =>
     call<undefined>("DELETE", expand("/api/v1/teams/{team}/tokens/{token_id}", { team, token_id: tokenId })),
 
-  requests: (query: { mine?: boolean; awaiting_me?: boolean; limit?: number; cursor?: string | null },
-    signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),
+  requests: (query: { status?: string; kind?: string; cluster?: string; team?: string; mine?: boolean;
+    awaiting_me?: boolean; limit?: number; cursor?: string | null }, signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),
   request: (id: string, signal?: AbortSignal) => get<TopicRequest>(expand("/api/v1/requests/{id}", { id }), signal),
   dryRun: (body: RequestSubmission, signal?: AbortSignal) =>
     call<DryRunResult>("POST", expand("/api/v1/requests", {}, { dry_run: true }), signal ? { body, signal } : { body }),
@@ -200,7 +200,8 @@ export const api = {
     post<{ item: unknown; requests?: TopicRequest[] }>(
       expand("/api/v1/clusters/{cluster}/drift/{item_id}/triage", { cluster, item_id: itemId }), body),
 
-  audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
+  audit: (query: { since?: string; subject?: string; request?: string; action?: string; hide_logins?: boolean;
+    limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),
   verifyAudit: (signal?: AbortSignal) => get<AuditVerification>(expand("/api/v1/audit/verify"), signal),
 };

@@ -1,26 +1,37 @@
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
-import type { Session } from "../api/types";
 import { useSession } from "../hooks";
+import { type Caller, canApproveAnything, ownedTeams } from "../lib/permissions";
 import { routes } from "../lib/route";
-import { ownedTeams } from "../lib/tokens";
 import { Link, useLocation } from "../router";
 
-const NAV: Array<{
-  to: string; label: string; match: (path: string) => boolean; testId: string; show?: (session: Session) => boolean;
-}> = [
+interface NavItem {
+  to: string;
+  label: string;
+  match: (path: string) => boolean;
+  testId: string;
+  /** Shown only to who can use it (the server still decides). */
+  shown?: (caller: Caller) => boolean;
+}
+
+const NAV: NavItem[] = [
   { to: routes.dashboard(), label: "Dashboard", match: (p) => p === "/", testId: "nav-dashboard" },
-  { to: routes.newTopic(), label: "New topic", match: (p) => p === "/topics/new", testId: "nav-new-topic" },
-  { to: routes.approvals(), label: "Approvals", match: (p) => p === "/approvals", testId: "nav-approvals" },
+  { to: routes.newTopic(), label: "New topic", match: (p) => p === "/topics/new", testId: "nav-new-topic",
+    shown: (caller) => caller.platform_admin || caller.teams.length > 0 },
+  { to: routes.requests(), label: "Requests", match: (p) => p === "/requests" || p.startsWith("/requests/"),
+    testId: "nav-requests" },
+  { to: routes.approvals(), label: "Approvals", match: (p) => p === "/approvals", testId: "nav-approvals",
+    shown: canApproveAnything },
   { to: routes.topics(), label: "Topics", match: (p) => p === "/topics" || /^\/clusters\/[^/]+\/topics\//.test(p),
     testId: "nav-topics" },
   { to: routes.serviceAccounts(), label: "Service accounts", match: (p) => p === "/service-accounts",
     testId: "nav-service-accounts" },
   { to: routes.clusters(), label: "Clusters", match: (p) => p === "/clusters", testId: "nav-clusters" },
   { to: routes.tokens(), label: "API tokens", match: (p) => p === "/tokens", testId: "nav-tokens",
-    show: (session) => ownedTeams(session).length > 0 },
+    shown: (caller) => ownedTeams(caller).length > 0 },
   { to: routes.audit(), label: "Audit log", match: (p) => p === "/audit", testId: "nav-audit" },
-  { to: routes.teamSettings(), label: "Team settings", match: (p) => p === "/team-settings", testId: "nav-team-settings" },
+  { to: routes.teamSettings(), label: "Team settings", match: (p) => p === "/team-settings", testId: "nav-team-settings",
+    shown: (caller) => caller.platform_admin || ownedTeams(caller).length > 0 },
 ];
 
 export function Layout({ children }: { children: ReactNode }) {
@@ -30,16 +41,20 @@ export function Layout({ children }: { children: ReactNode }) {
   const [awaiting, setAwaiting] = useState<number | null>(null);
   const [loggingOut, setLoggingOut] = useState(false);
 
+  const approver = canApproveAnything(session);
+  const items = NAV.filter((item) => !item.shown || item.shown(session));
+
   // A new page closes the narrow-screen menu and refreshes the approvals count.
   useEffect(() => {
     setMenuOpen(false);
+    if (!approver) return;
     const controller = new AbortController();
     api.requests({ awaiting_me: true, limit: 50 }, controller.signal).then(
       (page) => setAwaiting(page.items.length),
       () => undefined,
     );
     return () => controller.abort();
-  }, [path]);
+  }, [path, approver]);
 
   const logout = async () => {
     setLoggingOut(true);
@@ -78,7 +93,7 @@ export function Layout({ children }: { children: ReactNode }) {
         </button>
         <nav id="primary-nav" aria-label="Main" className={menuOpen ? "nav nav-open" : "nav"}>
           <ul>
-            {NAV.filter((item) => !item.show || item.show(session)).map((item) => {
+            {items.map((item) => {
               const current = item.match(path);
               return (
                 <li key={item.to}>

@@ -19,7 +19,7 @@ describe("SpecView", () => {
       request_percentage: 40,
     })} />);
     expect(html).toContain("Produce quota");
-    expect(html).toContain("50 MB/s per broker");
+    expect(html).toContain("50 MiB/s per broker");
     expect(html).toContain("Fetch quota");
     expect(html).toContain("removed (broker default)");
     expect(html).toContain("40% of a thread per broker");

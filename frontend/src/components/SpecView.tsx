@@ -1,6 +1,6 @@
 import type { ReactNode } from "react";
 import type { TopicRequest } from "../api/types";
-import { describeRetention, formatBytes } from "../lib/units";
+import { describeRetention, formatConfigValue, formatRate } from "../lib/units";
 import { principalName } from "../lib/validation";
 import { KeyValues } from "./ui";
 
@@ -20,8 +20,8 @@ export function SpecView({ request }: { request: TopicRequest }) {
   const quota = (label: string, key: string, render: (v: number) => string) => {
     if (key in spec) rows.push([label, spec[key] === null ? "removed (broker default)" : render(Number(spec[key]))]);
   };
-  quota("Produce quota", "producer_byte_rate", (v) => `${formatBytes(v)}/s per broker`);
-  quota("Fetch quota", "consumer_byte_rate", (v) => `${formatBytes(v)}/s per broker`);
+  quota("Produce quota", "producer_byte_rate", (v) => `${formatRate(v)} per broker`);
+  quota("Fetch quota", "consumer_byte_rate", (v) => `${formatRate(v)} per broker`);
   quota("Request time quota", "request_percentage", (v) => `${v}% of a thread per broker`);
   add("Partitions", spec.partitions);
   add("Replication factor", spec.replication_factor);
@@ -30,7 +30,7 @@ export function SpecView({ request }: { request: TopicRequest }) {
   add("Cleanup policy", config["cleanup.policy"]);
   const others = Object.entries(config).filter(([key]) => key !== "retention.ms" && key !== "cleanup.policy");
   if (others.length) {
-    add("Other configs", others.map(([k, v]) => `${k}=${v ?? "(default)"}`).join(", "));
+    add("Other configs", others.map(([k, v]) => `${k} = ${v === null ? "(default)" : formatConfigValue(k, v)}`).join(", "));
   }
   if (Array.isArray(spec.producers) && spec.producers.length) {
     add("Producers", (spec.producers as string[]).map(principalName).join(", "));
@@ -40,7 +40,7 @@ export function SpecView({ request }: { request: TopicRequest }) {
       .map((c) => `${principalName(c.principal)} (group ${c.group})`).join(", "));
   }
   const throughput = spec.expected_throughput as { bytes_per_second?: number } | undefined;
-  if (throughput?.bytes_per_second !== undefined) add("Expected throughput", `${formatBytes(throughput.bytes_per_second)}/s`);
+  if (throughput?.bytes_per_second !== undefined) add("Expected throughput", formatRate(throughput.bytes_per_second));
   add("Description", spec.description);
   add("Reason", request.reason);
   return (

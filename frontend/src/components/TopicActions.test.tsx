@@ -81,7 +81,7 @@ describe("current -> new", () => {
     expect(allByTestId("config-row").map((r) => r.getAttribute("data-key"))).toEqual(["max.message.bytes", "retention.ms"]);
     expect(disabled("edit-config-submit")).toBe(true);
     type(byTestId("config-input-max.message.bytes"), "2097152");
-    expect(byTestId("changes").textContent).toContain("2 MB");
+    expect(byTestId("changes").textContent).toContain("2 MiB");
     expect(disabled("edit-config-submit")).toBe(false);
   });
 });
@@ -104,7 +104,7 @@ describe("drift in words", () => {
     const words = describeDrift({ id: "x", kind: "config_differs", key: "topic:payments.orders",
       expected: { "retention.ms": "604800000" }, actual: { "retention.ms": "86400000" }, actions: ["revert", "adopt", "ignore"] });
     expect(words.title).toBe("Settings differ from what Topicdesk set");
-    expect(words.rows).toEqual([{ setting: "retention.ms", desired: "604,800,000 ms (1 week)", observed: "86,400,000 ms (1 day)" }]);
+    expect(words.rows).toEqual([{ setting: "retention.ms", desired: "604,800,000 ms (7 days)", observed: "86,400,000 ms (1 day)" }]);
     expect(words.actions.map((a) => a.label)).toEqual(["Revert", "Adopt", "Ignore"]);
     expect(words.actions[0]?.effect).toContain("desired values");
     const extra = describeDrift({ kind: "acl_extra", actual: { principal: "User:x", operation: "READ", resource_type: "TOPIC",

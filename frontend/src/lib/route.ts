@@ -54,11 +54,12 @@ export const routes = {
   newTopic: (cluster?: string) => href(["topics", "new"], { cluster }),
   request: (id: string) => href(["requests", id]),
   approvals: () => "/approvals",
+  requests: (query: Record<string, string> = {}) => href(["requests"], query),
   topics: (query: { q?: string; cluster?: string; team?: string } = {}) => href(["topics"], query),
   topic: (cluster: string, name: string) => href(["clusters", cluster, "topics", name]),
   serviceAccounts: (cluster?: string) => href(["service-accounts"], { cluster }),
   clusters: () => "/clusters",
-  audit: () => "/audit",
+  audit: (query: Record<string, string> = {}) => href(["audit"], query),
   tokens: () => "/tokens",
   teamSettings: (team?: string) => href(["team-settings"], { team }),
 };

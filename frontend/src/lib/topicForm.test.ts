@@ -48,7 +48,7 @@ describe("the new-topic form", () => {
 
   it("leaves out what was not filled in and adds throughput in bytes/s", () => {
     const body = buildTopicRequest(filled({ producers: [], consumers: [], description: " ", reason: "",
-      throughputAmount: "2", throughputUnit: "MB/s", retentionUnlimited: true, cleanupPolicy: "compact" }));
+      throughputAmount: "2", throughputUnit: "MiB/s", retentionUnlimited: true, cleanupPolicy: "compact" }));
     expect(body).toEqual({
       kind: "topic.create",
       cluster: "payments-dev",
@@ -102,12 +102,12 @@ describe("the new-topic form", () => {
   });
 
   it("says in words what will happen", () => {
-    const lines = describeTopicPlan(filled({ throughputAmount: "1", throughputUnit: "MB/s" }));
+    const lines = describeTopicPlan(filled({ throughputAmount: "1", throughputUnit: "MiB/s" }));
     expect(lines[0]).toBe("Create payments.invoices.v1 on payments-dev with 6 partitions and replication factor 1.");
     expect(lines).toContain("Keep messages for 7 days, then delete them.");
     expect(lines).toContain("Let payments.invoice-writer produce to it.");
     expect(lines).toContain("Let payments.invoice-reader consume it as group payments.invoice-readers.");
-    expect(lines.at(-1)).toBe("Expect 1 MB/s (1,048,576 bytes/s): up to 591 GB on disk with retention and replication.");
+    expect(lines.at(-1)).toBe("Expect 1 MiB/s (1,048,576 bytes/s): up to 591 GiB on disk with retention and replication.");
   });
 
   it("estimates disk as bytes/s x retention x replication factor", () => {

@@ -62,7 +62,7 @@ export function initialTopicForm(cluster = "", team = ""): TopicFormValues {
     producers: [],
     consumers: [],
     throughputAmount: "",
-    throughputUnit: "KB/s",
+    throughputUnit: "KiB/s",
     description: "",
     reason: "",
   };

@@ -1,6 +1,10 @@
 /**
- * Conversions between what people type (7 days, 2 MB/s) and what Kafka and the API take
- * (retention.ms as a string of milliseconds, bytes_per_second as an integer).
+ * Conversions between what people type (7 days, 2 MiB/s) and what Kafka and the API take
+ * (retention.ms as a string of milliseconds, bytes_per_second as an integer), and the one way the
+ * portal writes sizes, rates and durations: IEC binary units (KiB, MiB, GiB, TiB; rates with "/s"),
+ * because Kafka's quotas, configs and budgets count in powers of 1024, and durations in words.
+ * Every page and component formats through these functions, so one screen never shows 50 MiB/s
+ * beside 50 MB/s.
  */
 
 export const RETENTION_UNITS = ["hours", "days", "weeks"] as const;
@@ -43,21 +47,53 @@ export function msToRetention(ms: number | string): HumanRetention {
   return { amount: roundTo(value / MS_PER.hours, 3), unit: "hours" };
 }
 
-/** "7 days", "1 week", "36 hours", "unlimited". */
+/** "7 days", "36 hours", "10 minutes", "unlimited" (retention.ms = -1). */
 export function describeRetention(ms: number | string): string {
   if (!Number.isFinite(Number(ms)) || (typeof ms === "string" && ms.trim() === "")) return String(ms);
-  const { amount, unit } = msToRetention(ms);
-  if (amount === null) return "unlimited";
-  return `${formatNumber(amount)} ${amount === 1 ? unit.slice(0, -1) : unit}`;
+  return Number(ms) < 0 ? "unlimited" : formatDuration(Number(ms));
 }
 
-export const THROUGHPUT_UNITS = ["KB/s", "MB/s"] as const;
+const DURATION_UNITS: ReadonlyArray<[string, number]> = [
+  ["day", 86_400_000],
+  ["hour", 3_600_000],
+  ["minute", 60_000],
+  ["second", 1000],
+  ["millisecond", 1],
+];
+
+function plural(amount: number, unit: string): string {
+  return `${formatNumber(amount)} ${amount === 1 ? unit : `${unit}s`}`;
+}
+
+/**
+ * 600000 -> "10 minutes", 604800000 -> "7 days", 5400000 -> "1 hour 30 minutes",
+ * 90061000 -> "about 1 day 1 hour": the largest unit, and the next one when it adds something.
+ * Days, not weeks: retention policies and Kafka's docs count in days.
+ */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return String(ms);
+  if (ms === 0) return "0 seconds";
+  const index = DURATION_UNITS.findIndex(([, size]) => ms >= size);
+  const [unit, size] = DURATION_UNITS[index] as [string, number];
+  const whole = Math.floor(ms / size);
+  const rest = ms - whole * size;
+  if (rest === 0) return plural(whole, unit);
+  const next = DURATION_UNITS[index + 1];
+  if (!next) return plural(whole, unit);
+  const [nextUnit, nextSize] = next;
+  const part = Math.floor(rest / nextSize);
+  const exact = rest === part * nextSize;
+  const text = part ? `${plural(whole, unit)} ${plural(part, nextUnit)}` : plural(whole, unit);
+  return exact ? text : `about ${text}`;
+}
+
+export const THROUGHPUT_UNITS = ["KiB/s", "MiB/s"] as const;
 export type ThroughputUnit = (typeof THROUGHPUT_UNITS)[number];
 
-/** Binary multiples, as Kafka's quotas and tools count bytes: 1 KB = 1024 bytes. */
+/** Binary multiples, as Kafka's quotas and tools count bytes: 1 KiB = 1024 bytes. */
 export const BYTES_PER: Record<ThroughputUnit, number> = {
-  "KB/s": 1024,
-  "MB/s": 1024 * 1024,
+  "KiB/s": 1024,
+  "MiB/s": 1024 * 1024,
 };
 
 export function throughputToBytesPerSecond(amount: number, unit: ThroughputUnit): number {
@@ -67,16 +103,16 @@ export function throughputToBytesPerSecond(amount: number, unit: ThroughputUnit)
   return Math.round(amount * BYTES_PER[unit]);
 }
 
-/** 2097152 -> {amount: 2, unit: "MB/s"}; below 1 MB/s it stays in KB/s. */
+/** 2097152 -> {amount: 2, unit: "MiB/s"}; below 1 MiB/s it stays in KiB/s. */
 export function bytesPerSecondToThroughput(bytes: number): { amount: number; unit: ThroughputUnit } {
   if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`not a byte rate: ${bytes}`);
-  if (bytes >= BYTES_PER["MB/s"]) return { amount: roundTo(bytes / BYTES_PER["MB/s"], 3), unit: "MB/s" };
-  return { amount: roundTo(bytes / BYTES_PER["KB/s"], 3), unit: "KB/s" };
+  if (bytes >= BYTES_PER["MiB/s"]) return { amount: roundTo(bytes / BYTES_PER["MiB/s"], 3), unit: "MiB/s" };
+  return { amount: roundTo(bytes / BYTES_PER["KiB/s"], 3), unit: "KiB/s" };
 }
 
-const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB", "PB"] as const;
+const BYTE_UNITS = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
 
-/** 1536 -> "1.5 KB" (binary multiples, like the throughput field). */
+/** 1536 -> "1.5 KiB", 16777216 -> "16 MiB": one decimal below 100, none above, so 370.8 TiB and 371 TiB never meet. */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes)) return "–";
   let value = Math.abs(bytes);
@@ -86,7 +122,26 @@ export function formatBytes(bytes: number): string {
     index += 1;
   }
   const sign = bytes < 0 ? "-" : "";
-  return `${sign}${formatNumber(roundTo(value, value >= 100 ? 0 : 1))} ${BYTE_UNITS[index]}`;
+  const amount = roundTo(value, value >= 100 ? 0 : 1);
+  return `${sign}${formatNumber(amount)} ${index === 0 && amount === 1 ? "byte" : BYTE_UNITS[index]}`;
+}
+
+/** 52428800 -> "50 MiB/s". */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/**
+ * A topic config value in words where Kafka's unit is known from the key: `*.ms` as a duration,
+ * `*.bytes` (max.message.bytes, retention.bytes, segment.bytes) as a size, -1 as "unlimited".
+ * Anything else, or a value that is not an integer, is shown as it is.
+ */
+export function formatConfigValue(key: string, value: string): string {
+  if (!/^-?\d+$/.test(value.trim())) return value;
+  const number = Number(value);
+  if (key.endsWith(".ms")) return number < 0 ? "unlimited" : formatDuration(number);
+  if (key.endsWith(".bytes")) return number < 0 ? "unlimited" : formatBytes(number);
+  return value;
 }
 
 export function formatNumber(value: number): string {

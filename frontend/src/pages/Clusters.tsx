@@ -3,6 +3,7 @@ import { CapacityBar } from "../components/CapacityBar";
 import { Badge, EmptyState, ErrorState, Loading, PageHeader } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
 import { routes } from "../lib/route";
+import { canRequestTopicOn } from "../lib/permissions";
 import { formatBytes, formatNumber } from "../lib/units";
 import { Link } from "../router";
 
@@ -50,7 +51,9 @@ export function ClustersPage() {
                 )}
                 <div className="button-row">
                   <Link to={routes.topics({ cluster: cluster.name })} className="button button-small">Topics</Link>
-                  {own ? <Link to={routes.newTopic(cluster.name)} className="button button-small">New topic</Link> : null}
+                  {canRequestTopicOn(session, cluster.owner_team) ? (
+                    <Link to={routes.newTopic(cluster.name)} className="button button-small">New topic</Link>
+                  ) : null}
                   <Link to={routes.serviceAccounts(cluster.name)} className="button button-small">Service accounts</Link>
                 </div>
               </li>

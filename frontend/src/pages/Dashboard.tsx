@@ -4,6 +4,7 @@ import { RequestTable } from "../components/RequestTable";
 import { TopicTable } from "../components/TopicTable";
 import { EmptyState, ErrorState, Loading, PageHeader } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
+import { canApproveAnything } from "../lib/permissions";
 import { routes } from "../lib/route";
 import { Link } from "../router";
 
@@ -17,8 +18,16 @@ export function DashboardPage() {
     const all: TopicSummary[] = pages.flatMap((page) => page.items);
     return { items: all, more: pages.some((page) => page.next_cursor) };
   }, [teams]);
+  const approver = canApproveAnything(session);
   const mine = useAsync((signal) => api.requests({ mine: true, limit: 10 }, signal), []);
-  const awaiting = useAsync((signal) => api.requests({ awaiting_me: true, limit: 10 }, signal), []);
+  const awaiting = useAsync(async (signal) => (approver ? api.requests({ awaiting_me: true, limit: 10 }, signal) : null),
+    [approver]);
+  // The team's requests include those its API tokens made (a token acts for its team, not for a person).
+  const teamRequests = useAsync(async (signal) => {
+    const pages = await Promise.all(session.teams.map((team) => api.requests({ team, limit: 10 }, signal)));
+    const byId = new Map(pages.flatMap((page) => page.items).map((request) => [request.id, request]));
+    return [...byId.values()].sort((a, b) => b.created_at.localeCompare(a.created_at)).slice(0, 10);
+  }, [teams]);
 
   return (
     <>
@@ -32,7 +41,7 @@ export function DashboardPage() {
         {session.teams.length ? <> of {session.teams.map((t, i) => <span key={t}>{i ? ", " : ""}<strong>{t}</strong></span>)}</> : null}.
       </p>
 
-      <section className="section" aria-labelledby="awaiting-heading" data-testid="dashboard-awaiting">
+      {approver ? <section className="section" aria-labelledby="awaiting-heading" data-testid="dashboard-awaiting">
         <div className="section-header">
           <h2 id="awaiting-heading">Awaiting your approval</h2>
           <Link to={routes.approvals()}>Open the approvals inbox</Link>
@@ -44,7 +53,7 @@ export function DashboardPage() {
         ) : (
           <EmptyState title="Nothing awaits your approval." />
         )}
-      </section>
+      </section> : null}
 
       <section className="section" aria-labelledby="mine-heading" data-testid="dashboard-my-requests">
         <div className="section-header">
@@ -61,6 +70,23 @@ export function DashboardPage() {
           </EmptyState>
         )}
       </section>
+
+      {session.teams.length ? (
+        <section className="section" aria-labelledby="team-requests-heading" data-testid="dashboard-team-requests">
+          <div className="section-header">
+            <h2 id="team-requests-heading">Your {session.teams.length > 1 ? "teams'" : "team's"} requests</h2>
+            <Link to={routes.requests(session.teams.length === 1 ? { team: session.teams[0] ?? "" } : {})}
+              data-testid="dashboard-all-requests">All requests</Link>
+          </div>
+          {teamRequests.loading && !teamRequests.data ? <Loading /> : teamRequests.error ? (
+            <ErrorState error={teamRequests.error} onRetry={teamRequests.reload} what="your team's requests" />
+          ) : teamRequests.data?.length ? (
+            <RequestTable requests={teamRequests.data} caption="Your teams' latest requests, by people and tokens" />
+          ) : (
+            <EmptyState title="Your team has not asked for anything yet." />
+          )}
+        </section>
+      ) : null}
 
       <section className="section" aria-labelledby="topics-heading" data-testid="dashboard-team-topics">
         <div className="section-header">

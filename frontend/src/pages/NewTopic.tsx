@@ -205,7 +205,7 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
             <Field label="Keep messages for" name="retention" errors={errors.retention}
               hint={retentionMs === null ? "How long a message stays before it is deleted."
                 : retentionMs < 0 ? "retention.ms = -1 (unlimited)"
-                : `retention.ms = ${formatNumber(retentionMs)} (${describeRetention(retentionMs)})`}>
+                : `${describeRetention(retentionMs)} (retention.ms = ${formatNumber(retentionMs)})`}>
               {(props) => (
                 <AmountWithUnit inputProps={props} name="retention" unitLabel="Retention unit"
                   amount={values.retentionAmount} unit={values.retentionUnit} units={RETENTION_UNITS}
@@ -329,7 +329,7 @@ function TopicForm({ clusters, initialCluster }: { clusters: Cluster[]; initialC
             <legend>Expected load and reason</legend>
             <Field label="Expected throughput (optional)" name="throughput" errors={errors.throughput}
               hint={throughputBytes !== null && values.throughputAmount.trim()
-                ? `${formatNumber(throughputBytes)} bytes/s (1 KB = 1024 bytes); used for the capacity check.`
+                ? `${formatNumber(throughputBytes)} bytes/s (1 KiB = 1024 bytes); used for the capacity check.`
                 : "What producers will write at a normal peak; used for the capacity check."}>
               {(props) => (
                 <AmountWithUnit inputProps={props} name="throughput" unitLabel="Throughput unit"

@@ -7,6 +7,7 @@ import { DecisionRules, DecisionSummary } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, ErrorState, Loading, PageHeader, StatusBadge, Time, errorMessage } from "../components/ui";
 import { useSession, useTitle } from "../hooks";
+import { canCancel } from "../lib/permissions";
 import { isFinal, requestTimeline, requestTitle } from "../lib/requestStatus";
 import { routes } from "../lib/route";
 import { Link } from "../router";
@@ -176,7 +177,7 @@ export function RequestPage({ id }: { id: string }) {
               </li>
             ))}
           </ol>
-          {pending && mine ? (
+          {canCancel(session, request) ? (
             <div className="button-row">
               <button type="button" className="button" onClick={cancel} disabled={cancelState.busy} data-testid="cancel-request">
                 {cancelState.busy ? "Cancelling…" : "Cancel request"}

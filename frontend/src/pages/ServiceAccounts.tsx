@@ -7,6 +7,7 @@ import {
   Banner, CopyButton, EmptyState, ErrorState, Field, Loading, PageHeader, StatusBadge, Time, errorMessage,
 } from "../components/ui";
 import { useAsync, usePolicyPreview, useSession, useTitle } from "../hooks";
+import { defaultCluster } from "../lib/permissions";
 import { mergeFieldErrors, SERVICE_ACCOUNT_RULES, splitProblem } from "../lib/problems";
 import {
   describeChange, formatQuotaValue, formatRate, formFromQuota, planQuota, QUOTA_DEFAULTS, QUOTA_KEYS, QUOTA_LABEL,
@@ -31,7 +32,8 @@ export function ServiceAccountsPage() {
   const clusters = useAsync((signal) => api.clusters(signal), []);
   const items = clusters.data?.items ?? [];
   const requested = query.get("cluster") ?? "";
-  const cluster = items.some((c) => c.name === requested) ? requested : items[0]?.name ?? "";
+  // Without a choice in the address: a cluster the caller's team owns, where its services run.
+  const cluster = items.some((c) => c.name === requested) ? requested : defaultCluster(session, items);
   const [credentials, setCredentials] = useState<{ credentials: ServiceAccountCredentials; rotated: boolean } | null>(null);
 
   return (

@@ -9,7 +9,7 @@ import { topicStatusTone } from "../components/TopicTable";
 import { Badge, Banner, EmptyState, ErrorState, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
 import { routes } from "../lib/route";
-import { describeRetention } from "../lib/units";
+import { formatConfigValue } from "../lib/units";
 import { principalName } from "../lib/validation";
 import { Link } from "../router";
 
@@ -168,10 +168,9 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
 
 function configValue(key: string, value: string | null | undefined): ReactNode {
   if (value === undefined || value === null) return <span className="muted">default</span>;
-  if (key.endsWith(".ms") && /^-?\d+$/.test(value)) {
-    return <>{value} <span className="muted">({describeRetention(value)})</span></>;
-  }
-  return value;
+  const words = formatConfigValue(key, value);
+  // The words first; Kafka's raw value stays on hover and for copying into a client config.
+  return words === value ? value : <span title={`${key}=${value}`}>{words}</span>;
 }
 
 function StateTable({ desired, observed }: { desired: TopicState; observed: TopicState | null | undefined }) {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from topicdesk.schemas import REQUEST_KINDS
 from topicdesk.services.queries import TOPIC_STATUSES
 
 Access = Literal["public", "authenticated", "member", "owner", "platform_admin"]
@@ -170,9 +171,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                                          ("format", {"enum": ["json", "yaml"]})), required_query=("cluster",),
              response_schema="https://topicdesk.dev/schemas/desired-state.json", response_media=FILE_MEDIA),
     Endpoint("GET", "/api/v1/requests", "v1.list_requests", "Requests the caller may see", "authenticated",
+             note="newest first; filters combine: status, kind, cluster, team (the requesting or the owning team; "
+             "a team's requests include those its API tokens made), mine (asked by the caller), awaiting_me "
+             "(pending, and the caller is a routed approver); a bad value is 422 naming each parameter",
              tags=("requests",), response_schema="RequestList",
-             query=(("status", {"enum": list(REQUEST_STATUSES)}), ("cluster", "string"), ("mine", BOOLEAN),
-                    ("awaiting_me", BOOLEAN), *PAGE)),
+             query=(("status", {"enum": list(REQUEST_STATUSES)}), ("kind", {"enum": list(REQUEST_KINDS)}),
+                    ("cluster", {"type": "string", "maxLength": 100}), ("team", {"type": "string", "maxLength": 64}),
+                    ("mine", BOOLEAN), ("awaiting_me", BOOLEAN), *PAGE)),
     Endpoint("GET", "/api/v1/requests/{id}", "v1.get_request", "One request, with its history", "authenticated",
              note="404 unless requester, requesting team, owning team or platform admin", tags=("requests",),
              response_schema="RequestView"),
@@ -230,8 +235,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "owner", success=204, tags=("tokens",)),
     *NOTIFICATION_ENDPOINTS,
     Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
-             "authenticated", tags=("audit",), query=(("since", {"type": "string", "format": "date-time"}),
-                                                ("subject", "string"), *PAGE),
+             "authenticated", tags=("audit",),
+             note="newest first; filters combine: since (RFC 3339), subject (the event's subject or actor), "
+             "request (an id: short for subject=request:<id>), action (request:approve, or a family: request), "
+             "hide_logins (leave out auth:* events unless action asks for them)",
+             query=(("since", {"type": "string", "format": "date-time"}),
+                    ("subject", {"type": "string", "maxLength": 600}), ("request", {"type": "string", "maxLength": 32}),
+                    ("action", {"type": "string", "maxLength": 64}), ("hide_logins", BOOLEAN), *PAGE),
              response_schema="AuditPage"),
     Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",
              tags=("audit",), response_schema="AuditVerdict"),

@@ -21,12 +21,11 @@ from topicdesk.api.common import (
     page_args,
     query_bool,
 )
-from topicdesk.api.endpoints import REQUEST_STATUSES
+from topicdesk.api.list_filters import audit_filter, request_cursor, request_filter
 from topicdesk.api.problems import problem_response
 from topicdesk.api.ratelimit import enforce_write_rate
 from topicdesk.domain.errors import FieldError, Unauthenticated, ValidationFailed
 from topicdesk.policy.allow_list import allowed_config_keys
-from topicdesk.schemas import FORMAT_CHECKER
 from topicdesk.services import audit as audit_service
 from topicdesk.services import clusters as clusters_service
 from topicdesk.services import deletion, drift_triage, expiry, observations, queries, stale
@@ -176,15 +175,11 @@ def export_desired_state() -> ResponseReturnValue:
 def list_requests() -> ResponseReturnValue:
     identity = caller()
     limit, cursor = page_args()
-    status = request.args.get("status")
-    if status and status not in REQUEST_STATUSES:
-        raise ValidationFailed("bad status", errors=[FieldError("/query/status",
-                                                                f"one of {', '.join(sorted(REQUEST_STATUSES))}")])
-    after = tuple(decode_cursor(cursor)) if cursor else None
+    where, awaiting_me = request_filter(identity.subject)
+    after = request_cursor(decode_cursor(cursor)) if cursor else None
     with unit_of_work(engine()) as session:
-        items, nxt = queries.list_requests(session, identity, limit=limit, after=after,
-                                           status=status, cluster=request.args.get("cluster"),
-                                           mine=query_bool("mine"), awaiting_me=query_bool("awaiting_me"))
+        items, nxt = queries.list_requests(session, identity, limit=limit, after=after, where=where,
+                                           awaiting_me=awaiting_me)
     return jsonify(items=items, next_cursor=encode_cursor(list(nxt)) if nxt else None)
 
 
@@ -335,20 +330,7 @@ def audit() -> ResponseReturnValue:
     if cursor:
         values = decode_cursor(cursor)
         before = int(values[0]) if values and isinstance(values[0], int) else None
-    since_raw = request.args.get("since")
-    since = None
-    if since_raw is not None:
-        # RFC 3339 as the document declares it (fromisoformat alone would take a bare date or no zone);
-        # what RFC 3339 allows and Python does not (a leap second) is refused the same way.
-        try:
-            if not FORMAT_CHECKER.conforms(since_raw, "date-time"):
-                raise ValueError(since_raw)
-            since = datetime.fromisoformat(since_raw.upper().replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise ValidationFailed("bad since", errors=[FieldError(
-                "/query/since", "must be an RFC 3339 date-time with a zone, e.g. 2026-12-01T00:00:00Z")]) from exc
-    items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, since=since,
-                                           subject=request.args.get("subject"))
+    items, nxt = audit_service.list_events(engine(), identity, limit=limit, before_seq=before, where=audit_filter())
     return jsonify(items=items, next_cursor=encode_cursor([nxt]) if nxt else None)
 
 

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from topicdesk.adapters import audit_log
 from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.listing_store import AuditFilter
 from topicdesk.domain.audit import ChainVerdict
 from topicdesk.domain.identity import Identity
 from topicdesk.services import queries
 
 
 def list_events(
-    engine: Engine, identity: Identity, *, limit: int, before_seq: int | None, since: datetime | None,
-    subject: str | None,
+    engine: Engine, identity: Identity, *, limit: int, before_seq: int | None, where: AuditFilter,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A page of the chain, newest first, after chaining what waits in the inbox."""
     audit_log.sequence(engine)
     with unit_of_work(engine) as session:
-        return queries.list_audit(session, identity, limit=limit, before_seq=before_seq, since=since,
-                                  subject=subject)
+        return queries.list_audit(session, identity, limit=limit, before_seq=before_seq, where=where)
 
 
 def verify_log(engine: Engine) -> ChainVerdict:

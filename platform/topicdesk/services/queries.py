@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.drift_store import drifted_clause, drifted_ids, items_linked_to
+from topicdesk.adapters.listing_store import AuditFilter, RequestFilter, audit_rows, request_rows
 from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
     AccessGrantRow,
@@ -43,44 +45,22 @@ def list_clusters(session: Session) -> list[dict[str, Any]]:
     return items
 
 
-def _visible_requests(identity: Identity) -> ColumnElement[bool] | None:
-    if identity.platform_admin:
-        return None
-    teams = identity.teams
-    return or_(col(RequestRow.requested_by) == identity.subject, col(RequestRow.requester_team).in_(teams),
-               col(RequestRow.owner_team).in_(teams))
-
-
 def list_requests(
-    session: Session, identity: Identity, *, limit: int, after: tuple[str, str] | None, status: str | None,
-    cluster: str | None, mine: bool, awaiting_me: bool,
+    session: Session, identity: Identity, *, limit: int, after: tuple[str, str] | None, where: RequestFilter,
+    awaiting_me: bool,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
-    query = select(RequestRow)
     # awaiting_me keeps only requests the caller may approve (checked below), which they may see even
     # when routed to them from another team, so the team filter does not apply there.
-    visible = None if awaiting_me else _visible_requests(identity)
-    if visible is not None:
-        query = query.where(visible)
-    if status:
-        query = query.where(RequestRow.status == status)
-    if cluster:
-        query = query.where(RequestRow.cluster == cluster)
-    if mine:
-        query = query.where(RequestRow.requested_by == identity.subject)
+    visible_to = None if awaiting_me or identity.platform_admin else (identity.subject, identity.teams)
     if awaiting_me:
-        query = query.where(RequestRow.status == "pending_approval")
-    if after is not None:
-        created, rid = after
-        moment = datetime.fromisoformat(created)
-        query = query.where(or_(col(RequestRow.created_at) < moment,
-                                (col(RequestRow.created_at) == moment) & (col(RequestRow.id) < rid)))
-    query = query.order_by(col(RequestRow.created_at).desc(), col(RequestRow.id).desc())
+        where = replace(where, pending_only=True)
+    keyset = (datetime.fromisoformat(after[0]), after[1]) if after is not None else None
     items: list[dict[str, Any]] = []
     last: RequestRow | None = None
     # awaiting_me filters in Python (approver sets are JSON), so keep reading until the page is full.
     offset = 0
     while len(items) <= limit:
-        rows = session.exec(query.offset(offset).limit(limit + 1)).all()
+        rows = request_rows(session, visible_to=visible_to, where=where, after=keyset, offset=offset, limit=limit + 1)
         if not rows:
             break
         offset += len(rows)
@@ -293,19 +273,10 @@ def audit_view(row: AuditEventRow) -> dict[str, Any]:
 
 
 def list_audit(
-    session: Session, identity: Identity, *, limit: int, before_seq: int | None, since: datetime | None,
-    subject: str | None,
+    session: Session, identity: Identity, *, limit: int, before_seq: int | None, where: AuditFilter,
 ) -> tuple[list[dict[str, Any]], int | None]:
-    query = select(AuditEventRow)
-    if not identity.platform_admin:
-        query = query.where(col(AuditEventRow.team).in_(identity.teams))
-    if since is not None:
-        query = query.where(col(AuditEventRow.occurred_at) >= since)
-    if subject:
-        query = query.where(or_(col(AuditEventRow.subject) == subject, col(AuditEventRow.actor) == subject))
-    if before_seq is not None:
-        query = query.where(col(AuditEventRow.seq) < before_seq)
-    rows = session.exec(query.order_by(col(AuditEventRow.seq).desc()).limit(limit + 1)).all()
+    teams = None if identity.platform_admin else identity.teams
+    rows = audit_rows(session, teams=teams, where=where, before_seq=before_seq, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return [audit_view(r) for r in rows], (rows[-1].seq if more and rows else None)
