@@ -7,6 +7,8 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from topicdesk.config import Settings
+
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
     def __init__(self, app: Flask, options: dict[str, Any]) -> None:
@@ -23,24 +25,47 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
 
 def _start_worker_services(app: Flask) -> None:
-    """In each worker process, after the fork: the app's background audit sequencer, if it has one."""
+    """In each worker process, after the fork: fresh database connections, and the app's background
+    audit sequencer, if it has one."""
+    engine = app.extensions.get("topicdesk.engine")
+    if engine is not None:
+        # Connections the parent opened must not be shared by several workers: forget them, unclosed
+        # (closing would end the parent's session, which another worker may have inherited too).
+        engine.dispose(close=False)
     sequencer = app.extensions.get("topicdesk.audit_sequencer")
     if sequencer is not None:
         sequencer.install().ensure_running()
 
 
-def serve(app: Flask, host: str, port: int, *, threads: int = 8) -> None:
-    # One worker process with threads: SQLite and the per-process rate limiter stay consistent;
-    # production scales out with more containers against PostgreSQL.
-    _Gunicorn(app, {
-        "post_worker_init": lambda _worker: _start_worker_services(app),
+def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """The server settings `topicdesk serve` runs with (docs/architecture.md, "Running the server")."""
+    return {
         "bind": f"{host}:{port}",
-        "workers": 1,
-        "threads": threads,
+        # Workers from the CPU count on PostgreSQL, one on SQLite (config.py); threads overlap the
+        # database round trips within each.
+        "workers": settings.workers,
+        "threads": settings.threads,
         "worker_class": "gthread",
+        # Idle keep-alive connections cost a socket, not a thread, in gthread; each worker keeps up to
+        # worker_connections of them.
+        "keepalive": settings.keepalive_seconds,
+        "worker_connections": 1000,
+        # Connections arriving faster than the workers accept wait in the kernel, not refused.
+        "backlog": 2048,
+        # No max_requests: recycling a worker closes its kept-alive connections mid-use.
+        "max_requests": 0,
         "accesslog": "-",
         # The path without its query string: /auth/callback carries a one-time code in it.
         "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
         "graceful_timeout": 5,
         "timeout": 60,
-    }).run()
+    }
+
+
+def serve(app: Flask, host: str, port: int, settings: Settings | None = None) -> None:
+    settings = settings or app.extensions.get("topicdesk.settings") or Settings.from_env()
+    options = gunicorn_options(settings, host, port)
+    # Each worker is a fork of this process: the app (and its engine) are built before, and the
+    # audit sequencer thread is started in each worker.
+    options["post_worker_init"] = lambda _worker: _start_worker_services(app)
+    _Gunicorn(app, options).run()
