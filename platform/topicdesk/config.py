@@ -67,7 +67,7 @@ class Settings:
     # connection is kept. The dataclass default is one worker; from_env picks by database.
     workers: int = 1
     threads: int = 8
-    keepalive_seconds: float = 75.0
+    keepalive_seconds: int = 75
 
     @property
     def cookie_secure(self) -> bool:
@@ -142,13 +142,10 @@ def _workers(env: dict[str, str], database_url: str) -> int:
     return workers
 
 
-def _keepalive(env: dict[str, str]) -> float:
+def _keepalive(env: dict[str, str]) -> int:
     # Above the idle timeouts of common client pools and load balancers (60 s): the client, not the
     # server, should close an idle connection, else a request sent as the server closes is reset.
-    value = _number(env, "TOPICDESK_KEEPALIVE", "75", float)
-    if value <= 0:
-        raise ConfigError("TOPICDESK_KEEPALIVE must be a positive number of seconds")
-    return value
+    return _positive_int(env, "TOPICDESK_KEEPALIVE", "75")
 
 
 def _non_negative(env: dict[str, str], name: str, default: str) -> float:

@@ -32,8 +32,8 @@ def test_more_than_one_worker_on_sqlite_is_refused_with_the_variable_named() -> 
     ("TOPICDESK_WORKERS", "0", "TOPICDESK_WORKERS must be a positive integer"),
     ("TOPICDESK_WORKERS", "many", "TOPICDESK_WORKERS must be an integer"),
     ("TOPICDESK_THREADS", "0", "TOPICDESK_THREADS must be a positive integer"),
-    ("TOPICDESK_KEEPALIVE", "0", "TOPICDESK_KEEPALIVE must be a positive number"),
-    ("TOPICDESK_KEEPALIVE", "soon", "TOPICDESK_KEEPALIVE must be a number"),
+    ("TOPICDESK_KEEPALIVE", "0", "TOPICDESK_KEEPALIVE must be a positive integer"),
+    ("TOPICDESK_KEEPALIVE", "soon", "TOPICDESK_KEEPALIVE must be an integer"),
 ])
 def test_bad_server_settings_are_refused(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -46,7 +46,7 @@ def test_gunicorn_options_follow_the_settings() -> None:
     options = gunicorn_options(settings, "0.0.0.0", 8080)
     assert options["bind"] == "0.0.0.0:8080"
     assert (options["workers"], options["threads"], options["worker_class"]) == (3, 12, "gthread")
-    assert options["keepalive"] == 90.0
+    assert options["keepalive"] == 90
     # Recycling workers would close kept-alive connections under the clients' feet.
     assert options["max_requests"] == 0
     assert options["backlog"] >= 1024
