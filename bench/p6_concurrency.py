@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from p3_submit import postmaster_pid, seed, stop_process, tree_cpu_seconds, wait_http
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
+from p3_submit import postmaster_pid, seed, stop_process, tree_cpu_seconds, wait_http
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine
 from topicdesk.adapters.tables import TopicRow, utcnow
@@ -90,7 +90,7 @@ class Run:
 
     @property
     def rps(self) -> float:
-        return float(self.result["requests"]) / (self.result["duration_us"] / 1e6)
+        return float(self.result["requests"]) / (float(self.result["duration_us"]) / 1e6)
 
     @property
     def p99_ms(self) -> float:
