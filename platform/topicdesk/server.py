@@ -7,6 +7,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from topicdesk.api import ratelimit
 from topicdesk.config import Settings
 
 
@@ -65,6 +66,7 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
 def serve(app: Flask, host: str, port: int, settings: Settings | None = None) -> None:
     settings = settings or app.extensions.get("topicdesk.settings") or Settings.from_env()
     options = gunicorn_options(settings, host, port)
+    ratelimit.share_between_workers(app, settings.workers)
     # Each worker is a fork of this process: the app (and its engine) are built before, and the
     # audit sequencer thread is started in each worker.
     options["post_worker_init"] = lambda _worker: _start_worker_services(app)

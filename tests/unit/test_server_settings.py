@@ -66,11 +66,15 @@ def test_each_worker_gets_an_equal_share_of_the_write_rate() -> None:
     assert worker_share(60, 1, 4) == (15, 1)
 
 
-def test_the_installed_limiters_take_the_worker_share(tmp_path: Path) -> None:
+def test_served_by_several_workers_each_limiter_keeps_its_share(tmp_path: Path) -> None:
     app = Flask("limits")
-    settings = Settings(database_url=PG, data_dir=tmp_path, secret_key="k", workers=2, write_rate_per_minute=60,
+    settings = Settings(database_url=PG, data_dir=tmp_path, secret_key="k", write_rate_per_minute=60,
                         write_burst=30, dry_run_rate_per_minute=600, dry_run_burst=120)
-    writes = ratelimit.install(app, settings)
+    ratelimit.install(app, settings)
+    ratelimit.share_between_workers(app, 1)
+    assert app.extensions[ratelimit.EXTENSION_KEY].burst == 30
+    ratelimit.share_between_workers(app, 2)
+    writes: ratelimit.RateLimiter = app.extensions[ratelimit.EXTENSION_KEY]
     dry_runs: ratelimit.RateLimiter = app.extensions[ratelimit.DRY_RUN_EXTENSION_KEY]
-    assert (writes.per_minute, writes.burst) == (30, 15)
-    assert (dry_runs.per_minute, dry_runs.burst) == (300, 60)
+    assert (writes.per_minute, writes.burst, writes.what) == (30, 15, "writes")
+    assert (dry_runs.per_minute, dry_runs.burst, dry_runs.what) == (300, 60, "dry runs")

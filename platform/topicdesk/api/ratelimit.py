@@ -116,12 +116,20 @@ def worker_share(per_minute: float, burst: int, workers: int) -> tuple[float, in
 
 
 def install(app: Flask, settings: Settings) -> RateLimiter:
-    rate, burst = worker_share(settings.write_rate_per_minute, settings.write_burst, settings.workers)
-    limiter = RateLimiter(per_minute=rate, burst=burst)
+    limiter = RateLimiter(per_minute=settings.write_rate_per_minute, burst=settings.write_burst)
     app.extensions[EXTENSION_KEY] = limiter
-    rate, burst = worker_share(settings.dry_run_rate_per_minute, settings.dry_run_burst, settings.workers)
-    app.extensions[DRY_RUN_EXTENSION_KEY] = RateLimiter(per_minute=rate, burst=burst, what="dry runs")
+    app.extensions[DRY_RUN_EXTENSION_KEY] = RateLimiter(
+        per_minute=settings.dry_run_rate_per_minute, burst=settings.dry_run_burst, what="dry runs")
     return limiter
+
+
+def share_between_workers(app: Flask, workers: int) -> None:
+    """Before gunicorn forks `workers` processes from this app: each keeps an equal share of the rates."""
+    for key in (EXTENSION_KEY, DRY_RUN_EXTENSION_KEY):
+        limiter: RateLimiter | None = app.extensions.get(key)
+        if limiter is not None and workers > 1:
+            rate, burst = worker_share(limiter.per_minute, limiter.burst, workers)
+            app.extensions[key] = RateLimiter(per_minute=rate, burst=burst, what=limiter.what)
 
 
 def is_dry_run(endpoint: str | None, args: Mapping[str, str]) -> bool:
