@@ -50,3 +50,14 @@ def test_every_operation_the_portal_calls_is_in_the_document(tmp_path: Path) -> 
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 failed" in result.stdout
+
+
+def test_service_account_responses_say_which_kafka_clients_can_log_in(tmp_path: Path) -> None:
+    paths = _document(tmp_path)["paths"]
+    assert isinstance(paths, dict)
+    for path in ("/api/v1/clusters/{cluster}/service-accounts",
+                 "/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate"):
+        description = paths[path]["post"]["description"]
+        assert "SCRAM-SHA-512" in description
+        assert "librdkafka older than 2.6.1" in description
+        assert "kcat" in description

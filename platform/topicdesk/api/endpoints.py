@@ -34,9 +34,17 @@ class Endpoint:
     # Media types of the request body and of the success body (both JSON unless said otherwise).
     request_media: tuple[str, ...] = ("application/json",)
     response_media: tuple[str, ...] = ("application/json",)
+    # More for the OpenAPI description (after access and note), e.g. what clients the response works with.
+    details: str = ""
 
 
 PAGE = (("limit", "integer"), ("cursor", "string"))
+# The service-account responses carry SCRAM-SHA-512 credentials; not every client can use them.
+SCRAM_CLIENTS = ("The credentials are for SASL/SCRAM-SHA-512 (the response's sasl_mechanism). Kafka 4.x brokers "
+                 "refuse SCRAM logins from librdkafka older than 2.6.1, so clients built on librdkafka "
+                 "(confluent-kafka for Python, Go and .NET, node-rdkafka, kcat) need librdkafka 2.6.1 or newer; "
+                 "Debian's kcat package, built on librdkafka 2.0.2, cannot log in. Topicdesk itself ships "
+                 "confluent-kafka 2.16 (librdkafka 2.16).")
 FILE_MEDIA = ("application/json", "application/yaml")
 
 
@@ -66,10 +74,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts", "v1.create_service_account",
              "Create a SCRAM service account named <team>.<name>; the password is in this response only",
              "member", note="name must start with one of the caller's teams", success=201,
-             tags=("service accounts",)),
+             tags=("service accounts",), details=SCRAM_CLIENTS),
     Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate",
              "v1.rotate_service_account", "New password (returned once)", "owner",
-             note="owner of the account's team", tags=("service accounts",)),
+             note="owner of the account's team", tags=("service accounts",), details=SCRAM_CLIENTS),
     Endpoint("DELETE", "/api/v1/clusters/{cluster}/service-accounts/{principal}", "v1.delete_service_account",
              "Delete a service account", "owner", note="owner of the account's team", success=204,
              tags=("service accounts",)),
@@ -187,7 +195,8 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         operation: dict[str, Any] = {
             "operationId": endpoint.endpoint.replace(".", "_"),
             "summary": endpoint.summary,
-            "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
+            "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else "")
+            + (f" {endpoint.details}" if endpoint.details else ""),
             "tags": list(endpoint.tags),
             "responses": {
                 str(endpoint.success): _success(endpoint.response_schema),
