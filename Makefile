@@ -25,17 +25,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# PostgreSQL (database tests) and Chromium (portal tests) from Debian's packages, when missing.
+# PostgreSQL (database tests), Chromium (portal tests) and Prometheus (promtool and the metrics
+# test) from Debian's packages, when missing.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing from Debian's packages"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "error: need root (or sudo apt-get install$$missing)" >&2; exit 1; fi; \
 	  DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing && \
-	  { service postgresql stop >/dev/null 2>&1 || true; }; \
+	  { service postgresql stop >/dev/null 2>&1 || true; \
+	    service prometheus stop >/dev/null 2>&1 || true; \
+	    service prometheus-node-exporter stop >/dev/null 2>&1 || true; \
+	    systemctl disable prometheus prometheus-node-exporter >/dev/null 2>&1 || true; }; \
 	fi
 
 frontend: frontend/dist/index.html

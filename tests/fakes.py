@@ -1,4 +1,5 @@
-"""Hand-written fakes: the cluster port (an in-memory cluster, a recorder of port calls) and a supervised child."""
+"""Hand-written fakes: the cluster port (an in-memory cluster, a recorder of port calls), a supervised child,
+a webhook receiver."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from topicdesk.services.cluster_port import (
     ScramCredential,
 )
 from topicdesk.services.executor import ApplySettings
+from topicdesk.services.notify_worker import HttpAnswer
 from topicdesk.services.reconcile import ReconcilerSettings
 
 # Reconciling against FakeClusterPort: one attempt, no waits (it answers at once and reads back exactly).
@@ -405,3 +407,25 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@dataclass
+class FakeWebhookReceiver:
+    """The deliverer's HTTP POST, in memory: records every request and answers from a script
+    (status codes, or exceptions such as requests.Timeout), then `default` once the script is used up."""
+
+    script: list[int | Exception] = field(default_factory=list)
+    default: int = 200
+    received: list[tuple[str, bytes, dict[str, str]]] = field(default_factory=list)
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> HttpAnswer:
+        self.received.append((url, body, dict(headers)))
+        answer = self.script.pop(0) if self.script else self.default
+        if isinstance(answer, Exception):
+            raise answer
+        return HttpAnswer(answer)
+
+
+def resolve_to(*addresses: str) -> Callable[[str, int], list[str]]:
+    """A resolver that answers these addresses for every host (no DNS in unit tests)."""
+    return lambda _host, _port: list(addresses)

@@ -84,3 +84,16 @@ def consume_and_commit(conf: dict[str, Any], topic: str, count: int = 1, timeout
         return read
     finally:
         consumer.close()
+
+
+def authenticates(conf: dict[str, Any], timeout: float = 8.0) -> KafkaError | None:
+    """None when the broker lets these credentials in (a metadata request answers), else its error."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(conf)
+    try:
+        admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        error: KafkaError = exc.args[0]
+        return error
+    return None

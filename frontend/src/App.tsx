@@ -13,6 +13,8 @@ import { NewTopicPage } from "./pages/NewTopic";
 import { NotFoundPage } from "./pages/NotFound";
 import { RequestPage } from "./pages/Request";
 import { ServiceAccountsPage } from "./pages/ServiceAccounts";
+import { TokensPage } from "./pages/Tokens";
+import { TeamSettingsPage } from "./pages/TeamSettings";
 import { TopicPage } from "./pages/Topic";
 import { TopicsPage } from "./pages/Topics";
 import { currentAppPath, useLocation } from "./router";
@@ -112,5 +114,7 @@ function Routes() {
   if (matchRoute("/service-accounts", path)) return <ServiceAccountsPage />;
   if (matchRoute("/clusters", path)) return <ClustersPage />;
   if (matchRoute("/audit", path)) return <AuditPage />;
+  if (matchRoute("/tokens", path)) return <TokensPage />;
+  if (matchRoute("/team-settings", path)) return <TeamSettingsPage />;
   return <NotFoundPage />;
 }

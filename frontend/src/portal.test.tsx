@@ -6,7 +6,7 @@
  */
 import { createRoot, type Root } from "react-dom/client";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import type { AuditEvent, Cluster, TopicDetail, TopicRequest } from "./api/types";
+import type { AuditEvent, Cluster, NotificationSubscription, TopicDetail, TopicRequest } from "./api/types";
 import { App } from "./App";
 
 interface Recorded {
@@ -52,6 +52,12 @@ class FakeApi {
     "ingest-dev": [],
   };
 
+  subscriptions: NotificationSubscription[] = [{ id: "sub-failing", team: "payments", url: "https://hooks.example.com/x",
+    event_types: ["request.failed"], format: "slack", audience: "team", description: "", enabled: false,
+    disabled_reason: "disabled after 50 failed deliveries in a row", disabled_at: "2025-01-02T08:00:00Z",
+    consecutive_failures: 50, failing_since: "2025-01-01T08:00:00Z", last_delivery_at: null, pending_deliveries: 3,
+    created_at: "2025-01-01T07:00:00Z" }];
+
   constructor() {
     this.requests.set("req-pending", pendingAccess());
   }
@@ -69,7 +75,7 @@ class FakeApi {
     let match: RegExpMatchArray | null;
 
     if (route === "GET /auth/session") {
-      return json(200, { subject: "alice", teams: ["payments"], roles: ["member"], platform_admin: false, csrf_token: "csrf-1" });
+      return json(200, { subject: "alice", teams: ["payments"], roles: ["payments:owner"], platform_admin: false, csrf_token: "csrf-1" });
     }
     if (route === "POST /auth/logout") return new Response(null, { status: 204 });
     if (route === "GET /api/v1/clusters") return json(200, { items: clusters, next_cursor: null });
@@ -162,6 +168,45 @@ class FakeApi {
     if (route === "GET /api/v1/audit") {
       if (url.searchParams.get("cursor")) return json(200, { items: [auditEvent(1)], next_cursor: null });
       return json(200, { items: [auditEvent(3), auditEvent(2)], next_cursor: "c2" });
+    }
+    if (route === "GET /api/v1/notifications/event-types") {
+      return json(200, { event_types: ["request.applied", "request.failed", "drift.found"], formats: ["cloudevents", "slack"],
+        signature_header: "X-Topicdesk-Signature", replay_window_seconds: 300 });
+    }
+    if ((match = url.pathname.match(/^\/api\/v1\/teams\/payments\/notifications\/subscriptions(?:\/([^/]+))?(\/deliveries|\/test)?$/))) {
+      const id = match[1];
+      const tail = match[2];
+      if (!id && method === "GET") return json(200, { items: this.subscriptions, next_cursor: null });
+      if (!id && method === "POST") {
+        const input = body as { url: string; event_types: string[]; format: "cloudevents" | "slack" };
+        if (!input.url.startsWith("https://")) {
+          return json(422, { type: "about:blank", title: "Unprocessable", status: 422, detail: "the webhook URL is not allowed",
+            errors: [{ path: "/url", message: "must be an https:// URL" }] });
+        }
+        const created: NotificationSubscription = { id: `sub-${this.subscriptions.length + 1}`, team: "payments",
+          url: input.url, event_types: input.event_types, format: input.format, audience: "team", description: "",
+          enabled: true, disabled_reason: null, disabled_at: null, consecutive_failures: 0, failing_since: null,
+          last_delivery_at: null, pending_deliveries: 0, created_at: "2025-01-02T09:00:00Z" };
+        this.subscriptions.push(created);
+        return json(201, { ...created, secret: "whsec_once" });
+      }
+      const found = this.subscriptions.find((sub) => sub.id === id);
+      if (!found) return json(404, { type: "about:blank", title: "Not Found", status: 404, detail: "no such subscription" });
+      if (tail === "/deliveries") {
+        return json(200, { items: [{ event_id: "e1", event_type: "request.applied", attempt: 2,
+          attempted_at: "2025-01-02T09:01:00Z", result: "delivered", status_code: 204, error: null, duration_ms: 12 },
+        { event_id: "e1", event_type: "request.applied", attempt: 1, attempted_at: "2025-01-02T09:00:00Z",
+          result: "failed", status_code: 500, error: "the receiver answered 500", duration_ms: 40 }], next_cursor: null });
+      }
+      if (tail === "/test") return json(202, { event_id: "e-test", detail: "queued" });
+      if (method === "PATCH") {
+        Object.assign(found, body, { disabled_reason: null });
+        return json(200, found);
+      }
+      if (method === "DELETE") {
+        this.subscriptions = this.subscriptions.filter((sub) => sub.id !== id);
+        return new Response(null, { status: 204 });
+      }
     }
     if (route === "GET /api/v1/audit/verify") {
       return json(200, { ok: true, events: 3, head: "abcdef0123456789", first_bad: null });
@@ -401,6 +446,36 @@ describe("the portal", { timeout: 20_000 }, () => {
     (byTestId("load-more") as HTMLElement).click();
     await until(() => allByTestId("audit-row").length === 3, "three events");
     expect(byTestId("load-more")).toBeNull();
+  });
+
+  it("manages notification endpoints: secret once, disabled with its reason, history, test event, delete", async () => {
+    await go("/team-settings");
+    const reason = await until(() => byTestId("subscription-disabled-reason"), "the disabled endpoint");
+    expect(reason.textContent).toContain("disabled after 50 failed deliveries in a row");
+    expect(reason.textContent).toContain("3 events wait");
+    const url = byTestId("subscription-url") as HTMLInputElement;
+    setValue(url, "http://hooks.example.com/new");
+    (byTestId("create-subscription-submit") as HTMLElement).click();
+    await until(() => byTestId("field-error-url")?.textContent?.includes("must be an https:// URL"), "the URL error");
+    setValue(url, "https://hooks.example.com/new");
+    (byTestId("create-subscription-submit") as HTMLElement).click();
+    const secret = await until(() => byTestId("subscription-secret-value") as HTMLInputElement | null, "the secret");
+    expect(secret.value).toBe("whsec_once");
+    (byTestId("secret-done") as HTMLElement).click();
+    await until(() => allByTestId("subscription").length === 2 && !byTestId("subscription-secret"), "two endpoints");
+    expect(container.innerHTML).not.toContain("whsec_once");
+    const failing = allByTestId("subscription")[0] as HTMLElement;
+    (failing.querySelector("[data-testid=show-history]") as HTMLElement).click();
+    await until(() => allByTestId("delivery").length === 2, "the delivery history");
+    expect(allByTestId("delivery").map((row) => row.dataset.result)).toEqual(["delivered", "failed"]);
+    (failing.querySelector("[data-testid=send-test]") as HTMLElement).click();
+    await until(() => fake.calls.some((c) => c.method === "POST" && c.path.endsWith("/sub-failing/test")), "the test event");
+    (failing.querySelector("[data-testid=toggle-enabled]") as HTMLElement).click();
+    await until(() => !byTestId("subscription-disabled"), "the endpoint enabled again");
+    expect(fake.calls.find((c) => c.method === "PATCH")?.body).toEqual({ enabled: true });
+    (allByTestId("delete-subscription")[1] as HTMLElement).click();
+    (await until(() => byTestId("confirm-delete"), "the delete confirmation")).click();
+    await until(() => allByTestId("subscription").length === 1, "one endpoint left");
   });
 
   it("says when a page does not exist", async () => {

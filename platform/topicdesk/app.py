@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy.engine import Engine
 
+import topicdesk.api.notifications  # noqa: F401  (adds the notification routes to the v1 blueprint)
 from topicdesk import schemas
 from topicdesk.adapters.audit_log import AuditSequencer
 from topicdesk.adapters.db import make_engine
@@ -22,6 +23,7 @@ from topicdesk.api.problems import register_problem_handlers
 from topicdesk.api.v1 import v1
 from topicdesk.bootstrap import kafka_port_for, usage_evidence_from
 from topicdesk.config import Settings
+from topicdesk.observability import http as observability
 from topicdesk.policy import PolicyBundle, build_evaluation_document, evaluate, load_bundle
 from topicdesk.services.reconcile_loop import PortFactory
 from topicdesk.services.requests import RequestDeps
@@ -51,6 +53,8 @@ def create_app(
     bundle = _bundle(settings.policy_dir)
     app.extensions["topicdesk.settings"] = settings
     app.extensions["topicdesk.engine"] = engine
+    # First, so that its timing covers every other hook: request id, request log line, metrics, /metrics.
+    observability.install(app)
     ports: PortFactory = port_factory or kafka_port_for
     app.extensions["topicdesk.port_factory"] = ports
     app.extensions["topicdesk.request_deps"] = RequestDeps(

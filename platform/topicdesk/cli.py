@@ -3,6 +3,7 @@ admin commands that work on the database directly. Errors are one line on stderr
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -81,8 +82,19 @@ def _engine() -> Any:
 @click.option("--host", default=None, help="Interface to bind (default HOST or 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default PORT or 8080).")
 @click.option("--no-migrate", is_flag=True, help="Do not apply database migrations first.")
-def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
-    """Serve the portal and the API."""
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="gunicorn worker processes (default TOPICDESK_WORKERS, else one per CPU on PostgreSQL and "
+                   "1 on SQLite); /metrics sums them all.")
+def serve(host: str | None, port: int | None, no_migrate: bool, workers: int | None) -> None:
+    """Serve the portal and the API; Prometheus metrics at /metrics.
+
+    Logs are JSON lines on stderr (text on a terminal; TOPICDESK_LOG_FORMAT=json|text)."""
+    from topicdesk.observability.logging import configure_logging
+    from topicdesk.observability.process import prepare_multiprocess_dir, remove_multiprocess_dir
+
+    # Before anything imports prometheus_client: it picks multiprocess mode at import.
+    metrics_dir, created = prepare_multiprocess_dir()
+    configure_logging()
     from topicdesk import migrations
     from topicdesk.app import create_app
     from topicdesk.ports import PortInUse, ensure_port_free
@@ -96,7 +108,12 @@ def serve(host: str | None, port: int | None, no_migrate: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     if not no_migrate:
         migrations.upgrade(settings.database_url)
-    run_server(create_app(settings), bind_host, bind_port)
+    if workers is not None:
+        settings = dataclasses.replace(settings, workers=workers)
+    try:
+        run_server(create_app(settings), bind_host, bind_port, settings)
+    finally:
+        remove_multiprocess_dir(metrics_dir, created=created)
 
 
 @main.group()
@@ -134,21 +151,36 @@ def demo() -> None:
               help="How often held leases are renewed, also during a long pass [default: a third of the lease].")
 @click.option("--drift-interval", type=float, default=300.0, show_default=True,
               help="Seconds between drift scans of each cluster this process holds.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None, envvar="TOPICDESK_RECONCILER_METRICS_PORT",
+              help="Serve Prometheus metrics of this process on this port (env TOPICDESK_RECONCILER_METRICS_PORT; "
+                   "default: none).")
+@click.option("--metrics-host", default="0.0.0.0", show_default=True, help="Interface of the metrics port.")
 def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seconds: float,
-              heartbeat_seconds: float | None, drift_interval: float) -> None:
+              heartbeat_seconds: float | None, drift_interval: float, metrics_port: int | None,
+              metrics_host: str) -> None:
     """Apply approved desired state to the clusters, then keep them reconciled.
 
     SIGTERM or SIGINT stops it cleanly: the pass in progress stops sending, and the leases are
-    handed back so another reconciler takes over at once."""
+    handed back so another reconciler takes over at once. Logs are JSON lines on stderr (text on
+    a terminal; TOPICDESK_LOG_FORMAT=json|text), one per pass that did something."""
     import signal
     import threading
+
+    from topicdesk.observability.logging import configure_logging
+
+    configure_logging()
+    if metrics_port and not once:
+        from topicdesk.observability.process import start_reconciler_metrics
+
+        start_reconciler_metrics(metrics_port, metrics_host)
 
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for
     from topicdesk.services.reconcile import ReconcilerSettings
     from topicdesk.services.reconcile_loop import run_forever, run_once
 
-    engine = make_engine(Settings.from_env().database_url)
+    app_settings = Settings.from_env()
+    engine = make_engine(app_settings.database_url)
     if lease_seconds <= 0 or (heartbeat_seconds is not None and not 0 < heartbeat_seconds < lease_seconds):
         raise click.BadParameter("need 0 < --heartbeat-seconds < --lease-seconds")
     settings = ReconcilerSettings(lease_seconds=lease_seconds, heartbeat_seconds=heartbeat_seconds)
@@ -172,7 +204,42 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
-                drift_interval=drift_interval, stop=stopping.is_set)
+                drift_interval=drift_interval, stop=stopping.is_set,
+                notifications=_deliverer(engine, app_settings, "reconciler"))
+
+
+def _deliverer(engine: Any, settings: Settings, role: str) -> Any:
+    from topicdesk.observability.metrics import record_delivery
+    from topicdesk.services.notify_worker import Deliverer
+    from topicdesk.services.reconcile_loop import default_holder
+
+    return Deliverer(engine, settings.notify, worker=f"{role}:{default_holder()}", on_delivery=record_delivery)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def notify(once: bool) -> None:
+    """Deliver webhook notifications from the outbox (the reconciler also does, in the background)."""
+    import signal
+    import threading
+
+    from topicdesk.adapters.db import make_engine
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    deliverer = _deliverer(engine, settings, "notify")
+    if once:
+        click.echo(f"{deliverer.drain()} delivery attempts")
+        return
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda _signum, _frame: stopping.set())
+    from topicdesk.services.notify_worker import DelivererThread
+
+    running = DelivererThread(deliverer).start()
+    while not stopping.wait(1.0):
+        pass
+    running.stop()
 
 
 @main.group()

@@ -68,6 +68,7 @@ class Settings:
     workers: int = 1
     threads: int = 8
     keepalive_seconds: int = 75
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
 
     @property
     def cookie_secure(self) -> bool:
@@ -111,7 +112,11 @@ class Settings:
             workers=_workers(env, database_url),
             threads=_positive_int(env, "TOPICDESK_THREADS", "8"),
             keepalive_seconds=_keepalive(env),
+            notify=NotifySettings.from_env(env),
         )
+
+
+MAX_WORKERS = 64
 
 
 def cpu_count() -> int:
@@ -130,15 +135,14 @@ def _positive_int(env: dict[str, str], name: str, default: str) -> int:
 
 
 def _workers(env: dict[str, str], database_url: str) -> int:
-    """One per CPU on PostgreSQL (the GIL makes threads of one process share a core); always one on
-    SQLite, where every write takes the file's lock and more processes only queue on it."""
-    sqlite = database_url.startswith("sqlite")
+    """Unset or `auto`: one per CPU on PostgreSQL (the GIL makes threads of one process share a core),
+    one on SQLite, where every write takes the file's lock and more processes only queue on it."""
     raw = env.get("TOPICDESK_WORKERS", "").strip()
     if not raw or raw == "auto":
-        return 1 if sqlite else cpu_count()
+        return 1 if database_url.startswith("sqlite") else min(cpu_count(), MAX_WORKERS)
     workers = _positive_int(env, "TOPICDESK_WORKERS", raw)
-    if sqlite and workers > 1:
-        raise ConfigError("TOPICDESK_WORKERS must be 1 (or unset) with SQLite: use PostgreSQL to run more workers")
+    if workers > MAX_WORKERS:
+        raise ConfigError(f"TOPICDESK_WORKERS must be at most {MAX_WORKERS}, not {workers}")
     return workers
 
 
@@ -153,6 +157,51 @@ def _non_negative(env: dict[str, str], name: str, default: str) -> float:
     if value < 0:
         raise ConfigError(f"{name} must be zero or a positive number of seconds")
     return value
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """Webhook notifications (docs/notifications.md)."""
+
+    # http:// for hosts other than localhost, and link-local/metadata addresses: refused unless set.
+    allow_http: bool = False
+    allow_link_local: bool = False
+    timeout_seconds: float = 5.0
+    backoff_base_seconds: float = 10.0
+    backoff_cap_seconds: float = 3600.0
+    # An endpoint is disabled after this many failures in a row, or when it failed for this long (0: never).
+    disable_after_failures: int = 50
+    disable_after_seconds: float = 24 * 3600.0
+    poll_seconds: float = 1.0
+    batch: int = 50
+    # How long a claimed delivery is a deliverer's before another may take it (> timeout).
+    claim_seconds: float = 60.0
+    # access.expiring is sent this long before a time-bound grant ends.
+    expiring_seconds: float = 7 * 86400.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> NotifySettings:
+        timeout = _non_negative(env, "TOPICDESK_NOTIFY_TIMEOUT_SECONDS", "5")
+        settings = cls(
+            allow_http=bool(_optional_bool(env, "TOPICDESK_NOTIFY_ALLOW_HTTP")),
+            allow_link_local=bool(_optional_bool(env, "TOPICDESK_NOTIFY_ALLOW_LINK_LOCAL")),
+            timeout_seconds=timeout,
+            backoff_base_seconds=_non_negative(env, "TOPICDESK_NOTIFY_BACKOFF_BASE_SECONDS", "10"),
+            backoff_cap_seconds=_non_negative(env, "TOPICDESK_NOTIFY_BACKOFF_CAP_SECONDS", "3600"),
+            disable_after_failures=_number(env, "TOPICDESK_NOTIFY_DISABLE_AFTER_FAILURES", "50", int),
+            disable_after_seconds=_non_negative(env, "TOPICDESK_NOTIFY_DISABLE_AFTER_SECONDS", str(24 * 3600)),
+            poll_seconds=_non_negative(env, "TOPICDESK_NOTIFY_POLL_SECONDS", "1"),
+            batch=_number(env, "TOPICDESK_NOTIFY_BATCH", "50", int),
+            claim_seconds=_non_negative(env, "TOPICDESK_NOTIFY_CLAIM_SECONDS", str(max(60.0, timeout * 4))),
+            expiring_seconds=_non_negative(env, "TOPICDESK_NOTIFY_EXPIRING_DAYS", "7") * 86400,
+        )
+        if settings.timeout_seconds <= 0 or settings.claim_seconds <= settings.timeout_seconds:
+            raise ConfigError("TOPICDESK_NOTIFY_TIMEOUT_SECONDS must be positive and below "
+                              "TOPICDESK_NOTIFY_CLAIM_SECONDS")
+        if settings.batch < 1 or settings.disable_after_failures < 0:
+            raise ConfigError("TOPICDESK_NOTIFY_BATCH must be at least 1, TOPICDESK_NOTIFY_DISABLE_AFTER_FAILURES "
+                              "zero or more")
+        return settings
 
 
 # Only asymmetric signatures: an HS* token "signed" with the provider's public key must never verify.

@@ -76,8 +76,9 @@ def seed(engine: Engine, clusters: list[LocalCluster]) -> None:
 
 
 def seed_requests(engine: Engine) -> int:
-    """A few topics and one pending cross-team access request, submitted through the real workflow
-    (schemas, policies, audit) on the first run only. Returns how many requests were submitted."""
+    """A few topics, one pending cross-team access request (for payments' owner, alice) and one
+    exception (for a platform admin, erin), submitted through the real workflow (schemas, policies,
+    audit) on the first run only. Returns how many requests were submitted."""
     from topicdesk.adapters.tables import RequestRow
     from topicdesk.domain.identity import Identity
     from topicdesk.policy import build_evaluation_document, evaluate, load_bundle
@@ -91,6 +92,7 @@ def seed_requests(engine: Engine) -> int:
     deps = RequestDeps(engine=engine, validate=validate_request, evaluate=lambda doc: evaluate(bundle, doc),
                        build_document=lambda **p: build_evaluation_document(p["request"], p["requester"],
                                                                              p["cluster"], p["topic"]))
+    alice = Identity("alice@example.com", {"payments": Role.OWNER}, via="session")
     bob = Identity("bob@example.com", {"payments": Role.MEMBER}, via="session")
     dave = Identity("dave@example.com", {"ingest": Role.MEMBER}, via="session")
     week = "604800000"
@@ -110,6 +112,10 @@ def seed_requests(engine: Engine) -> int:
         (dave, {"kind": "access.grant", "cluster": "payments-dev", "reason": "revenue dashboards", "spec": {
             "topic": "payments.invoices.v1", "principal": "User:ingest.analytics", "access": "consume",
             "group": "ingest.analytics"}}),
+        # Above dev's default of 12 partitions, under its ceiling of 48: routed to platform admins.
+        (alice, {"kind": "topic.create", "cluster": "payments-dev", "reason": "month-end settlement runs 24 workers",
+                 "spec": {"name": "payments.settlements.v1", "partitions": 24, "replication_factor": 1,
+                          "config": {"retention.ms": week}, "description": "Settlement batches sent to the banks"}}),
     ]
     for identity, document in submissions:
         submit_request(deps, identity, document)

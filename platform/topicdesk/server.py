@@ -55,9 +55,9 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         "backlog": 2048,
         # No max_requests: recycling a worker closes its kept-alive connections mid-use.
         "max_requests": 0,
-        "accesslog": "-",
-        # The path without its query string: /auth/callback carries a one-time code in it.
-        "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+        # No access log: every request gets one structured line from observability/http.py
+        # (request id, route template, principal, status, duration; never the query string).
+        "accesslog": None,
         "graceful_timeout": 5,
         "timeout": 60,
     }
@@ -65,9 +65,17 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
 
 def serve(app: Flask, host: str, port: int, settings: Settings | None = None) -> None:
     settings = settings or app.extensions.get("topicdesk.settings") or Settings.from_env()
+    # Imported here, not at the top: prometheus_client must not be imported before `topicdesk serve`
+    # has prepared its multiprocess directory (cli.py).
+    from topicdesk.observability.logging import gunicorn_logger_class
+    from topicdesk.observability.process import worker_exited
+
     options = gunicorn_options(settings, host, port)
     ratelimit.share_between_workers(app, settings.workers)
     # Each worker is a fork of this process: the app (and its engine) are built before, and the
     # audit sequencer thread is started in each worker.
     options["post_worker_init"] = lambda _worker: _start_worker_services(app)
+    # Metrics of a dead worker (multiprocess mode, see observability/process.py).
+    options["child_exit"] = lambda _arbiter, worker: worker_exited(worker.pid)
+    options["logger_class"] = gunicorn_logger_class()
     _Gunicorn(app, options).run()

@@ -6,8 +6,8 @@ browser sessions):
     watches it reach applied; the topic and its ACLs are on Kafka and the shown passwords work;
  2. dave (ingest member) creates a service account and requests consume access from the topic page;
     alice (payments owner) approves it in her inbox; it reaches applied and dave's account can read;
- 3. a quota above the default (the portal has no quota form, so alice submits it through the API) needs
-    a platform admin; erin rejects it in the inbox with a reason, which alice then sees on its page;
+ 3. a quota above the default (submitted through the API here; test_access_pages.py drives the quota
+    form) needs a platform admin; erin rejects it in the inbox with a reason, which alice then sees on its page;
  4. the audit page lists those events and shows the verified chain.
 Every page is saved to docs/screenshots/ on the way (regenerated on each run).
 
@@ -175,7 +175,7 @@ def test_member_creates_service_accounts_and_a_topic_that_reaches_applied(portal
     portal.screenshot(bob, "new-topic")
 
     # A change the policies deny shows up in the preview and blocks the submit button.
-    bob.get_by_test_id("partitions").fill("40")
+    bob.get_by_test_id("partitions").fill("60")
     expect(preview).to_have_attribute("data-outcome", "denied")
     expect(preview.locator("[data-rule-id='topic-bounds.partitions-dev']")).to_be_visible()
     expect(submit).to_be_disabled()

@@ -222,17 +222,17 @@ def test_a_denied_change_fails_the_job_with_its_reasons(cli_stack: CliStack, rep
     token = cli_stack.token("payments")
     name = f"payments.cli-{cli_stack.run_id}.huge"
     path = write(repo, "kafka/huge.json", topic_file("payments", [
-        {"name": name, "partitions": 40, "replication_factor": 1}]))
+        {"name": name, "partitions": 60, "replication_factor": 1}]))
 
     planned = cli_stack.cli("plan", "-f", str(path), token=token)
     assert planned.returncode == 1, planned.stdout + planned.stderr
-    assert "topic-bounds.partitions-dev: Topics on dev clusters have at most 12 partitions; you asked for 40." \
-        in planned.stdout
+    assert ("topic-bounds.partitions-dev: Topics on dev clusters have at most 48 partitions, even with a platform "
+            "admin's approval; you asked for 60.") in planned.stdout
 
     applied = cli_stack.cli("apply", "-f", str(path), "--wait", "--timeout", "10", token=token)
     assert applied.returncode == 1, applied.stdout + applied.stderr
     assert "denied" in applied.stdout
-    assert "topic-bounds.partitions-dev: Topics on dev clusters have at most 12 partitions" in applied.stdout
+    assert "topic-bounds.partitions-dev: Topics on dev clusters have at most 48 partitions" in applied.stdout
     assert applied.stderr.strip() == "error: the file was not applied: 1 denied"
 
     # The same denied change is not asked again: the earlier request and its reasons are shown.

@@ -1,4 +1,5 @@
-"""The demo's seed goes through the real workflow and leaves one request awaiting an owner."""
+"""The demo's seed goes through the real workflow and leaves one request awaiting an owner and one
+exception awaiting a platform admin (so erin's inbox is not empty)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,21 @@ def _local(name: str, port: int, tmp_path: Path) -> LocalCluster:
                         home=tmp_path / name, state_file=tmp_path / f"{name}.json")
 
 
-def test_seed_is_idempotent_and_leaves_a_pending_access_request(tmp_path: Path) -> None:
+def test_seed_is_idempotent_and_leaves_an_access_request_and_an_exception_pending(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     migrations.upgrade(url)
     engine = make_engine(url)
     clusters = [_local("payments-dev", 19092, tmp_path), _local("ingest-dev", 19094, tmp_path)]
     seed(engine, clusters)
     seed(engine, clusters)
-    assert seed_requests(engine) == 4
+    assert seed_requests(engine) == 5
     assert seed_requests(engine) == 0
     with unit_of_work(engine) as session:
-        statuses = sorted((r.kind, r.status) for r in session.exec(select(RequestRow)).all())
+        rows = session.exec(select(RequestRow)).all()
+        statuses = sorted((r.kind, r.status) for r in rows)
+        pending = {r.spec.get("name", r.spec.get("topic")): r.approvers for r in rows if r.status == "pending_approval"}
     assert statuses == [("access.grant", "pending_approval"), ("topic.create", "approved"),
-                        ("topic.create", "approved"), ("topic.create", "approved")]
+                        ("topic.create", "approved"), ("topic.create", "approved"),
+                        ("topic.create", "pending_approval")]
+    assert pending == {"payments.invoices.v1": ["team:payments"], "payments.settlements.v1": ["role:platform_admin"]}
     engine.dispose()

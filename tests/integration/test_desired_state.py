@@ -212,7 +212,7 @@ def test_portal_changes_to_a_file_managed_topic_are_409_unless_an_admin_override
 
 
 def test_denied_and_waiting_changes_are_not_asked_twice(desk: Desk) -> None:
-    too_big = {"name": "payments.big", "partitions": 20, "replication_factor": 1}
+    too_big = {"name": "payments.big", "partitions": 60, "replication_factor": 1}
     quota = {"principal": "User:payments.writer", "producer_byte_rate": 52428800}
     file = file_of(FILE_TOPIC, too_big, quotas=[quota])
 

@@ -29,6 +29,7 @@ from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.drift_triage import item_id
 from topicdesk.domain.identity import Role
+from topicdesk.observability.logging import TextFormatter, json_formatter
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.reconcile_loop import run_once
 from topicdesk.services.tokens import create_token
@@ -103,8 +104,12 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     run_once(engine, lambda _cluster, **_options: port)
     port.topics["payments.orders"].config["retention.ms"] = "1"
     scan_cluster(engine, "payments-dev", port)
+    hook = w.call("owner", "POST", "/api/v1/teams/payments/notifications/subscriptions",
+                  {"url": "http://localhost:9/hook", "event_types": ["request.applied"]})
+    assert hook.status_code == 201, hook.json
     engine.dispose()
-    ids = {"topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
+    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"],
+           "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
            "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
            "drift": item_id("config_unmanaged", "topic:payments.orders")}
     return directory / "matrix.db", tokens, ids
@@ -148,10 +153,13 @@ def admins_only() -> dict[str, str]:
     return {"anonymous": UNAUTH, "other_team": DENIED, "member": DENIED, "owner": DENIED, "admin": OK}
 
 
+_HOOKS = "/api/v1/teams/payments/notifications/subscriptions"
+
 # One row per endpoint in api/endpoints.py, keyed by its Flask endpoint name.
 CASES: dict[str, Case] = {
     "health.healthz": Case("GET", lambda w: "/healthz", None, everyone(anonymous=OK)),
     "health.readyz": Case("GET", lambda w: "/readyz", None, everyone(anonymous=OK)),
+    "metrics.metrics": Case("GET", lambda w: "/metrics", None, everyone(anonymous=OK)),
     "v1.openapi": Case("GET", lambda w: "/api/v1/openapi.json", None, everyone(anonymous=OK)),
     "v1.me": Case("GET", lambda w: "/api/v1/me", None, everyone()),
     "v1.clusters": Case("GET", lambda w: "/api/v1/clusters", None, everyone()),
@@ -205,6 +213,20 @@ CASES: dict[str, Case] = {
                             everyone()),  # each team sees only its report (tests/unit/test_stale_report.py)
     "v1.refresh_stale_report": Case("POST", lambda w: "/api/v1/reports/stale/refresh?cluster=payments-dev", None,
                                     team(member=DENIED)),
+    "v1.notification_event_types": Case("GET", lambda w: "/api/v1/notifications/event-types", None, everyone()),
+    "v1.list_notification_subscriptions": Case("GET", lambda w: _HOOKS, None, team(member=DENIED)),
+    "v1.create_notification_subscription": Case("POST", lambda w: _HOOKS, lambda w: {
+        "url": "https://localhost/matrix", "event_types": ["request.failed"], "format": "slack"}, team(member=DENIED)),
+    "v1.get_notification_subscription": Case("GET", lambda w: f"{_HOOKS}/{w.ids['subscription']}", None,
+                                             team(member=DENIED)),
+    "v1.update_notification_subscription": Case("PATCH", lambda w: f"{_HOOKS}/{w.ids['subscription']}",
+                                                lambda w: {"description": "matrix"}, team(member=DENIED)),
+    "v1.delete_notification_subscription": Case("DELETE", lambda w: f"{_HOOKS}/{w.ids['subscription']}", None,
+                                                team(member=DENIED)),
+    "v1.notification_deliveries": Case("GET", lambda w: f"{_HOOKS}/{w.ids['subscription']}/deliveries", None,
+                                       team(member=DENIED)),
+    "v1.test_notification_subscription": Case("POST", lambda w: f"{_HOOKS}/{w.ids['subscription']}/test", None,
+                                              team(member=DENIED)),
     "v1.audit": Case("GET", lambda w: "/api/v1/audit", None, everyone()),
     "v1.audit_verify": Case("GET", lambda w: "/api/v1/audit/verify", None, everyone()),
 }
@@ -280,7 +302,8 @@ def test_secrets_appear_only_in_the_one_time_creation_response(
     caplog.set_level(logging.DEBUG)
     rotated = world.call("owner", "POST", "/api/v1/clusters/payments-dev/service-accounts/User:payments.app/rotate")
     assert rotated.status_code == 200
-    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], *world.tokens.values(),
+    secrets = [ADMIN_SECRET, world.ids["password"], rotated.json["password"], world.ids["webhook_secret"],
+               *world.tokens.values(),
                *(t.split("_", 2)[2] for t in world.tokens.values())]
     bodies = []
     for name, case in CASES.items():
@@ -289,12 +312,24 @@ def test_secrets_appear_only_in_the_one_time_creation_response(
         for caller in CALLERS:
             response = world.call(caller, "GET", case.path(world))
             bodies.append((name, caller, response.get_data(as_text=True)))
+    # A secret sent where it does not belong (the query string, an oversized request id) must not
+    # be logged either; and a reconcile pass logs its line.
+    world.app.test_client().get(f"/api/v1/me?access_token={world.tokens['member']}",
+                                headers={"X-Request-ID": f"{ADMIN_SECRET} {world.tokens['owner']}"})
+    made = world.call("member", "POST", "/api/v1/requests", {"kind": "topic.create", "cluster": "payments-dev",
+                      "spec": {"name": "payments.logged", "partitions": 1, "replication_factor": 1}})
+    assert made.status_code == 201, made.json
+    run_once(world.app.extensions["topicdesk.engine"], lambda _cluster, **_options: world.port)
     for name, caller, body in bodies:
         for secret in secrets:
             assert secret not in body, (name, caller)
-    logs = caplog.text
+    # The lines as they are written in production: JSON (every extra field) and text.
+    rendered = [caplog.text] + [formatter.format(record) for record in caplog.records
+                                for formatter in (json_formatter(), TextFormatter())]
+    assert any('"route": "/api/v1/me"' in line for line in rendered)
+    assert any('"cluster": "payments-dev"' in line and '"applied": ' in line for line in rendered)
     for secret in secrets:
-        assert secret not in logs
+        assert not [line for line in rendered if secret in line]
 
 
 def test_the_rendered_table_in_the_docs_is_current() -> None:

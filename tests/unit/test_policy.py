@@ -545,15 +545,15 @@ def edit_rule(directory: Path, policy_file: str, rule_id: str, edit: Any) -> Non
 
 def test_changing_a_policy_file_changes_decisions_without_code(tmp_path: Path) -> None:
     directory = copy_default_bundle(tmp_path)
-    sixteen = document(create_request(partitions=16, replication_factor=1))
-    assert evaluate(load_bundle(directory), sixteen).rule_ids == ["topic-bounds.partitions-dev"]
+    sixty = document(create_request(partitions=60, replication_factor=1))
+    assert evaluate(load_bundle(directory), sixty).rule_ids == ["topic-bounds.partitions-dev"]
 
     def raise_bound(target: dict[str, Any]) -> None:
         spec = target["check"]["when"]["properties"]["request"]["properties"]["spec"]
-        spec["properties"]["partitions"]["minimum"] = 25
+        spec["properties"]["partitions"]["minimum"] = 61
 
     edit_rule(directory, "topic-bounds.policy.json", "topic-bounds.partitions-dev", raise_bound)
-    assert evaluate(load_bundle(directory), sixteen) == Decision("auto_approved", [], [])
+    assert evaluate(load_bundle(directory), sixty) == Decision("auto_approved", [], [])
 
     # A builtin's params are policy too: a lower per-broker limit denies the same request.
     edit_rule(
@@ -562,11 +562,11 @@ def test_changing_a_policy_file_changes_decisions_without_code(tmp_path: Path) -
         "capacity.partitions-per-broker",
         lambda target: target["check"]["params"].update(max_per_broker=10),
     )
-    assert evaluate(load_bundle(directory), sixteen).rule_ids == ["capacity.partitions-per-broker"]
+    assert evaluate(load_bundle(directory), sixty).rule_ids == ["capacity.partitions-per-broker"]
 
     # And effects: turning the deny into a warning lets it through.
     edit_rule(directory, "capacity.policy.json", "capacity.partitions-per-broker", lambda t: t.update(effect="warn"))
-    assert evaluate(load_bundle(directory), sixteen).outcome == "auto_approved"
+    assert evaluate(load_bundle(directory), sixty).outcome == "auto_approved"
 
 
 def test_the_default_bundle_on_the_contract_example() -> None:

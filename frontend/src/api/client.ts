@@ -4,8 +4,14 @@
  */
 
 import type {
+  ApiToken,
   AuditEvent,
+  CreatedApiToken,
   LogoutResult,
+  NotificationDelivery,
+  NotificationEventTypes,
+  NotificationSubscription,
+  NotificationSubscriptionInput,
   AuditVerification,
   Cluster,
   DryRunResult,
@@ -90,7 +96,7 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export async function call<T>(method: "GET" | "POST", url: string, options: CallOptions = {}): Promise<T> {
+export async function call<T>(method: "GET" | "POST" | "PATCH" | "DELETE", url: string, options: CallOptions = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json, application/problem+json" };
   if (method !== "GET") {
     headers["X-CSRF-Token"] = csrfToken;
@@ -143,6 +149,15 @@ export const api = {
     post<ServiceAccountCredentials>(
       expand("/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate", { cluster, principal }),
     ),
+  deleteServiceAccount: (cluster: string, principal: string) =>
+    call<undefined>("DELETE", expand("/api/v1/clusters/{cluster}/service-accounts/{principal}", { cluster, principal })),
+
+  tokens: (team: string, signal?: AbortSignal) =>
+    get<Page<ApiToken>>(expand("/api/v1/teams/{team}/tokens", { team }), signal),
+  createToken: (team: string, body: { name: string; role: "member" | "owner"; expires_in_days: number }) =>
+    post<CreatedApiToken>(expand("/api/v1/teams/{team}/tokens", { team }), body),
+  revokeToken: (team: string, tokenId: string) =>
+    call<undefined>("DELETE", expand("/api/v1/teams/{team}/tokens/{token_id}", { team, token_id: tokenId })),
 
   requests: (query: { mine?: boolean; awaiting_me?: boolean; limit?: number; cursor?: string | null },
     signal?: AbortSignal) => get<Page<TopicRequest>>(expand("/api/v1/requests", {}, query), signal),
@@ -160,6 +175,24 @@ export const api = {
     signal?: AbortSignal) => get<Page<TopicSummary>>(expand("/api/v1/topics", {}, query), signal),
   topic: (cluster: string, name: string, signal?: AbortSignal) =>
     get<TopicDetail>(expand("/api/v1/clusters/{cluster}/topics/{name}", { cluster, name }), signal),
+
+  notificationEventTypes: (signal?: AbortSignal) =>
+    get<NotificationEventTypes>(expand("/api/v1/notifications/event-types"), signal),
+  subscriptions: (team: string, signal?: AbortSignal) =>
+    get<Page<NotificationSubscription>>(expand("/api/v1/teams/{team}/notifications/subscriptions", { team }), signal),
+  createSubscription: (team: string, body: NotificationSubscriptionInput) =>
+    post<NotificationSubscription>(expand("/api/v1/teams/{team}/notifications/subscriptions", { team }), body),
+  updateSubscription: (team: string, id: string, body: { enabled?: boolean }) =>
+    call<NotificationSubscription>("PATCH",
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}", { team, id }), { body }),
+  deleteSubscription: (team: string, id: string) =>
+    call<undefined>("DELETE", expand("/api/v1/teams/{team}/notifications/subscriptions/{id}", { team, id })),
+  deliveries: (team: string, id: string, signal?: AbortSignal) =>
+    get<Page<NotificationDelivery>>(
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}/deliveries", { team, id }, { limit: 50 }), signal),
+  sendTestEvent: (team: string, id: string) =>
+    post<{ event_id: string; detail: string }>(
+      expand("/api/v1/teams/{team}/notifications/subscriptions/{id}/test", { team, id })),
 
   audit: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
     get<Page<AuditEvent>>(expand("/api/v1/audit", {}, query), signal),

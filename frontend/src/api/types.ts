@@ -68,6 +68,56 @@ export interface ServiceAccount {
   team?: string;
   created_at?: string;
   status?: string;
+  /** Live access grants of the account on this cluster: a deletion removes them with it. */
+  grants?: ServiceAccountGrant[];
+  /** The client quota Topicdesk holds for the principal (null: none). */
+  quota?: ClientQuota | null;
+  /** A quota.set for the principal awaiting approval. */
+  pending_quota_request?: string | null;
+}
+
+export interface ServiceAccountGrant {
+  topic: string;
+  pattern?: string;
+  access: string;
+  group?: string | null;
+  transactional_id?: string | null;
+  status: string;
+  expires_at?: string | null;
+}
+
+export interface ClientQuota {
+  producer_byte_rate: number | null;
+  consumer_byte_rate: number | null;
+  request_percentage: number | null;
+  /** applied (read back from the cluster), pending, error, ... */
+  status: string;
+  last_error?: string | null;
+  managed_by?: string | null;
+  applied_at?: string | null;
+}
+
+/** GET /api/v1/teams/{team}/tokens items (never the token itself). */
+export interface ApiToken {
+  id: string;
+  team: string;
+  name: string;
+  role: "member" | "owner" | "admin";
+  created_by?: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+/** POST /api/v1/teams/{team}/tokens (201): the token text, in this response only. */
+export interface CreatedApiToken {
+  id: string;
+  team: string;
+  name: string;
+  role: "member" | "owner";
+  expires_at: string | null;
+  token: string;
 }
 
 /** POST /api/v1/clusters/{cluster}/service-accounts (201) and …/{principal}/rotate. */
@@ -291,4 +341,51 @@ export interface AuditVerification {
   /** Events recorded but not chained yet (the server chains them before verifying, so usually 0). */
   pending?: number;
   oldest_pending?: string | null;
+}
+
+/** A team's webhook endpoint (GET/POST /api/v1/teams/{team}/notifications/subscriptions). */
+export interface NotificationSubscription {
+  id: string;
+  team: string;
+  url: string;
+  event_types: string[];
+  format: "cloudevents" | "slack";
+  audience: "team" | "platform_admins";
+  description: string;
+  enabled: boolean;
+  /** Why it is disabled (by an owner, or after failing deliveries). */
+  disabled_reason: string | null;
+  disabled_at: string | null;
+  consecutive_failures: number;
+  failing_since: string | null;
+  last_delivery_at: string | null;
+  pending_deliveries: number;
+  created_at: string | null;
+  /** Only in the answer to the create (and to a secret rotation). */
+  secret?: string;
+}
+
+export interface NotificationSubscriptionInput {
+  url: string;
+  event_types: string[];
+  format: "cloudevents" | "slack";
+  description?: string;
+}
+
+export interface NotificationDelivery {
+  event_id: string;
+  event_type: string;
+  attempt: number;
+  attempted_at: string;
+  result: "delivered" | "failed" | "timeout" | "unreachable" | "refused";
+  status_code: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
+export interface NotificationEventTypes {
+  event_types: string[];
+  formats: string[];
+  signature_header: string;
+  replay_window_seconds: number;
 }

@@ -1,10 +1,14 @@
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
+import type { Session } from "../api/types";
 import { useSession } from "../hooks";
 import { routes } from "../lib/route";
+import { ownedTeams } from "../lib/tokens";
 import { Link, useLocation } from "../router";
 
-const NAV: Array<{ to: string; label: string; match: (path: string) => boolean; testId: string }> = [
+const NAV: Array<{
+  to: string; label: string; match: (path: string) => boolean; testId: string; show?: (session: Session) => boolean;
+}> = [
   { to: routes.dashboard(), label: "Dashboard", match: (p) => p === "/", testId: "nav-dashboard" },
   { to: routes.newTopic(), label: "New topic", match: (p) => p === "/topics/new", testId: "nav-new-topic" },
   { to: routes.approvals(), label: "Approvals", match: (p) => p === "/approvals", testId: "nav-approvals" },
@@ -13,7 +17,10 @@ const NAV: Array<{ to: string; label: string; match: (path: string) => boolean; 
   { to: routes.serviceAccounts(), label: "Service accounts", match: (p) => p === "/service-accounts",
     testId: "nav-service-accounts" },
   { to: routes.clusters(), label: "Clusters", match: (p) => p === "/clusters", testId: "nav-clusters" },
+  { to: routes.tokens(), label: "API tokens", match: (p) => p === "/tokens", testId: "nav-tokens",
+    show: (session) => ownedTeams(session).length > 0 },
   { to: routes.audit(), label: "Audit log", match: (p) => p === "/audit", testId: "nav-audit" },
+  { to: routes.teamSettings(), label: "Team settings", match: (p) => p === "/team-settings", testId: "nav-team-settings" },
 ];
 
 export function Layout({ children }: { children: ReactNode }) {
@@ -71,7 +78,7 @@ export function Layout({ children }: { children: ReactNode }) {
         </button>
         <nav id="primary-nav" aria-label="Main" className={menuOpen ? "nav nav-open" : "nav"}>
           <ul>
-            {NAV.map((item) => {
+            {NAV.filter((item) => !item.show || item.show(session)).map((item) => {
               const current = item.match(path);
               return (
                 <li key={item.to}>

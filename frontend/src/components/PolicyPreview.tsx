@@ -1,4 +1,5 @@
 import type { Decision, RuleEffect } from "../api/types";
+import { nextStep } from "../lib/nextSteps";
 import { OUTCOME_TONE, outcomeHeadline } from "../lib/requestStatus";
 import { Badge, Banner } from "./ui";
 
@@ -81,6 +82,7 @@ export function PolicyPreview({ state, summary, onRetry }: {
         {decision ? (
           <div className={state.kind === "checking" ? "stale" : undefined}>
             <DecisionSummary decision={decision} />
+            {nextStep(decision) ? <p className="next-step" data-testid="preview-next-step">{nextStep(decision)}</p> : null}
             <h3>Why</h3>
             <DecisionRules decision={decision} />
           </div>

@@ -33,9 +33,9 @@ describe("request status", () => {
   });
 
   it("headlines decisions", () => {
-    expect(outcomeHeadline(base.decision)).toBe("Needs approval by payments");
-    expect(outcomeHeadline({ ...base.decision, approvers: ["payments", "platform", "security"] }))
-      .toBe("Needs approval by payments, platform or security");
+    expect(outcomeHeadline(base.decision)).toBe("Needs approval by an owner of payments");
+    expect(outcomeHeadline({ ...base.decision, approvers: ["team:payments", "role:platform_admin", "security"] }))
+      .toBe("Needs approval by an owner of payments, a platform admin or an owner of security");
     expect(outcomeHeadline({ outcome: "auto_approved", rules: [], approvers: [] })).toMatch(/automatically/);
   });
 });

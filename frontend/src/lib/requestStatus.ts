@@ -51,13 +51,21 @@ export function outcomeHeadline(decision: Decision): string {
       return "Approved automatically: it will be applied right after you submit";
     case "needs_approval":
       return decision.approvers.length
-        ? `Needs approval by ${joinOr(decision.approvers)}`
+        ? `Needs approval by ${joinOr(decision.approvers.map(approverWords))}`
         : "Needs approval before it is applied";
     case "denied":
       return "Denied by policy: change what the rules below say before submitting";
     default:
       return String(decision.outcome);
   }
+}
+
+/** "role:platform_admin" -> "a platform admin"; "team:payments" (or "payments") -> "an owner of payments":
+ * the role that really approves (members of a team never do). */
+export function approverWords(approver: string): string {
+  if (approver === "role:platform_admin" || approver === "platform_admin") return "a platform admin";
+  const team = approver.startsWith("team:") ? approver.slice("team:".length) : approver;
+  return `an owner of ${team}`;
 }
 
 export function joinOr(items: readonly string[]): string {

@@ -59,4 +59,6 @@ export const routes = {
   serviceAccounts: (cluster?: string) => href(["service-accounts"], { cluster }),
   clusters: () => "/clusters",
   audit: () => "/audit",
+  tokens: () => "/tokens",
+  teamSettings: (team?: string) => href(["team-settings"], { team }),
 };

@@ -38,6 +38,7 @@ from sqlmodel import Session, col, select
 
 from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
 from topicdesk.adapters.json_rows import insert_many
+from topicdesk.adapters.notification_store import enqueue_notifications
 from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, table_of, utcnow
 from topicdesk.domain.audit import GENESIS_HASH, AuditRecord, ChainVerdict, event_hash, verify_chain
 
@@ -89,7 +90,10 @@ def record_event(
 def record_events(session: Session, events: Sequence[NewEvent]) -> None:
     """Record events, in order, in the caller's transaction; they are chained after the commit."""
     if events:
-        insert_many(session.connection(), _INBOX, inbox_rows(events))
+        rows = inbox_rows(events)
+        insert_many(session.connection(), _INBOX, rows)
+        # The notifications these events cause commit with them (the transactional outbox).
+        enqueue_notifications(session.connection(), rows, before_lookup=session.flush)
         recorded(session)
 
 

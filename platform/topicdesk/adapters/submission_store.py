@@ -31,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from topicdesk.adapters.json_rows import columns, insert_many, insert_rows, json_rows, rows_of
+from topicdesk.adapters.notification_store import enqueue_notifications
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditInboxRow,
@@ -131,15 +132,17 @@ def store_submission(connection: Connection, rows: SubmissionRows) -> None:
             "request": json_rows([rows.request]), "topics": json_rows(rows.topics), "grants": json_rows(rows.grants),
             "links": json_rows(rows.links), "request_id": rows.request["id"], "events": json_rows(rows.events),
             "idempotency_keys": json_rows([rows.idempotency_key] if rows.idempotency_key else [])}).close()
-        return
-    connection.execute(insert(_REQUESTS), rows.request)
-    insert_many(connection, _TOPICS, rows.topics)
-    links = list(rows.links)
-    if rows.grants:
-        links += [{"request_id": rows.request["id"], "resource_kind": "access_grant", "resource_id": row.id,
-                   "generation": row.generation}
-                  for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)
-                  if waits_for(row)]
-    insert_many(connection, _LINKS, links)
-    insert_many(connection, _INBOX, rows.events)
-    insert_many(connection, _KEYS, [rows.idempotency_key] if rows.idempotency_key else [])
+    else:
+        connection.execute(insert(_REQUESTS), rows.request)
+        insert_many(connection, _TOPICS, rows.topics)
+        links = list(rows.links)
+        if rows.grants:
+            links += [{"request_id": rows.request["id"], "resource_kind": "access_grant", "resource_id": row.id,
+                       "generation": row.generation}
+                      for row in connection.execute(GRANT_UPSERTS[connection.dialect.name], rows.grants)
+                      if waits_for(row)]
+        insert_many(connection, _LINKS, links)
+        insert_many(connection, _INBOX, rows.events)
+        insert_many(connection, _KEYS, [rows.idempotency_key] if rows.idempotency_key else [])
+    # The submission's notifications commit with its audit events (the transactional outbox).
+    enqueue_notifications(connection, rows.events)

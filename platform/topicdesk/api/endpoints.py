@@ -46,11 +46,52 @@ SCRAM_CLIENTS = ("The credentials are for SASL/SCRAM-SHA-512 (the response's sas
                  "Debian's kcat package, built on librdkafka 2.0.2, cannot log in. Topicdesk itself ships "
                  "confluent-kafka 2.16 (librdkafka 2.16).")
 FILE_MEDIA = ("application/json", "application/yaml")
+_SUBSCRIPTIONS = "/api/v1/teams/{team}/notifications/subscriptions"
+_SUBSCRIPTION_SCHEMA = "https://topicdesk.dev/schemas/notification-subscription.json"
+_OWNERS = "owners of the team (platform admins any team); another team's is 404"
+NOTIFICATION_ENDPOINTS = (
+    Endpoint("GET", "/api/v1/notifications/event-types", "v1.notification_event_types",
+             "The notification event types, payload formats and signature scheme (docs/notifications.md)",
+             "authenticated", tags=("notifications",)),
+    Endpoint("GET", _SUBSCRIPTIONS, "v1.list_notification_subscriptions",
+             "A team's webhook subscriptions: state (enabled, or disabled with the reason), failures, waiting "
+             "deliveries (never the secret)", "owner", note=_OWNERS, tags=("notifications",),
+             response_schema="NotificationSubscriptionList"),
+    Endpoint("POST", _SUBSCRIPTIONS, "v1.create_notification_subscription",
+             "Subscribe a webhook endpoint to event types (CloudEvents 1.0 JSON or Slack); the signing secret is in "
+             "this response only", "owner",
+             note=_OWNERS + "; https only (http for localhost or with TOPICDESK_NOTIFY_ALLOW_HTTP); link-local and "
+                            "metadata addresses refused; audience platform_admins: platform admins only",
+             request_schema=_SUBSCRIPTION_SCHEMA, success=201, tags=("notifications",),
+             response_schema="NotificationSubscription"),
+    Endpoint("GET", _SUBSCRIPTIONS + "/{subscription_id}", "v1.get_notification_subscription",
+             "One subscription", "owner", note=_OWNERS, tags=("notifications",),
+             response_schema="NotificationSubscription"),
+    Endpoint("PATCH", _SUBSCRIPTIONS + "/{subscription_id}", "v1.update_notification_subscription",
+             "Change a subscription; enabled=true re-enables a disabled endpoint (its waiting events go out), "
+             "rotate_secret=true answers a new secret once", "owner", note=_OWNERS,
+             request_schema="https://topicdesk.dev/schemas/notification-subscription.update.json",
+             tags=("notifications",), response_schema="NotificationSubscription"),
+    Endpoint("DELETE", _SUBSCRIPTIONS + "/{subscription_id}", "v1.delete_notification_subscription",
+             "Delete a subscription with its waiting deliveries and history", "owner", note=_OWNERS, success=204,
+             tags=("notifications",)),
+    Endpoint("GET", _SUBSCRIPTIONS + "/{subscription_id}/deliveries", "v1.notification_deliveries",
+             "The endpoint's delivery history: every attempt with its result, newest first", "owner", note=_OWNERS,
+             tags=("notifications",), query=PAGE, response_schema="NotificationDeliveryList"),
+    Endpoint("POST", _SUBSCRIPTIONS + "/{subscription_id}/test", "v1.test_notification_subscription",
+             "Queue a notification.test event for this endpoint (202); it shows in the delivery history once sent",
+             "owner", note=_OWNERS, success=202, tags=("notifications",)),
+)
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/healthz", "health.healthz", "Process is up", "public", tags=("health",)),
     Endpoint("GET", "/readyz", "health.readyz", "Database is reachable", "public", tags=("health",)),
+    Endpoint("GET", "/metrics", "metrics.metrics",
+             "Prometheus metrics: HTTP, requests, approvals, drift, leases, audit (docs/architecture.md, "
+             "\"Observability\")", "public", note="for the scraper on the internal network; no label carries "
+             "a topic, request id or principal", tags=("health",), response_schema="PrometheusText",
+             response_media=("text/plain",)),
     Endpoint("GET", "/api/v1/openapi.json", "v1.openapi", "This document", "public", tags=("meta",)),
     Endpoint("GET", "/api/v1/me", "v1.me", "The caller: subject, teams, roles", "authenticated", tags=("identity",)),
     Endpoint("GET", "/api/v1/clusters", "v1.clusters", "Registered clusters (never credentials)", "authenticated",
@@ -69,8 +110,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "owner", note="an owner of the difference's team (the resource's owner; the grantee's for ACLs)",
              request_schema="https://topicdesk.dev/schemas/drift-triage.json", tags=("drift",)),
     Endpoint("GET", "/api/v1/clusters/{cluster}/service-accounts", "v1.list_service_accounts",
-             "The caller's teams' service accounts on a cluster", "authenticated",
-             note="lists only the caller's teams' accounts (all for platform admins)", tags=("service accounts",)),
+             "The caller's teams' service accounts on a cluster, each with its access grants and client quota",
+             "authenticated",
+             note="lists only the caller's teams' accounts (all for platform admins)", tags=("service accounts",),
+             response_schema="ServiceAccountList"),
     Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts", "v1.create_service_account",
              "Create a SCRAM service account named <team>.<name>; the password is in this response only",
              "member", note="name must start with one of the caller's teams", success=201,
@@ -79,7 +122,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "v1.rotate_service_account", "New password (returned once)", "owner",
              note="owner of the account's team", tags=("service accounts",), details=SCRAM_CLIENTS),
     Endpoint("DELETE", "/api/v1/clusters/{cluster}/service-accounts/{principal}", "v1.delete_service_account",
-             "Delete a service account", "owner", note="owner of the account's team", success=204,
+             "Delete a service account with its access grants and client quota (the reconciler removes the SCRAM "
+             "credential, ACLs and quota)", "owner",
+             note="owner of the account's team; 409 while a desired-state file declares one of its grants or its quota",
+             success=204,
              tags=("service accounts",)),
     Endpoint("POST", "/api/v1/requests", "v1.submit",
              "Submit a request (201), or ?dry_run=true for the decision only (200); 409 when it changes a resource "
@@ -151,13 +197,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                   "does not answer", tags=("reports",),
              query=(("cluster", "string"), ("days", "integer"), ("team", "string")),
              response_schema="https://topicdesk.dev/schemas/stale-report.json"),
-    Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens", "A team's API tokens (never their values)",
-             "owner", tags=("tokens",)),
+    Endpoint("GET", "/api/v1/teams/{team}/tokens", "v1.list_team_tokens",
+             "A team's API tokens with their last use (never their values)", "owner", tags=("tokens",),
+             response_schema="ApiTokenList"),
     Endpoint("POST", "/api/v1/teams/{team}/tokens", "v1.create_team_token",
              "Create a team API token (member or owner role); the token is in this response only", "owner",
              success=201, tags=("tokens",)),
     Endpoint("DELETE", "/api/v1/teams/{team}/tokens/{token_id}", "v1.revoke_team_token", "Revoke a team API token",
              "owner", success=204, tags=("tokens",)),
+    *NOTIFICATION_ENDPOINTS,
     Endpoint("GET", "/api/v1/audit", "v1.audit", "Audit events of the caller's teams (all for admins)",
              "authenticated", tags=("audit",), query=(("since", "string"), ("subject", "string"), *PAGE)),
     Endpoint("GET", "/api/v1/audit/verify", "v1.audit_verify", "Verify the audit hash chain", "authenticated",
@@ -165,6 +213,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+# observability/http.py keeps a caller's X-Request-ID only when it matches this.
+REQUEST_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# Every operation takes it and every answer carries it back (the caller's, or a new one).
+REQUEST_ID_PARAMETER = {"name": "X-Request-ID", "in": "header", "required": False,
+                        "description": "Correlation id, logged with the request; another value is replaced by a new id",
+                        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}
 # Endpoints that read a JSON body through api/body.py but declare no request schema (yet); with the ones
 # that declare one, they answer the body reader's refusals below.
 READS_BODY_WITHOUT_SCHEMA = frozenset({"v1.change_cluster", "v1.create_service_account", "v1.create_team_token",
@@ -203,6 +257,7 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "default": {"description": "Problem", "content": {"application/problem+json": {"schema": PROBLEM}}},
             },
         }
+        operation["parameters"] = [REQUEST_ID_PARAMETER]
         if endpoint.response_schema:
             operation["responses"][str(endpoint.success)]["content"] = {media: {
                 "schema": {"$ref": f"#/components/schemas/{_component_name(endpoint.response_schema)}"}}
@@ -221,8 +276,10 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
             for part in endpoint.path.split("/") if part.startswith("{")]
         parameters += [{"name": name, "in": "query", "required": False, "schema": {"type": kind}}
                        for name, kind in endpoint.query]
-        if parameters:
-            operation["parameters"] = parameters
+        operation["parameters"] += parameters
+        # Copies: BODY_REFUSALS' answers are shared by every operation.
+        operation["responses"] = {status: {**answer, "headers": {"X-Request-ID": {
+            "$ref": "#/components/headers/X-Request-ID"}}} for status, answer in operation["responses"].items()}
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
     components = {_component_name(schema_id): schema for schema_id, schema in schemas.items()}
     components.update(RESPONSE_SCHEMAS)
@@ -247,6 +304,9 @@ def openapi_document(schemas: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": {"X-Request-ID": {
+                "description": "The request's id: the caller's X-Request-ID when valid, else a new one",
+                "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN}}},
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A Topicdesk API token (tdk_...) or an OIDC access token (JWT)"},

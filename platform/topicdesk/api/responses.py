@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from topicdesk.api.notification_responses import NOTIFICATION_RESPONSES
+
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _ERROR = {"type": ["object", "null"], "required": ["reason", "message"],
           "properties": {"reason": {"type": "string"}, "message": {"type": "string"}}}
@@ -106,7 +108,72 @@ TOPIC_DETAIL: dict[str, Any] = {
     ],
 }
 
+_RESOURCE_STATUS = {"enum": ["applied", "drifted", "pending", "error", "deleting", "deleted"],
+                    "description": "applied: read back from the cluster; pending: not applied yet; error: the last "
+                                   "attempt failed (last_error)"}
+
+CLIENT_QUOTA: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "The principal's client quota as Topicdesk holds it (null: none set) and whether the cluster "
+                   "has it yet",
+    "required": ["producer_byte_rate", "consumer_byte_rate", "request_percentage", "status"],
+    "properties": {
+        "producer_byte_rate": {"type": ["integer", "null"], "description": "bytes/s"},
+        "consumer_byte_rate": {"type": ["integer", "null"], "description": "bytes/s"},
+        "request_percentage": {"type": ["number", "null"]},
+        "status": _RESOURCE_STATUS, "last_error": {"type": ["string", "null"]},
+        "managed_by": {"type": ["string", "null"]}, "applied_at": _TIME,
+    },
+}
+
+SERVICE_ACCOUNT: dict[str, Any] = {
+    "type": "object", "required": ["principal", "username", "cluster", "team", "created_at", "grants", "quota"],
+    "properties": {
+        "principal": {"type": "string"}, "username": {"type": "string"}, "cluster": {"type": "string"},
+        "team": {"type": "string"}, "owner_team": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "rotated_at": _TIME,
+        "bootstrap_servers": {"type": "string"}, "security_protocol": {"type": "string"},
+        "sasl_mechanism": {"type": "string"},
+        "grants": {"type": "array", "description": "The account's live access grants on this cluster: a deletion "
+                   "removes them (and their ACLs) with the account",
+                   "items": {"type": "object", "required": ["topic", "access", "status"], "properties": {
+                       "topic": {"type": "string"}, "pattern": {"type": "string"}, "access": {"type": "string"},
+                       "group": {"type": ["string", "null"]}, "transactional_id": {"type": ["string", "null"]},
+                       "status": _RESOURCE_STATUS, "expires_at": _TIME}}},
+        "quota": {"$ref": "#/components/schemas/ClientQuota"},
+        "pending_quota_request": {"type": ["string", "null"],
+                                  "description": "Id of a quota.set for this principal awaiting approval"},
+    },
+}
+
+SERVICE_ACCOUNT_LIST: dict[str, Any] = {
+    "type": "object", "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/ServiceAccount"}},
+                   "next_cursor": {"type": ["string", "null"]}},
+}
+
+API_TOKEN: dict[str, Any] = {
+    "type": "object", "required": ["id", "team", "name", "role", "created_at", "expires_at", "revoked_at",
+                                   "last_used_at"],
+    "properties": {
+        "id": {"type": "string"}, "team": {"type": "string"}, "name": {"type": "string"},
+        "role": {"enum": ["member", "owner", "admin"]}, "created_by": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"}, "expires_at": _TIME, "revoked_at": _TIME,
+        "last_used_at": {**_TIME, "description": "Last successful authentication (to the minute)"},
+    },
+}
+
+API_TOKEN_LIST: dict[str, Any] = {
+    "type": "object", "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/ApiToken"}},
+                   "next_cursor": {"type": ["string", "null"]}},
+}
+
 RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ClientQuota": CLIENT_QUOTA, "ServiceAccount": SERVICE_ACCOUNT, "ServiceAccountList": SERVICE_ACCOUNT_LIST,
+    "ApiToken": API_TOKEN, "ApiTokenList": API_TOKEN_LIST,
     "RequestView": REQUEST, "RequestList": REQUEST_LIST, "HistoryEntry": HISTORY_ENTRY,
     "ResourceOutcome": RESOURCE_OUTCOME, "ChangeOutcome": CHANGE_OUTCOME, "TopicDetail": TOPIC_DETAIL,
+    "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
+    **NOTIFICATION_RESPONSES,
 }

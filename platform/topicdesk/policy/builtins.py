@@ -51,6 +51,8 @@ def _compare(params: Mapping[str, Any]) -> Check:
     compare = _OPERATORS[params["op"]]
     right_param = params["right"]
     right_path = DocumentPath.parse(right_param) if isinstance(right_param, str) else None
+    # An exception band under a hard ceiling: the rule above the ceiling denies, this one routes.
+    at_most = params.get("at_most")
     if (left.has_wildcard) or (right_path is not None and right_path.has_wildcard):
         raise ValueError("compare takes paths to single values (no *)")
 
@@ -66,6 +68,8 @@ def _compare(params: Mapping[str, Any]) -> Check:
             holds = compare(left_value, right_value)
         except TypeError:
             return None
+        if holds and at_most is not None:
+            holds = left_number is not None and left_number <= at_most
         return {"left": left_value, "right": right_value} if holds else None
 
     return check

@@ -15,6 +15,7 @@ from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
     AuditInboxRow,
+    ClientQuotaRow,
     ClusterRow,
     DriftReportRow,
     RequestRow,
@@ -188,6 +189,14 @@ def grant_view(row: AccessGrantRow, drifted: bool = False) -> dict[str, Any]:
             "group": row.group_id or None, "transactional_id": row.transactional_id or None,
             "team": row.granted_team, "status": _resource_status(row, drifted), "last_error": row.last_error,
             "expires_at": rfc3339(row.expires_at) if row.expires_at else None, "managed_by": row.managed_by}
+
+
+def quota_view(row: ClientQuotaRow) -> dict[str, Any]:
+    """A principal's desired client quota and how far the cluster has it (applied, pending, error)."""
+    return {"producer_byte_rate": row.producer_byte_rate, "consumer_byte_rate": row.consumer_byte_rate,
+            "request_percentage": row.request_percentage, "status": _resource_status(row),
+            "last_error": row.last_error, "managed_by": row.managed_by,
+            "applied_at": rfc3339(row.applied_at) if row.applied_at else None}
 
 
 def get_topic(session: Session, cluster: str, name: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Moving the requests is services/settlement.py; the loop over clusters is service
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -78,6 +79,9 @@ class PassReport:
     retrying: int = 0
     expired: int = 0  # grants whose expiry came, tombstoned at the start of the pass
     error: str | None = None
+    # For the metrics: (resource kind, applied | retrying | failed) and (change kind, result) -> count.
+    by_kind: Counter[tuple[str, str]] = field(default_factory=Counter)
+    changes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 # --- reading desired state --------------------------------------------------------------------------
@@ -187,6 +191,7 @@ def reconcile_cluster(
         _record_unavailable(engine, rows, planned, exc.outcome, cfg, holder=holder, cluster=cluster.name,
                             token=token)
         report.retrying = len(rows)
+        report.by_kind.update((kind, "retrying") for kind, _ in rows)
         return report
     except ApplyStopped as exc:
         # Whatever was sent is idempotent: the next holder plans again from what the cluster has.
@@ -198,6 +203,7 @@ def reconcile_cluster(
     results_by_key: dict[str, list[ChangeResult]] = {}
     for result in applied.results:
         results_by_key.setdefault(result.change.key, []).append(result)
+        report.changes[(str(result.change.kind), _result_label(result.outcome))] += 1
 
     with unit_of_work(engine) as session:
         if not still_holds(session, cluster.name, holder, token):
@@ -227,6 +233,7 @@ def reconcile_cluster(
                 row.applied_at = now
                 matched.append((kind, row.id))
                 report.applied += 1
+                report.by_kind[(kind, "applied")] += 1
                 if kind == "topic" and row.generation == generation and (
                         gone := deletion_confirmed(row, now, f"reconciler:{holder}")) is not None:
                     events.append(gone)
@@ -234,11 +241,13 @@ def reconcile_cluster(
                 row.failed_generation = generation
                 row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
                 report.failed += 1
+                report.by_kind[(kind, "failed")] += 1
             else:
                 row.attempts += 1
                 row.not_before = now + timedelta(seconds=_backoff(cfg, row.attempts))
                 row.last_error, row.last_error_reason = outcome.message[:2000], _reason(outcome)
                 report.retrying += 1
+                report.by_kind[(kind, "retrying")] += 1
             touched.append((kind, row.id))
             passes[(kind, row.id)] = resource_pass(resource_subject(kind, stale), generation, key_results, outcome,
                                                    row.not_before)
@@ -274,6 +283,10 @@ def _combined(outcomes: list[Outcome]) -> Outcome:
         if outcome.permanent:
             return outcome
     return outcomes[0] if len(outcomes) == 1 else Outcome.success()
+
+
+def _result_label(outcome: Outcome) -> str:
+    return "applied" if outcome.ok else "transient" if outcome.transient else "permanent"
 
 
 def _reason(outcome: Outcome) -> str:

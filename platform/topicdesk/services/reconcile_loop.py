@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
@@ -20,10 +21,12 @@ from sqlmodel import col, select
 
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import RESOURCE_TABLES, ClusterRow, utcnow
+from topicdesk.observability import metrics
 from topicdesk.services.cluster_port import ClusterPort, close_port
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.expiry import seconds_until_next_pass
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases
+from topicdesk.services.notify_worker import Deliverer, DelivererThread
 from topicdesk.services.reconcile import PassReport, ReconcilerSettings, reconcile_cluster
 from topicdesk.services.stale import gather_usage
 
@@ -77,16 +80,35 @@ def _pass_over_clusters(engine: Engine, port_factory: PortFactory, me: str, cfg:
         if cluster is None:
             continue
         port: ClusterPort | None = None
+        started = time.monotonic()
         try:
             port = port_factory(cluster)
-            reports.append(reconcile_cluster(engine, cluster, port, holder=me, token=token, settings=cfg,
-                                             keeper=keeper, stop=stop))
+            report = reconcile_cluster(engine, cluster, port, holder=me, token=token, settings=cfg,
+                                       keeper=keeper, stop=stop)
         except Exception as exc:  # one broken cluster must not stop the others
-            log.exception("reconciling cluster %s failed", name)
-            reports.append(PassReport(name, claimed=True, error=f"{type(exc).__name__}: {exc}"))
+            log.exception("reconciling cluster %s failed", name, extra={"cluster": name})
+            report = PassReport(name, claimed=True, error=f"{type(exc).__name__}: {exc}")
         finally:
             close_port(port)
+        reports.append(report)
+        _observe(report, time.monotonic() - started)
     return reports
+
+
+def _observe(report: PassReport, seconds: float) -> None:
+    """The pass's metrics, and its log line when it did something (an idle pass every 2 s is noise)."""
+    metrics.record_pass(report.cluster, seconds=seconds, ended_at=time.time(), error=report.error is not None,
+                        resources=[(kind, result, n) for (kind, result), n in report.by_kind.items()],
+                        changes=[(change, result, n) for (change, result), n in report.changes.items()],
+                        expired=report.expired)
+    if report.resources or report.error or report.expired:
+        log.log(logging.WARNING if report.error else logging.INFO,
+                "reconcile %s: %d resources, %d applied, %d failed, %d retrying", report.cluster, report.resources,
+                report.applied, report.failed, report.retrying, extra={
+                    "cluster": report.cluster, "resources": report.resources, "applied": report.applied,
+                    "failed": report.failed, "retrying": report.retrying, "expired": report.expired,
+                    "changes": sum(report.changes.values()), "duration_ms": round(seconds * 1000, 1),
+                    "error": report.error})
 
 
 def pending_work(engine: Engine) -> bool:
@@ -105,13 +127,13 @@ def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
     drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
+    notifications: Deliverer | None = None,
 ) -> None:
     """Pass after pass; a pass that found work is followed at once by the next one. Every
     `drift_interval` seconds the clusters this process holds are also scanned for drift, and their
     topics' usage evidence is gathered for the stale report (services/stale.py). The
-    wait between passes ends early when a grant's expiry comes (services/expiry.py)."""
-    import time
-
+    wait between passes ends early when a grant's expiry comes (services/expiry.py). With
+    `notifications`, a deliverer thread sends the notification outbox meanwhile (services/notify_worker.py)."""
     cfg = settings or ReconcilerSettings()
     me = default_holder()
     wanted = list(clusters) if clusters is not None else None
@@ -119,13 +141,11 @@ def run_forever(
     # Leases are renewed by heartbeat between and during passes; handed back when the loop ends
     # (SIGTERM/SIGINT in the CLI), so another reconciler takes over without waiting for expiry.
     keeper = LeaseKeeper(engine, me, cfg.lease_seconds, every=cfg.heartbeat_seconds).start()
+    deliverer = DelivererThread(notifications).start() if notifications is not None else None
     try:
         while not stop():
             reports = run_once(engine, port_factory, holder=me, settings=cfg, clusters=wanted, keeper=keeper,
                                stop=stop)
-            for report in reports:
-                if report.resources or report.error:
-                    log.info("reconcile %s: %s", report.cluster, report)
             now = time.monotonic()
             for report in reports:
                 if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
@@ -135,13 +155,13 @@ def run_forever(
                 pause = seconds_until_next_pass(engine, interval, wanted)
                 (sleep or partial(_nap, stop=stop))(pause)
     finally:
+        if deliverer is not None:
+            deliverer.stop()
         keeper.stop(release=True)
 
 
 def _nap(seconds: float, stop: Callable[[], bool]) -> None:
     """Sleep, but wake within 0.1 s of `stop`: a shutdown should not wait out the poll interval."""
-    import time
-
     deadline = time.monotonic() + seconds
     while not stop() and (left := deadline - time.monotonic()) > 0:
         time.sleep(min(0.1, left))

@@ -34,6 +34,7 @@ from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, V
 from topicdesk.domain.evidence import TopicEvidence, evidence_facts, unavailable
 from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
+from topicdesk.observability import metrics
 from topicdesk.services import deletion
 from topicdesk.services.request_context import RequestContext, check_managed_by, resolve_context
 from topicdesk.services.request_views import DecisionLike, decision_view, request_view, rfc3339
@@ -263,6 +264,10 @@ def submit_request(
             rows.events = inbox_rows(events)
             store_submission(session.connection(), rows)
             recorded(session)
+            if decision.outcome != "needs_approval":
+                metrics.decided(session, row["kind"], decision.outcome, now)
+            if row["status"] == "applied":
+                metrics.settled(session, row["kind"], "applied", now)
             return result
     except IntegrityError as exc:
         # Two submissions with one Idempotency-Key raced: the loser replays the winner's answer.
@@ -331,6 +336,10 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
                      team=row.owner_team, data={"before": "pending_approval", "after": row.status,
                                                 "comment": comment or "", **note})
         record_events(session, more)
+        if row.status != "pending_approval":
+            metrics.decided(session, row.kind, "approved", row.created_at)
+        if row.status == "applied":
+            metrics.settled(session, row.kind, "applied", row.created_at)
         return request_view(row)
 
 
@@ -352,6 +361,7 @@ def reject_request(engine: Engine, identity: Identity, request_id: str, reason: 
         record_event(session, actor=identity.subject, action="request:reject", subject=f"request:{row.id}",
                      team=row.owner_team, data={"before": "pending_approval", "after": "rejected",
                                                 "reason": row.rejection_reason})
+        metrics.decided(session, row.kind, "rejected", row.created_at)
         return request_view(row)
 
 

@@ -1,22 +1,31 @@
 """Service accounts: SCRAM-SHA-512 users on a team's cluster. The password is generated here, set on
-the broker, returned once and never stored."""
+the broker, returned once and never stored.
+
+An account is listed with what hangs on it — its access grants and client quota, each with its
+status — so that the portal can show the quota and what a deletion takes away. Deleting an account
+tombstones those too, in the same transaction: a principal recreated later under the same name
+starts with no access and no quota."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
-from topicdesk.adapters.audit_log import record_event
+from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.tables import ClusterRow, ServiceAccountRow, utcnow
+from topicdesk.adapters.request_store import bump
+from topicdesk.adapters.tables import AccessGrantRow, ClientQuotaRow, ClusterRow, RequestRow, ServiceAccountRow, utcnow
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, NotFound, TopicdeskError, ValidationFailed
 from topicdesk.domain.identity import Identity
 from topicdesk.services.cluster_port import ClusterPort, ScramCredential
+from topicdesk.services.desired import resource_subject
+from topicdesk.services.queries import grant_view, quota_view
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,199}$")
 SCRAM_ITERATIONS = 8192
@@ -137,18 +146,57 @@ def rotate_service_account(engine: Engine, port: ClusterPort, identity: Identity
         return {**account_view(fresh, cluster), "password": password}
 
 
+def _attached(session: Session, cluster_name: str, principals: Sequence[str]) -> tuple[
+        dict[str, list[AccessGrantRow]], dict[str, ClientQuotaRow]]:
+    """Live grants and quotas of these principals on the cluster, by principal (two queries)."""
+    grants: dict[str, list[AccessGrantRow]] = {p: [] for p in principals}
+    for grant in session.exec(select(AccessGrantRow).where(
+            AccessGrantRow.cluster == cluster_name, col(AccessGrantRow.principal).in_(principals),
+            col(AccessGrantRow.deleted).is_(False)).order_by(col(AccessGrantRow.topic))).all():
+        grants[grant.principal].append(grant)
+    quotas = {q.principal: q for q in session.exec(select(ClientQuotaRow).where(
+        ClientQuotaRow.cluster == cluster_name, col(ClientQuotaRow.principal).in_(principals),
+        col(ClientQuotaRow.deleted).is_(False))).all()}
+    return grants, quotas
+
+
 def delete_service_account(engine: Engine, identity: Identity, cluster_name: str, principal: str) -> None:
-    """Tombstone; the reconciler deletes the SCRAM credential and confirms."""
+    """Tombstone the account, its access grants and its quota; the reconciler deletes the SCRAM
+    credential, the ACLs no other grant needs and the quota, and confirms."""
     row = _owned(engine, identity, cluster_name, principal)
     with unit_of_work(engine) as session:
         fresh = session.get(ServiceAccountRow, row.id)
         assert fresh is not None
-        fresh.deleted = True
-        fresh.generation += 1
-        session.add(fresh)
-        record_event(session, actor=identity.subject, action="service_account:delete",
-                     subject=f"service_account:{cluster_name}/{principal}", team=fresh.owner_team,
-                     data={"principal": principal})
+        grants_by, quotas = _attached(session, cluster_name, [principal])
+        grants, quota = grants_by[principal], quotas.get(principal)
+        declared: list[AccessGrantRow | ClientQuotaRow] = [*grants, *([quota] if quota else [])]
+        managed = sorted({r.managed_by for r in declared if r.managed_by})
+        if managed:
+            # A file changes only what it declares, and the portal nothing a file declares.
+            raise Conflict(f"{principal} has access grants or a quota declared in {', '.join(managed)}; remove "
+                           "them from that file (and apply it) before deleting the account")
+        events = [NewEvent(actor=identity.subject, action="service_account:delete",
+                           subject=f"service_account:{cluster_name}/{principal}", team=fresh.owner_team,
+                           data={"principal": principal, "grants": [grant_view(g) for g in grants],
+                                 "quota": quota_view(quota) if quota else None})]
+        for resource in [fresh, *declared]:
+            resource.deleted = True
+            bump(resource)
+            session.add(resource)
+        events += [NewEvent(actor=identity.subject, action="access_grant:delete",
+                            subject=resource_subject("access_grant", g), team=g.granted_team,
+                            data={"principal": principal, "topic": g.topic, "access": g.access,
+                                  "generation": g.generation, "because": "service_account:delete"})
+                   for g in grants]
+        record_events(session, events)
+
+
+def _pending_quota_requests(session: Session, cluster_name: str) -> dict[str, str]:
+    """principal -> id of its newest quota.set awaiting approval on the cluster."""
+    rows = session.exec(select(RequestRow).where(RequestRow.cluster == cluster_name, RequestRow.kind == "quota.set",
+                                                 RequestRow.status == "pending_approval")
+                        .order_by(col(RequestRow.created_at))).all()
+    return {str(r.spec.get("principal")): r.id for r in rows}
 
 
 def list_service_accounts(engine: Engine, identity: Identity, cluster_name: str) -> list[dict[str, Any]]:
@@ -159,4 +207,8 @@ def list_service_accounts(engine: Engine, identity: Identity, cluster_name: str)
         if not identity.platform_admin:
             query = query.where(col(ServiceAccountRow.owner_team).in_(identity.teams))
         rows = session.exec(query.order_by(col(ServiceAccountRow.principal))).all()
-        return [account_view(r, cluster) for r in rows]
+        grants, quotas = _attached(session, cluster_name, [r.principal for r in rows])
+        pending = _pending_quota_requests(session, cluster_name)
+        return [{**account_view(r, cluster), "grants": [grant_view(g) for g in grants[r.principal]],
+                 "quota": quota_view(quotas[r.principal]) if r.principal in quotas else None,
+                 "pending_quota_request": pending.get(r.principal)} for r in rows]

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 
 from topicdesk.adapters.audit_log import NewEvent
 from topicdesk.adapters.tables import RequestResourceRow, RequestRow, utcnow
+from topicdesk.observability import metrics
 from topicdesk.services.desired import load_rows, resource_subject
 from topicdesk.services.outcomes import (
     ResourcePass,
@@ -75,12 +76,14 @@ def settle_requests(session: Session, resources: Iterable[tuple[str, str]],
                 and resource_subject(link.resource_kind, row) not in reached])
             failure["message"] = failure_message(failure["message"], request.outcomes)[:4000]
             request.status, request.error, request.updated_at = "failed", failure, now
+            metrics.settled(session, request.kind, "failed", request.created_at)
             request.last_error = request.next_attempt_at = None
             events.append(NewEvent(actor="reconciler", action="request:failed", subject=f"request:{request.id}",
                                    team=request.requester_team,
                                    data={"error": failure, "partial": is_partial("failed", request.outcomes)}))
         elif done:
             request.status, request.applied_at, request.updated_at = "applied", now, now
+            metrics.settled(session, request.kind, "applied", request.created_at)
             request.last_error = request.next_attempt_at = None
             events.append(NewEvent(actor="reconciler", action="request:applied", subject=f"request:{request.id}",
                                    team=request.requester_team, data={"status": "applied"}))

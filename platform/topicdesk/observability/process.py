@@ -1,0 +1,60 @@
+"""Per-process set-up of metrics: the web server's multiprocess directory, the reconciler's port.
+
+Under gunicorn every worker is its own process, so prometheus-client's multiprocess mode keeps
+each worker's values in files of one directory that /metrics sums. That directory must be empty
+at each start (values of a previous run would be added in) and a dead worker's gauges must be
+dropped (gunicorn's child_exit hook), and PROMETHEUS_MULTIPROC_DIR must be set before
+prometheus_client is first imported: `topicdesk serve` calls `prepare_multiprocess_dir` first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import MutableMapping
+from pathlib import Path
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+RECONCILER_PORT_ENV = "TOPICDESK_RECONCILER_METRICS_PORT"
+
+
+def prepare_multiprocess_dir(env: MutableMapping[str, str] | None = None) -> tuple[Path, bool]:
+    """A fresh, empty directory: PROMETHEUS_MULTIPROC_DIR's (emptied) when set, else a new one
+    under the temp dir (created: True). Exported in this process's environment, which the
+    workers inherit."""
+    environ: MutableMapping[str, str] = os.environ if env is None else env
+    configured = environ.get(MULTIPROC_ENV)
+    if configured:
+        directory = Path(configured)
+        if directory.exists():
+            for entry in directory.iterdir():
+                if entry.is_file() and entry.suffix == ".db":
+                    entry.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory, False
+    directory = Path(tempfile.mkdtemp(prefix="topicdesk-metrics-"))
+    environ[MULTIPROC_ENV] = str(directory)
+    return directory, True
+
+
+def remove_multiprocess_dir(directory: Path, *, created: bool) -> None:
+    if created:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def worker_exited(pid: int) -> None:
+    """gunicorn's child_exit: drop the dead worker's live gauges (its counters stay summed). A
+    server started without a multiprocess directory (bench/p3_bare_app.py) has nothing to drop."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def start_reconciler_metrics(port: int, host: str = "0.0.0.0") -> None:
+    """Serve this process's metrics on `port` from a daemon thread."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host)
