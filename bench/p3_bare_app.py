@@ -4,9 +4,13 @@ POST /submit takes the same JSON body as POST /api/v1/requests and inserts the s
 same `request` table (one transaction per call, SQLAlchemy Core over psycopg, the engine and pool
 settings Topicdesk uses), with an equivalent decision JSON, and answers 201 with the row as JSON.
 No authentication, validation, policy, desired state or audit: the floor Topicdesk is compared to.
+P6 (bench/p6_concurrency.py) also reads: GET /topics (the first page of the `topic` table in the
+catalogue's order, 50 rows as JSON), GET /requests/<id> (one `request` row) and GET /me (a fixed
+identity: no token lookup).
 
 It is served by topicdesk.server.serve, so gunicorn runs with exactly the settings `topicdesk serve`
-uses (one gthread worker, 8 threads, access log on stdout).
+uses on the same DATABASE_URL (workers from the CPU count on PostgreSQL, gthread, 8 threads, the same
+keep-alive, access log on stdout).
 
 Usage: DATABASE_URL=postgresql+psycopg://... python bench/p3_bare_app.py --port 8081
 """
@@ -21,10 +25,10 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert, select
 
 from topicdesk.adapters.db import make_engine
-from topicdesk.adapters.tables import RequestRow
+from topicdesk.adapters.tables import RequestRow, TopicRow
 from topicdesk.config import normalize_database_url
 from topicdesk.server import serve
 
@@ -51,9 +55,36 @@ def create_bare_app(database_url: str) -> Flask:
         with engine.begin() as connection:
             connection.execute(insert(table).values(**row))
         body = {**row, "created_at": now.isoformat(), "updated_at": now.isoformat()}
-        return jsonify(body), 201
+        return jsonify(body), 201, {"Location": f"/requests/{row['id']}"}
+
+    topics = TopicRow.__table__  # type: ignore[attr-defined]
+    first_page = (select(topics).where(topics.c.deleted.is_(False))
+                  .order_by(topics.c.cluster, topics.c.name).limit(50))
+    by_id = select(table).where(table.c.id == bindparam("id"))
+
+    @app.get("/topics")
+    def list_topics() -> ResponseReturnValue:
+        with engine.connect() as connection:
+            rows = connection.execute(first_page).mappings().all()
+        return jsonify(items=[_jsonable(r) for r in rows], next_cursor=None)
+
+    @app.get("/requests/<request_id>")
+    def get_request(request_id: str) -> ResponseReturnValue:
+        with engine.connect() as connection:
+            found = connection.execute(by_id, {"id": request_id}).mappings().first()
+        if found is None:
+            return jsonify(title="not found"), 404
+        return jsonify(_jsonable(found))
+
+    @app.get("/me")
+    def me() -> ResponseReturnValue:
+        return jsonify(subject=REQUESTER, teams=["payments"], roles=["member"], platform_admin=False)
 
     return app
+
+
+def _jsonable(row: Any) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ admin commands that work on the database directly. Errors are one line on stderr
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -82,13 +83,12 @@ def _engine() -> Any:
 @click.option("--port", type=int, default=None, help="Port (default PORT or 8080).")
 @click.option("--no-migrate", is_flag=True, help="Do not apply database migrations first.")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="gunicorn worker processes (default TOPICDESK_WORKERS or 1); /metrics sums them all.")
+              help="gunicorn worker processes (default TOPICDESK_WORKERS, else one per CPU on PostgreSQL and "
+                   "1 on SQLite); /metrics sums them all.")
 def serve(host: str | None, port: int | None, no_migrate: bool, workers: int | None) -> None:
     """Serve the portal and the API; Prometheus metrics at /metrics.
 
     Logs are JSON lines on stderr (text on a terminal; TOPICDESK_LOG_FORMAT=json|text)."""
-    import os
-
     from topicdesk.observability.logging import configure_logging
     from topicdesk.observability.process import prepare_multiprocess_dir, remove_multiprocess_dir
 
@@ -108,11 +108,10 @@ def serve(host: str | None, port: int | None, no_migrate: bool, workers: int | N
         raise click.ClickException(str(exc)) from exc
     if not no_migrate:
         migrations.upgrade(settings.database_url)
-    raw = os.environ.get("TOPICDESK_WORKERS", "").strip() or "1"
-    if workers is None and not (raw.isdigit() and 1 <= int(raw) <= 64):
-        raise click.ClickException(f"TOPICDESK_WORKERS must be a number of worker processes (1..64), not {raw!r}")
+    if workers is not None:
+        settings = dataclasses.replace(settings, workers=workers)
     try:
-        run_server(create_app(settings), bind_host, bind_port, workers=workers or int(raw))
+        run_server(create_app(settings), bind_host, bind_port, settings)
     finally:
         remove_multiprocess_dir(metrics_dir, created=created)
 

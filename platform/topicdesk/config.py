@@ -63,6 +63,11 @@ class Settings:
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips it from clients): believe it,
     # so that HSTS is sent for HTTPS requests. Off: only a direct HTTPS request counts.
     trusted_proxy: bool = False
+    # gunicorn (see server.py): worker processes, threads per worker, seconds an idle keep-alive
+    # connection is kept. The dataclass default is one worker; from_env picks by database.
+    workers: int = 1
+    threads: int = 8
+    keepalive_seconds: int = 75
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
 
     @property
@@ -84,8 +89,9 @@ class Settings:
         audit_poll_seconds = _number(env, "TOPICDESK_AUDIT_POLL_SECONDS", "2", float)
         if audit_poll_seconds <= 0:
             raise ConfigError("TOPICDESK_AUDIT_POLL_SECONDS must be a positive number of seconds")
+        database_url = normalize_database_url(database_url)
         return cls(
-            database_url=normalize_database_url(database_url),
+            database_url=database_url,
             data_dir=data_dir,
             secret_key=secret_key,
             host=env.get("HOST", "127.0.0.1"),
@@ -103,8 +109,47 @@ class Settings:
             topic_live_read_seconds=_non_negative(env, "TOPICDESK_TOPIC_LIVE_READ_SECONDS", "1"),
             observation_max_age_seconds=_non_negative(env, "TOPICDESK_OBSERVATION_MAX_AGE_SECONDS", "600"),
             trusted_proxy=bool(_optional_bool(env, "TOPICDESK_TRUSTED_PROXY")),
+            workers=_workers(env, database_url),
+            threads=_positive_int(env, "TOPICDESK_THREADS", "8"),
+            keepalive_seconds=_keepalive(env),
             notify=NotifySettings.from_env(env),
         )
+
+
+MAX_WORKERS = 64
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (a container's cpuset, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _positive_int(env: dict[str, str], name: str, default: str) -> int:
+    value = _number(env, name, default, int)
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, not {value}")
+    return value
+
+
+def _workers(env: dict[str, str], database_url: str) -> int:
+    """Unset or `auto`: one per CPU on PostgreSQL (the GIL makes threads of one process share a core),
+    one on SQLite, where every write takes the file's lock and more processes only queue on it."""
+    raw = env.get("TOPICDESK_WORKERS", "").strip()
+    if not raw or raw == "auto":
+        return 1 if database_url.startswith("sqlite") else min(cpu_count(), MAX_WORKERS)
+    workers = _positive_int(env, "TOPICDESK_WORKERS", raw)
+    if workers > MAX_WORKERS:
+        raise ConfigError(f"TOPICDESK_WORKERS must be at most {MAX_WORKERS}, not {workers}")
+    return workers
+
+
+def _keepalive(env: dict[str, str]) -> int:
+    # Above the idle timeouts of common client pools and load balancers (60 s): the client, not the
+    # server, should close an idle connection, else a request sent as the server closes is reset.
+    return _positive_int(env, "TOPICDESK_KEEPALIVE", "75")
 
 
 def _non_negative(env: dict[str, str], name: str, default: str) -> float:

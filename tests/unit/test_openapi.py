@@ -120,3 +120,14 @@ def test_the_cookie_scheme_names_the_session_cookie_the_server_sets(tmp_path: Pa
         assert app.config["SESSION_COOKIE_NAME"] == cookie
         scheme = app.test_client().get("/api/v1/openapi.json").get_json()["components"]["securitySchemes"]["session"]
         assert scheme == {**scheme, "in": "cookie", "name": cookie}
+
+
+def test_service_account_responses_say_which_kafka_clients_can_log_in(tmp_path: Path) -> None:
+    paths = _document(tmp_path)["paths"]
+    assert isinstance(paths, dict)
+    for path in ("/api/v1/clusters/{cluster}/service-accounts",
+                 "/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate"):
+        description = paths[path]["post"]["description"]
+        assert "SCRAM-SHA-512" in description
+        assert "librdkafka older than 2.6.1" in description
+        assert "kcat" in description

@@ -33,7 +33,7 @@ def _by_kind(resources: Iterable[Resource]) -> dict[str, list[str]]:
     return ids
 
 
-def _not_ignored(now: datetime) -> ColumnElement[bool]:
+def _not_ignored(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     return or_(col(DriftItemRow.ignored_until).is_(None), col(DriftItemRow.ignored_until) <= now)
 
 
@@ -105,8 +105,9 @@ def items_linked_to(session: Session, cluster: str, resources: Iterable[Resource
 
 # --- "drifted": an open item that is not ignored ------------------------------------------------------
 
-def drifted_clause(kind: str, id_column: Any, now: datetime) -> ColumnElement[bool]:
-    """True for rows (of `kind`, matched on `id_column`) with an open drift item that is not ignored."""
+def drifted_clause(kind: str, id_column: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """True for rows (of `kind`, matched on `id_column`) with an open drift item that is not ignored.
+    `now` may be a bound parameter, so that a statement using this can be built once."""
     return exists().where(
         col(DriftLinkRow.resource_kind) == kind, col(DriftLinkRow.resource_id) == id_column,
         col(DriftItemRow.cluster) == col(DriftLinkRow.cluster), col(DriftItemRow.id) == col(DriftLinkRow.item_id),

@@ -43,10 +43,18 @@ class Endpoint:
     # Other answers with a body of their own: (status, schema) as response_schema; a 4xx/5xx one is
     # application/problem+json.
     also: tuple[tuple[int, str], ...] = ()
+    # More for the OpenAPI description (after access and note), e.g. what clients the response works with.
+    details: str = ""
 
 
 PAGE: tuple[tuple[str, str | dict[str, Any]], ...] = (("limit", "integer"), ("cursor", "string"))
 BOOLEAN = {"type": "boolean", "default": False}
+# The service-account responses carry SCRAM-SHA-512 credentials; not every client can use them.
+SCRAM_CLIENTS = ("The credentials are for SASL/SCRAM-SHA-512 (the response's sasl_mechanism). Kafka 4.x brokers "
+                 "refuse SCRAM logins from librdkafka older than 2.6.1, so clients built on librdkafka "
+                 "(confluent-kafka for Python, Go and .NET, node-rdkafka, kcat) need librdkafka 2.6.1 or newer; "
+                 "Debian's kcat package, built on librdkafka 2.0.2, cannot log in. Topicdesk itself ships "
+                 "confluent-kafka 2.16 (librdkafka 2.16).")
 FILE_MEDIA = ("application/json", "application/yaml")
 # The stale report's days (1..365, default 30) and its optional team/cluster (never empty).
 DAYS = {"type": "integer", "minimum": 1, "maximum": 365, "default": 30}
@@ -132,11 +140,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Create a SCRAM service account named <team>.<name>; the password is in this response only",
              "member", note="name must start with one of the caller's teams", success=201,
              tags=("service accounts",), request_schema="ServiceAccountNew",
-             response_schema="ServiceAccountWithPassword"),
+             response_schema="ServiceAccountWithPassword", details=SCRAM_CLIENTS),
     Endpoint("POST", "/api/v1/clusters/{cluster}/service-accounts/{principal}/rotate",
              "v1.rotate_service_account", "New password (returned once)", "owner",
              note="owner of the account's team", tags=("service accounts",),
-             response_schema="ServiceAccountWithPassword"),
+             response_schema="ServiceAccountWithPassword", details=SCRAM_CLIENTS),
     Endpoint("DELETE", "/api/v1/clusters/{cluster}/service-accounts/{principal}", "v1.delete_service_account",
              "Delete a service account with its access grants and client quota (the reconciler removes the SCRAM "
              "credential, ACLs and quota)", "owner",

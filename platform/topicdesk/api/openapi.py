@@ -78,7 +78,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.endpoint.replace(".", "_"),
         "summary": endpoint.summary,
-        "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else ""),
+        "description": f"Access: {endpoint.access}." + (f" {endpoint.note}." if endpoint.note else "")
+        + (f" {endpoint.details}" if endpoint.details else ""),
         "tags": list(endpoint.tags),
         "responses": _responses(endpoint),
     }

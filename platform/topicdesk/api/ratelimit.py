@@ -1,7 +1,10 @@
-"""Per-principal limits on writes: a token bucket per caller, in memory, per process.
+"""Per-principal limits on writes: a token bucket per caller, in memory, per worker process.
 
-One gunicorn worker serves the portal (see server.py), so one bucket per caller holds per instance;
-several instances each allow the configured rate (the limit protects the service, it is not a quota).
+With several gunicorn workers (server.py; PostgreSQL only) each worker gets an equal share of the
+configured rate and burst, so a caller spread over all workers gets at most the configured rate per
+instance, and one whose connections all land on one worker gets that worker's share. A shared store
+would make it exact at the price of a database round trip per write; the limit protects the service,
+it is not a quota. Several instances each allow the configured rate.
 """
 
 from __future__ import annotations
@@ -106,12 +109,27 @@ def principal_key(identity: Identity) -> str:
     return identity.subject
 
 
+def worker_share(per_minute: float, burst: int, workers: int) -> tuple[float, int]:
+    """One worker's part of an instance-wide rate and burst (a burst of at least one)."""
+    workers = max(1, workers)
+    return per_minute / workers, max(1, burst // workers)
+
+
 def install(app: Flask, settings: Settings) -> RateLimiter:
     limiter = RateLimiter(per_minute=settings.write_rate_per_minute, burst=settings.write_burst)
     app.extensions[EXTENSION_KEY] = limiter
     app.extensions[DRY_RUN_EXTENSION_KEY] = RateLimiter(
         per_minute=settings.dry_run_rate_per_minute, burst=settings.dry_run_burst, what="dry runs")
     return limiter
+
+
+def share_between_workers(app: Flask, workers: int) -> None:
+    """Before gunicorn forks `workers` processes from this app: each keeps an equal share of the rates."""
+    for key in (EXTENSION_KEY, DRY_RUN_EXTENSION_KEY):
+        limiter: RateLimiter | None = app.extensions.get(key)
+        if limiter is not None and workers > 1:
+            rate, burst = worker_share(limiter.per_minute, limiter.burst, workers)
+            app.extensions[key] = RateLimiter(per_minute=rate, burst=burst, what=limiter.what)
 
 
 def is_dry_run(endpoint: str | None, args: Mapping[str, str]) -> bool:

@@ -22,6 +22,7 @@ from topicdesk.adapters import deletion_store as store
 from topicdesk.adapters.audit_log import NewEvent, record_event
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.tables import TopicRow, utcnow
+from topicdesk.adapters.topic_catalogue import TopicRecord
 from topicdesk.domain.errors import Conflict, Forbidden, NotFound
 from topicdesk.domain.identity import Identity
 
@@ -89,13 +90,13 @@ def deletion_confirmed(topic: TopicRow, now: datetime, actor: str) -> NewEvent |
                     data={"request": topic.deletion_request_id, "deleted_by": topic.deleted_by})
 
 
-def lifecycle_view(topic: TopicRow) -> dict[str, Any]:
+def lifecycle_view(topic: TopicRecord) -> dict[str, Any]:
     return {"lifecycle": topic.lifecycle, "quarantined_until": _rfc3339(topic.quarantined_until),
             "deletion_request_id": topic.deletion_request_id, "deleted_by": topic.deleted_by,
             "deleted_at": _rfc3339(topic.deleted_at)}
 
 
-def lifecycle_status(topic: TopicRow) -> str | None:
+def lifecycle_status(topic: TopicRecord) -> str | None:
     """The topic's status when a deletion phase decides it, else None."""
     return topic.lifecycle if topic.lifecycle != store.ACTIVE else None
 

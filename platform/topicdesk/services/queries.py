@@ -6,11 +6,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from topicdesk.adapters.drift_store import drifted_clause, drifted_ids, items_linked_to
+from topicdesk.adapters.drift_store import items_linked_to
 from topicdesk.adapters.listing_store import AuditFilter, RequestFilter, audit_rows, request_rows
 from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
@@ -24,6 +22,10 @@ from topicdesk.adapters.tables import (
     TopicRow,
     utcnow,
 )
+
+# TOPIC_STATUSES: what GET /api/v1/topics?status= accepts.
+from topicdesk.adapters.topic_catalogue import TOPIC_STATUSES as TOPIC_STATUSES
+from topicdesk.adapters.topic_catalogue import TopicRecord, topic_page
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.expiry import rfc3339
 from topicdesk.domain.identity import Identity
@@ -131,7 +133,7 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
     return {**view, "changes": computed.get("changes"), "impact": computed.get("impact"), "history": history}
 
 
-def topic_view(row: TopicRow, drifted: bool = False) -> dict[str, Any]:
+def topic_view(row: TopicRecord, drifted: bool = False) -> dict[str, Any]:
     return {
         "cluster": row.cluster,
         "name": row.name,
@@ -162,45 +164,16 @@ def _resource_status(row: Any, drifted: bool = False) -> str:
     return "deleting" if row.deleted else "pending"
 
 
-# What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
-TOPIC_STATUSES = ("applied", "drifted", "pending", "error")
-
-
-def _topic_status_clause(status: str, now: datetime) -> ColumnElement[bool]:
-    reconciled = col(TopicRow.observed_generation) >= col(TopicRow.generation)
-    drifted = drifted_clause("topic", col(TopicRow.id), now)
-    return {
-        "applied": and_(reconciled, ~drifted),
-        "drifted": and_(reconciled, drifted),
-        "pending": and_(~reconciled, col(TopicRow.last_error).is_(None)),
-        "error": and_(~reconciled, col(TopicRow.last_error).is_not(None)),
-    }[status]
-
-
 def list_topics(
     session: Session, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
     q: str | None, status: str | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     # The catalogue is visible to every team: discovering topics is how cross-team access starts.
-    now = utcnow()
-    query = select(TopicRow).where(col(TopicRow.deleted).is_(False))
-    if cluster:
-        query = query.where(TopicRow.cluster == cluster)
-    if team:
-        query = query.where(TopicRow.owner_team == team)
-    if status:
-        query = query.where(_topic_status_clause(status, now))
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(col(TopicRow.name).ilike(like), col(TopicRow.description).ilike(like)))
-    if after is not None:
-        query = query.where(or_(col(TopicRow.cluster) > after[0],
-                                (col(TopicRow.cluster) == after[0]) & (col(TopicRow.name) > after[1])))
-    rows = session.exec(query.order_by(col(TopicRow.cluster), col(TopicRow.name)).limit(limit + 1)).all()
+    rows = topic_page(session, now=utcnow(), limit=limit, after=after, cluster=cluster, team=team, q=q,
+                      status=status)
     more = len(rows) > limit
     rows = rows[:limit]
-    drifted = drifted_ids(session, "topic", [r.id for r in rows], now)
-    return ([topic_view(r, r.id in drifted) for r in rows],
+    return ([topic_view(r, r.drifted) for r in rows],
             (rows[-1].cluster, rows[-1].name) if more and rows else None)
 
 

@@ -1,0 +1,203 @@
+"""P5: the topic list's first page and the catalogue search at 10,000 and 100,000 topics.
+
+For each database (a SQLite file, and a throwaway PostgreSQL from topicdesk.local_postgres) and each
+size, a fresh database migrated to head gets teams, clusters and N live topic rows inserted directly
+through the tables (10 teams, 20 clusters, team-prefixed names, a description each), plus a drift
+item on some topics, as a catalogue has. Then, one call at a time and alternating call by call:
+
+- Topicdesk: GET /api/v1/topics (first page, limit 50) through the Flask test client with a
+  member's API token: authentication, the query, drift marks, the view and the JSON;
+- baseline: one indexed SQL page query on the same database through the same engine: the same
+  rows (every topic column, the same filter and order, LIMIT 51) fetched with SQLAlchemy Core,
+  typed (JSON and timestamps decoded), without the drift mark, authentication, view or JSON.
+
+Cases: the first page of everything; ?q= with a term in about 10% of the topics (`orders`); ?q= with
+a term in one topic; ?q= with a term in none (the search reads every row: the baseline does too).
+
+Verdict: median Topicdesk time / median baseline time <= 2 for each case. Exit status 1 otherwise.
+
+Usage: .venv/bin/python bench/p5_topic_list.py [--sizes 10000,100000] [--calls 200] [--backends sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Select, false, func, insert, or_, select, text
+from sqlalchemy.engine import Engine
+
+from topicdesk import migrations
+from topicdesk.adapters.audit_log import stop_sequencers
+from topicdesk.adapters.db import make_engine
+from topicdesk.adapters.tables import ClusterRow, DriftItemRow, DriftLinkRow, TeamRow, TopicRow, utcnow
+from topicdesk.app import create_app
+from topicdesk.config import Settings
+from topicdesk.domain.identity import Role
+from topicdesk.local_postgres import LocalPostgres, start_local_postgres
+from topicdesk.services.tokens import create_token
+
+TEAMS = [f"team{n:02d}" for n in range(10)]
+CLUSTERS = [f"{team}-{env}" for team in TEAMS for env in ("dev", "prod")]
+WORDS = ["orders", "invoices", "payments", "clicks", "events", "audit", "shipments", "users", "ledger", "stock"]
+CASES = {
+    "first page": "",
+    "search, ~10% match": "orders",
+    "search, 1 match": "{rare}",
+    "search, no match": "nothing-matches-this",
+}
+TOPIC = TopicRow.__table__  # type: ignore[attr-defined]
+
+
+def baseline_query(term: str) -> Select[Any]:
+    """What a hand-written page query of the catalogue is: every column of the topic table, typed
+    (JSON and timestamps decoded, as any Python caller gets them), the same filter and order."""
+    query = select(TOPIC).where(TOPIC.c.deleted == false())
+    if term:
+        like = f"%{term.lower()}%"
+        query = query.where(or_(func.lower(TOPIC.c.name).like(like), func.lower(TOPIC.c.description).like(like)))
+    return query.order_by(TOPIC.c.cluster, TOPIC.c.name).limit(51)
+
+
+def seed(engine: Engine, size: int) -> None:
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(insert(TeamRow.__table__),  # type: ignore[attr-defined]
+                           [{"name": t, "display_name": t, "created_at": now} for t in TEAMS])
+        connection.execute(insert(ClusterRow.__table__), [  # type: ignore[attr-defined]
+            {"name": c, "environment": c.rsplit("-", 1)[1], "owner_team": c.rsplit("-", 1)[0],
+             "bootstrap_servers": "127.0.0.1:1", "admin_secret_ref": "file:/nonexistent", "broker_count": 3,
+             "partition_budget": 10_000_000, "disk_budget_bytes": 1024**5, "tags": [], "drift_mode": "enforce",
+             "security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "created_at": now}
+            for c in CLUSTERS])
+    rows, links, items = [], [], []
+    for n in range(size):
+        cluster = CLUSTERS[n % len(CLUSTERS)]
+        team = cluster.rsplit("-", 1)[0]
+        word = WORDS[(n // len(CLUSTERS)) % len(WORDS)]
+        topic_id = uuid.uuid4().hex
+        rows.append({"id": topic_id, "cluster": cluster, "name": f"{team}.{word}-{n:07d}-.v1",
+                     "owner_team": team, "partitions": 6, "replication_factor": 3,
+                     "config": {"retention.ms": "604800000"}, "managed_config_keys": ["retention.ms"],
+                     "description": f"The {word} stream of {team}", "generation": 1, "observed_generation": 1,
+                     "failed_generation": 0, "deleted": False, "attempts": 0, "lifecycle": "active",
+                     "created_at": now, "updated_at": now})
+        if n % 97 == 0:  # about 1% of topics have an open drift item
+            item_id = uuid.uuid4().hex
+            items.append({"id": item_id, "cluster": cluster, "kind": "config_differs",
+                          "key": f"{topic_id}/retention.ms", "team": team, "subject": f"topic:{topic_id}",
+                          "expected": "604800000", "actual": "86400000", "message": "retention.ms differs",
+                          "first_seen_at": now, "last_seen_at": now})
+            links.append({"cluster": cluster, "item_id": item_id, "resource_kind": "topic", "resource_id": topic_id})
+    with engine.begin() as connection:
+        for start in range(0, len(rows), 5000):
+            connection.execute(insert(TopicRow.__table__), rows[start:start + 5000])  # type: ignore[attr-defined]
+        if items:
+            connection.execute(insert(DriftItemRow.__table__), items)  # type: ignore[attr-defined]
+            connection.execute(insert(DriftLinkRow.__table__), links)  # type: ignore[attr-defined]
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+    else:
+        with engine.begin() as connection:
+            connection.execute(text("ANALYZE"))
+
+
+def timed(call: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    call()
+    return (time.perf_counter() - start) * 1000
+
+
+def measure(url: str, work: Path, size: int, calls: int) -> list[tuple[str, float, float]]:
+    engine = make_engine(url)
+    migrations.upgrade(url)
+    started = time.monotonic()
+    seed(engine, size)
+    print(f"  seeded {size} topics in {time.monotonic() - started:.1f} s", flush=True)
+    token = create_token(engine, team=TEAMS[0], name="p5", role=Role.MEMBER, actor="p5").token
+    app = create_app(Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(work)}), engine=engine)
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    results = []
+    for case, term in CASES.items():
+        term = term.format(rare=f"-{size // 2:07d}-")
+        path = "/api/v1/topics" + (f"?q={term}" if term else "")
+        statement = baseline_query(term)
+        expected = -1
+
+        def topicdesk(path: str = path) -> None:
+            nonlocal expected
+            response = client.get(path, headers=headers)
+            assert response.status_code == 200, response.get_data()
+            expected = len(response.json["items"])  # type: ignore[index]
+
+        def baseline(statement: Select[Any] = statement) -> None:
+            with engine.connect() as connection:
+                connection.execute(statement).all()
+
+        for _ in range(max(5, calls // 10)):  # warm caches, plans and the token cache
+            topicdesk()
+            baseline()
+        ours, theirs = [], []
+        for _ in range(calls):
+            ours.append(timed(topicdesk))
+            theirs.append(timed(baseline))
+        results.append((case, statistics.median(ours), statistics.median(theirs)))
+        print(f"  {case:<22} {expected:>3} items: Topicdesk {results[-1][1]:8.2f} ms   "
+              f"SQL page {results[-1][2]:8.2f} ms   ratio {results[-1][1] / results[-1][2]:5.2f}", flush=True)
+    stop_sequencers()
+    engine.dispose()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per case and side")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--max-ratio", type=float, default=2.0)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    work = Path(tempfile.mkdtemp(prefix="topicdesk-p5-", dir="/tmp"))
+    pg: LocalPostgres | None = None
+    table: list[tuple[str, int, str, float, float]] = []
+    try:
+        for backend in args.backends.split(","):
+            for size in sizes:
+                print(f"{backend}, {size} topics", flush=True)
+                if backend == "postgresql":
+                    if pg is None:
+                        pg = start_local_postgres(work / "pg")
+                    database = f"p5_{size}"
+                    pg.create_database(database)
+                    url = pg.url(database)
+                else:
+                    url = f"sqlite:///{work / f'p5_{size}.db'}"
+                for case, ours, theirs in measure(url, work, size, args.calls):
+                    table.append((backend, size, case, ours, theirs))
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\n| database | topics | case | Topicdesk ms | SQL page ms | ratio (target <= {args.max_ratio:g}) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    ok = True
+    for backend, size, case, ours, theirs in table:
+        ratio = ours / theirs
+        ok = ok and ratio <= args.max_ratio
+        print(f"| {backend} | {size:,} | {case} | {ours:.2f} | {theirs:.2f} | {ratio:.2f} |")
+    print(f"\nP5: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
