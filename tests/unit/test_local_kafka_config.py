@@ -450,3 +450,11 @@ def test_bind_failure_names_the_port_kafka_could_not_bind(fresh: lk.LocalCluster
     )
     assert lk.bind_failure_port(fresh) == 29093
     assert lk.failure_summary(fresh).startswith("port 29093 on 127.0.0.1 is already in use")
+
+
+def test_merging_a_started_node_keeps_its_pid_also_for_the_first_node(fresh: lk.LocalCluster) -> None:
+    cluster = three_nodes(fresh, "3.9.2")
+    for node_id, pid in ((1, 101), (2, 102), (3, 103)):
+        cluster = cluster.merged(dataclasses.replace(cluster.node(node_id), pid=pid))
+    assert [n.pid for n in cluster.nodes] == [101, 102, 103]
+    assert cluster.pid == 101 and cluster.node(2).pid == 102

@@ -109,7 +109,10 @@ class LocalCluster:
         """This cluster with node `view.node_id` as `view` has it (its pid and ports)."""
         own = next(n for n in view.nodes if n.node_id == view.node_id)
         nodes = tuple(own if n.node_id == own.node_id else n for n in self.nodes)
-        return replace(self, nodes=nodes).node(self.node_id)
+        mine = next(n for n in nodes if n.node_id == self.node_id)
+        # The top-level fields must follow too: __post_init__ copies them into this node's entry.
+        return replace(self, nodes=nodes, client_port=mine.client_port, controller_port=mine.controller_port,
+                       pid=mine.pid)
 
     @property
     def bootstrap(self) -> str:

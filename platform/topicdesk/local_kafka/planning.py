@@ -32,7 +32,11 @@ from topicdesk.local_kafka.state import (
     save_state,
     state_file_path,
 )
-from topicdesk.local_kafka.versions import resolve_version
+from topicdesk.local_kafka.versions import dynamic_quorum, resolve_version
+
+# Several-broker clusters pick ports from their own range, away from the one-node clusters that
+# test sessions start from FIRST_PORT on, so two sessions rarely race for the same port.
+MULTI_FIRST_PORT = 19300
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,26 @@ def plan_cluster(
     return StartPlan(cluster, "format", (NODE_ID,))
 
 
+def _free_ports_for(view: LocalCluster, taken: set[int]) -> LocalCluster:
+    """A stopped node keeps its recorded ports unless something else took them meanwhile. Its
+    client port may move; its controller port only in a static quorum (3.9), whose voters are
+    read from the config rewritten at every start — a 4.x log records the voters' endpoints."""
+    client, controller = view.client_port, view.controller_port
+    if not port_is_free(client):
+        client = find_free_ports(1, taken, start=MULTI_FIRST_PORT)[0]
+        log.warning("local cluster %s: node %s's client port %s is busy; moving to %s",
+                    view.name, view.node_id, view.client_port, client)
+    if not port_is_free(controller):
+        if dynamic_quorum(view.kafka_version):
+            require_free(controller, f"recorded controller port of node {view.node_id} of local cluster "
+                                     f"{view.name} (part of its KRaft voter set)", HOST)
+        controller = find_free_ports(1, taken | {client}, start=MULTI_FIRST_PORT)[0]
+        log.warning("local cluster %s: node %s's controller port %s is busy; moving to %s",
+                    view.name, view.node_id, view.controller_port, controller)
+    taken.update((client, controller))
+    return replace(view, client_port=client, controller_port=controller)
+
+
 def _wipe(home: Path, owner: Path | None = None) -> None:
     """Empty a cluster folder (node folders included) except its logs.
 
@@ -195,19 +219,16 @@ def _plan_multi(
             return StartPlan(replace(recorded, origin="reused"), "reuse")
         if all(node_data_matches(v) for v in views):
             down = [v for v in views if v not in alive]
-            for v in down:
-                for port in (v.client_port, v.controller_port):
-                    require_free(port, f"recorded port of node {v.node_id} of local cluster {name}", HOST)
             taken.update(ports)
             cluster = recorded
             for v in down:
-                cluster = cluster.merged(replace(v, pid=None))
+                cluster = cluster.merged(_free_ports_for(replace(v, pid=None), taken))
             return StartPlan(replace(cluster, origin="restarted"), "restart", tuple(v.node_id for v in down))
         log.warning("local cluster %s: its data folders are not a complete log of cluster %s; "
                     "formatting it anew", name, recorded.cluster_id)
         stop_nodes(alive)
     _wipe(home)
-    free = find_free_ports(2 * brokers, taken)
+    free = find_free_ports(2 * brokers, taken, start=MULTI_FIRST_PORT)
     taken.update(free)
     nodes = tuple(LocalNode(node_id=i + 1, client_port=free[2 * i], controller_port=free[2 * i + 1],
                             directory_id=new_directory_id()) for i in range(brokers))

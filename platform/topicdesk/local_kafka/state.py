@@ -108,10 +108,13 @@ def data_dir_matches(data_dir: Path, cluster_id: str, node_id: int = NODE_ID) ->
     props = read_meta_properties(data_dir)
     if props is None:
         return False
+    # 4.x formats the metadata log folder itself (it holds the voter set); 3.9 with static voters
+    # writes only bootstrap.checkpoint and creates the log on first start. Either one finishes a
+    # format (the format is renamed into place whole, so a half one never gets here).
     return (
         props.get("cluster.id") == cluster_id
         and props.get("node.id") == str(node_id)
-        and (data_dir / "__cluster_metadata-0").is_dir()
+        and ((data_dir / "__cluster_metadata-0").is_dir() or (data_dir / "bootstrap.checkpoint").is_file())
     )
 
 
