@@ -160,7 +160,8 @@ def test_3_9_uses_static_voters_log4j1_and_no_share_group_settings(fresh: lk.Loc
     assert "log4j.appender.server.File=" + str(old.log_dir / "server.log") in lk.log4j_properties(old)
     assert log4j_system_property(old) == f"-Dlog4j.configuration=file:{old.log4j_file}"
     args = format_arguments(old, "x.properties")
-    assert "--standalone" not in args and "--initial-controllers" not in args
+    assert "--standalone" not in args
+    assert "--initial-controllers" not in args
     assert args[-2] == "--add-scram"
 
 
@@ -210,7 +211,8 @@ def test_multi_node_state_records_every_node_and_old_files_still_load(fresh: lk.
     assert data["client_port"] == 29102  # the first node's, as version 1 had it
     loaded = lk.load_state(fresh.state_file.parent, "dev")
     assert loaded == cluster
-    assert loaded is not None and loaded.node(3).pid == 4242
+    assert loaded is not None
+    assert loaded.node(3).pid == 4242
 
     # A version-1 file: one node, no `nodes`, everything in the cluster folder.
     old = {k: v for k, v in fresh.to_state().items() if k != "nodes"}
@@ -218,7 +220,9 @@ def test_multi_node_state_records_every_node_and_old_files_still_load(fresh: lk.
     fresh.state_file.write_text(json.dumps(old))
     legacy = lk.load_state(fresh.state_file.parent, "dev")
     assert legacy == fresh
-    assert legacy is not None and legacy.broker_count == 1 and legacy.data_dir == fresh.home / "data"
+    assert legacy is not None
+    assert legacy.broker_count == 1
+    assert legacy.data_dir == fresh.home / "data"
 
 
 def test_asking_another_shape_of_a_recorded_cluster_is_refused(fresh: lk.LocalCluster) -> None:
@@ -227,7 +231,7 @@ def test_asking_another_shape_of_a_recorded_cluster_is_refused(fresh: lk.LocalCl
     write_meta(fresh.data_dir, fresh.cluster_id)
     with pytest.raises(LocalKafkaError, match="--purge"):
         lk.plan_cluster(fresh.state_file.parent, "dev", brokers=3)
-    with pytest.raises(LocalKafkaError, match="Kafka 4.3.1, not 1 on Kafka 3.9.2"):
+    with pytest.raises(LocalKafkaError, match=r"Kafka 4\.3\.1, not 1 on Kafka 3\.9\.2"):
         lk.plan_cluster(fresh.state_file.parent, "dev", kafka_version="3.9")
     assert (fresh.data_dir / "__cluster_metadata-0").is_dir()
 
@@ -236,7 +240,8 @@ def test_three_node_plan_picks_six_distinct_ports(tmp_path: Path) -> None:
     plan = lk.plan_cluster(tmp_path, "big", brokers=3, kafka_version="3.9")
     ports = [p for n in plan.cluster.nodes for p in (n.client_port, n.controller_port)]
     assert len(set(ports)) == 6
-    assert plan.action == "format" and plan.start == (1, 2, 3)
+    assert plan.action == "format"
+    assert plan.start == (1, 2, 3)
     assert all(n.directory_id for n in plan.cluster.nodes)
     with pytest.raises(LocalKafkaError, match="explicit ports"):
         lk.plan_cluster(tmp_path, "big2", brokers=3, client_port=29999)
@@ -457,4 +462,5 @@ def test_merging_a_started_node_keeps_its_pid_also_for_the_first_node(fresh: lk.
     for node_id, pid in ((1, 101), (2, 102), (3, 103)):
         cluster = cluster.merged(dataclasses.replace(cluster.node(node_id), pid=pid))
     assert [n.pid for n in cluster.nodes] == [101, 102, 103]
-    assert cluster.pid == 101 and cluster.node(2).pid == 102
+    assert cluster.pid == 101
+    assert cluster.node(2).pid == 102
