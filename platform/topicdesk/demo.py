@@ -1,6 +1,7 @@
-"""`topicdesk demo` (what `make run` starts): local Kafka clusters, the database, the portal and
-the reconciler, seeded with teams, clusters and tokens. A process that dies is restarted with back-off
-(topicdesk/supervisor.py); Ctrl-C or SIGTERM stops all of it."""
+"""`topicdesk demo` (what `make run` starts): local Kafka clusters (the teams' and a shared 3-broker
+Kafka 3.9 `legacy-monolith`, topicdesk/demo_legacy.py), the database, the portal, the reconciler and
+a live producer and consumer on the legacy cluster, seeded with teams, clusters and tokens. A process
+that dies is restarted with back-off (topicdesk/supervisor.py); Ctrl-C or SIGTERM stops all of it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from topicdesk import migrations
+from topicdesk import demo_legacy, migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import ApiTokenRow, ClusterRow, TeamRow, utcnow
 from topicdesk.config import Settings
@@ -159,9 +160,23 @@ def run_demo(settings: Settings) -> None:
         clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
         for local in clusters:
             supervisor.add(BrokerChild(local), running=True)
+        click.echo(f"starting {demo_legacy.LEGACY_NAME} ({demo_legacy.LEGACY_BROKERS} brokers, "
+                   f"Kafka {demo_legacy.LEGACY_VERSION})...")
+        (legacy,) = up([demo_legacy.LEGACY_NAME], state_dir, brokers=demo_legacy.LEGACY_BROKERS,
+                       kafka_version=demo_legacy.LEGACY_VERSION, heap_mb=demo_legacy.LEGACY_HEAP_MB)
+        for node in legacy.views():
+            supervisor.add(BrokerChild(node, name=f"broker {node.node_id} of local cluster {legacy.name}"),
+                           running=True)
+        clusters = [*clusters, legacy]
+        accounts = demo_legacy.accounts_file(settings.data_dir)
+        filled = demo_legacy.prepare_kafka(legacy, demo_legacy.load_or_create_accounts(accounts))
+        if filled:
+            click.echo(f"seeded {demo_legacy.LEGACY_NAME}: {', '.join(filled)} with "
+                       f"{demo_legacy.SEED_RECORDS} records each")
         migrations.upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         seed(engine, clusters)
+        demo_legacy.register(engine, legacy)
         seeded = seed_requests(engine)
         if seeded:
             click.echo(f"seeded {seeded} demo requests (topics, and an access request awaiting payments' owner)")
@@ -178,6 +193,13 @@ def run_demo(settings: Settings) -> None:
         supervisor.add(server)
         for name, command in extra_processes():
             supervisor.add(ProcessChild(name, [*exe, *command], env))
+        demo_legacy.wait_for_topics(legacy)
+        for role in ("produce", "consume"):
+            log_path = settings.data_dir / f"demo-{role}r.log"
+            supervisor.add(ProcessChild(
+                f"the demo {role}r on {legacy.name}",
+                [sys.executable, "-m", "topicdesk.demo_clients", role, "--state-file", str(legacy.state_file),
+                 "--accounts", str(accounts), "--rate", "20"], env, log_path=log_path))
         _wait_healthy(settings, server)
         _print_banner(settings, clusters, provider.issuer, tokens)
         supervisor.run(every=0.5)
@@ -211,6 +233,8 @@ def _print_banner(settings: Settings, clusters: list[LocalCluster], issuer: str,
     click.echo("")
     for cluster in clusters:
         click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
+    click.echo(f"  live traffic on {demo_legacy.LEGACY_NAME}/{demo_legacy.LIVE_TOPIC.name}: "
+               f"{settings.data_dir / 'demo-producer.log'}, {settings.data_dir / 'demo-consumer.log'}")
     click.echo(f"\nTopicdesk is running at http://{settings.host}:{settings.port}/")
     click.echo(f"Log in through the local OpenID provider ({issuer}); pick one of these users:")
     for user in DEMO_USERS.values():
