@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError, TopicCollection
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, TopicCollection, TopicPartition
 
 # confluent_kafka.admin re-exports these without __all__, which strict mypy does not accept.
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
@@ -32,6 +37,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
+from topicdesk import demo_legacy
 from topicdesk.local_kafka import cluster as lk
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.local_kafka.processes import stop_process
@@ -135,6 +141,76 @@ def test_rf3_min_isr2_topic_survives_a_broker_down_with_acl_enforced(
     assert recorded is not None
     assert recorded.node(3).pid == back.pid
     assert recorded.node(1).pid == cluster.node(1).pid
+
+
+def _end_offsets(cluster: lk.LocalCluster, topic: str) -> int:
+    consumer = Consumer({**cluster.client_config(), "group.id": "probe", "enable.auto.commit": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    finally:
+        consumer.close()
+
+
+def test_demo_legacy_seed_and_live_clients_work_on_the_3_9_cluster(
+    legacy: tuple[lk.LocalCluster, Path], tmp_path: Path,
+) -> None:
+    cluster, _state_dir = legacy
+    accounts_path = tmp_path / "accounts.json"
+    accounts = demo_legacy.load_or_create_accounts(accounts_path)
+    assert oct(accounts_path.stat().st_mode & 0o777) == "0o600"
+    created = demo_legacy.prepare_kafka(cluster, accounts, records=200)
+    assert sorted(created) == sorted(t.name for t in demo_legacy.LEGACY_TOPICS)
+    assert demo_legacy.prepare_kafka(cluster, accounts, records=200) == []  # idempotent, no second fill
+    live = demo_legacy.LIVE_TOPIC
+    assert _end_offsets(cluster, live.name) == 200
+
+    # A consumer of one team's topic may not read the other's.
+    other = next(t for t in demo_legacy.LEGACY_TOPICS if t.team != live.team)
+    denied = consume_one(as_user(cluster, live.consumer, accounts[live.consumer], **{"group.id": live.group}),
+                         other.name)
+    assert isinstance(denied, KafkaError)
+    assert denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    base = [sys.executable, "-m", "topicdesk.demo_clients"]
+    args = ["--state-file", str(cluster.state_file), "--accounts", str(accounts_path), "--rate", "50"]
+    producer = subprocess.Popen([*base, "produce", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    consumer = subprocess.Popen([*base, "consume", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        eventually(lambda: True if _end_offsets(cluster, live.name) >= 300 else None, timeout=40)
+        client = _admin(cluster)
+
+        def committed() -> int | None:
+            request = [ConsumerGroupTopicPartitions(live.group)]
+            result = client.list_consumer_group_offsets(request)[live.group].result(timeout=10)
+            total = sum(max(0, tp.offset) for tp in result.topic_partitions)
+            return total if total >= 200 else None
+
+        eventually(committed, timeout=40)
+    finally:
+        for proc in (producer, consumer):
+            proc.send_signal(signal.SIGTERM)
+        outputs = [proc.communicate(timeout=20)[0].decode() for proc in (producer, consumer)]
+    assert producer.returncode == 0, outputs[0]
+    assert consumer.returncode == 0, outputs[1]
+    assert "from n=200" in outputs[0]  # numbering continues after the seeded history
+    # The live records are numbered on from the history, without gaps.
+    values: list[int] = []
+    admin_reader = Consumer({**cluster.client_config(), "group.id": "check", "auto.offset.reset": "earliest",
+                             "enable.auto.commit": False})
+    admin_reader.subscribe([live.name])
+    total = _end_offsets(cluster, live.name)
+    try:
+        deadline = time.monotonic() + 30
+        while len(values) < total and time.monotonic() < deadline:
+            msg = admin_reader.poll(0.5)
+            raw = msg.value() if msg is not None and msg.error() is None else None
+            if raw:
+                values.append(json.loads(raw)["n"])
+    finally:
+        admin_reader.close()
+    assert sorted(values) == list(range(total))
 
 
 def test_down_stops_every_node_and_leaves_no_jvm(legacy: tuple[lk.LocalCluster, Path]) -> None:
