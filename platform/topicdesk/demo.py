@@ -157,17 +157,17 @@ def run_demo(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
-        clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
-        for local in clusters:
+        click.echo(f"  with {demo_legacy.LEGACY_NAME}: {demo_legacy.LEGACY_BROKERS} brokers on Kafka "
+                   f"{demo_legacy.LEGACY_VERSION}")
+        # One call: the teams' brokers and the legacy cluster's three start side by side.
+        clusters = up([*(t.cluster for t in DEMO_TEAMS if t.cluster), demo_legacy.LEGACY_NAME], state_dir,
+                      shapes={demo_legacy.LEGACY_NAME: demo_legacy.LEGACY_SHAPE})
+        legacy = clusters[-1]
+        for local in clusters[:-1]:
             supervisor.add(BrokerChild(local), running=True)
-        click.echo(f"starting {demo_legacy.LEGACY_NAME} ({demo_legacy.LEGACY_BROKERS} brokers, "
-                   f"Kafka {demo_legacy.LEGACY_VERSION})...")
-        (legacy,) = up([demo_legacy.LEGACY_NAME], state_dir, brokers=demo_legacy.LEGACY_BROKERS,
-                       kafka_version=demo_legacy.LEGACY_VERSION, heap_mb=demo_legacy.LEGACY_HEAP_MB)
         for node in legacy.views():
             supervisor.add(BrokerChild(node, name=f"broker {node.node_id} of local cluster {legacy.name}"),
                            running=True)
-        clusters = [*clusters, legacy]
         accounts = demo_legacy.accounts_file(settings.data_dir)
         filled = demo_legacy.prepare_kafka(legacy, demo_legacy.load_or_create_accounts(accounts))
         if filled:

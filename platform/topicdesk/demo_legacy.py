@@ -27,7 +27,7 @@ from topicdesk.adapters.kafka_cluster import KafkaCluster
 from topicdesk.adapters.tables import AccessGrantRow, ClusterRow, ServiceAccountRow, TopicRow, utcnow
 from topicdesk.domain.acls import bindings_for
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
-from topicdesk.local_kafka.cluster import LocalCluster
+from topicdesk.local_kafka.cluster import ClusterShape, LocalCluster
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.local_kafka.state import write_private
 from topicdesk.services.cluster_port import Outcome, OutcomeReason, ScramCredential
@@ -38,6 +38,7 @@ LEGACY_BROKERS = 3
 LEGACY_OWNER = "platform"
 # Small heaps: three more JVMs beside the two team clusters on a 2-core laptop.
 LEGACY_HEAP_MB = 224
+LEGACY_SHAPE = ClusterShape(brokers=LEGACY_BROKERS, kafka_version=LEGACY_VERSION, heap_mb=LEGACY_HEAP_MB)
 SEED_RECORDS = 3000
 WEEK_MS = str(7 * 24 * 3600 * 1000)
 

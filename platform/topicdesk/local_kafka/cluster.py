@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +45,7 @@ from topicdesk.local_kafka.model import (
     DEFAULT_START_TIMEOUT,
     DEFAULT_STOP_TIMEOUT,
     HOST,
+    ClusterShape,
     ClusterStatus,
     LocalCluster,
     LocalNode,
@@ -123,15 +124,19 @@ def up(
     kafka_version: str = KAFKA_VERSION,
     ensure_libs: Callable[[str], Path] | None = None,
     brokers: int = 1,
+    shapes: Mapping[str, ClusterShape] | None = None,
 ) -> list[LocalCluster]:
     """Get the given clusters running and answering; return them in the order asked.
 
     Idempotent: clusters already running are reused. If any cluster cannot be brought up, the
     ones this call started are stopped again and LocalKafkaError says why. `brokers` nodes per
-    cluster (each a broker and a KRaft controller) on Kafka `kafka_version`.
+    cluster (each a broker and a KRaft controller) on Kafka `kafka_version` with `heap_mb` each,
+    unless `shapes` says otherwise for a cluster: one call starts differently shaped clusters
+    side by side and waits for all of them at once.
     """
-    kafka_version = resolve_version(kafka_version)
+    default_shape = ClusterShape(brokers, resolve_version(kafka_version), heap_mb)
     names = _names(clusters)
+    shape_of = {n: (shapes or {}).get(n, default_shape) for n in names}
     cports = _port_list(client_ports, len(names), "client")
     kports = _port_list(controller_ports, len(names), "controller")
     explicit = [p for p in [*cports, *kports] if p is not None]
@@ -148,14 +153,16 @@ def up(
         plans = []
         for name, cport, kport in zip(names, cports, kports, strict=True):
             taken.difference_update(p for p in (cport, kport) if p is not None)
+            shape = shape_of[name]
             plans.append(plan_cluster(state_dir, name, client_port=cport, controller_port=kport,
-                                      taken=taken, kafka_version=kafka_version, brokers=brokers))
+                                      taken=taken, kafka_version=shape.kafka_version, brokers=shape.brokers))
         to_start = [p for p in plans if p.action != "reuse"]
         java = java_executable() if to_start else ""
+        libs_of: dict[str, Path] = {}
         try:
             if to_start:
-                if libs is None:
-                    libs = (ensure_libs or ensure_kafka_libs)(kafka_version)
+                for version in sorted({p.cluster.kafka_version for p in to_start}):
+                    libs_of[version] = libs if libs is not None else (ensure_libs or ensure_kafka_libs)(version)
                 for plan in to_start:
                     if plan.action == "format":
                         # Recorded before any JVM runs, so a crash mid-way leaves every node known.
@@ -164,9 +171,10 @@ def up(
                         view = plan.cluster.node(node_id)
                         write_configs(view)
                         if plan.action == "format":
-                            format_storage(view, libs, java)
+                            format_storage(view, libs_of[view.kafka_version], java)
                     for node_id in plan.start:
-                        started = start_jvm(plan.cluster.node(node_id), libs, java, heap_mb)
+                        started = start_jvm(plan.cluster.node(node_id), libs_of[plan.cluster.kafka_version], java,
+                                            shape_of[plan.cluster.name].heap_mb)
                         plan.cluster = plan.cluster.merged(started)
             deadline = time.monotonic() + timeout
             for plan, cport, kport in zip(plans, cports, kports, strict=True):
@@ -184,9 +192,9 @@ def up(
                         # check and the JVM's bind; explicitly asked ports are the caller's call.
                         if plan.action == "reuse" or exc.port in (cport, kport) or attempt == _PORT_RETRIES:
                             raise
-                        assert libs is not None
                         plan.cluster = _restart_on_new_ports(plan.cluster, exc.port, cport, kport, taken,
-                                                             libs, java, heap_mb)
+                                                             libs_of[plan.cluster.kafka_version], java,
+                                                             shape_of[plan.cluster.name].heap_mb)
         except BaseException:
             for plan in to_start:
                 with suppress(LocalKafkaError):
@@ -315,6 +323,7 @@ __all__ = [
     "DEFAULT_START_TIMEOUT",
     "HOST",
     "RUN_MARKER",
+    "ClusterShape",
     "ClusterStatus",
     "LocalCluster",
     "LocalNode",

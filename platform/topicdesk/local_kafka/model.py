@@ -43,6 +43,15 @@ Origin = Literal["reused", "restarted", "formatted", ""]
 
 
 @dataclass(frozen=True)
+class ClusterShape:
+    """How one cluster of an `up` call differs from the call's defaults."""
+
+    brokers: int = 1
+    kafka_version: str = KAFKA_VERSION
+    heap_mb: int = DEFAULT_HEAP_MB
+
+
+@dataclass(frozen=True)
 class LocalNode:
     """One combined broker + controller JVM of a local cluster."""
 
