@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -208,6 +209,10 @@ def run_demo(settings: Settings) -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The legacy cluster's nodes stop together: one by one (as the supervisor would), the
+        # last node waits out its controlled shutdown against a quorum without a majority.
+        with suppress(LocalKafkaError):
+            down(state_dir, [demo_legacy.LEGACY_NAME])
         supervisor.stop_all()
         down(state_dir)
         click.echo("stopped the portal, the reconciler, the OpenID provider and the local clusters")
