@@ -1,6 +1,7 @@
-"""`topicdesk demo` (what `make run` starts): local Kafka clusters, the database, the portal and
-the reconciler, seeded with teams, clusters and tokens. A process that dies is restarted with back-off
-(topicdesk/supervisor.py); Ctrl-C or SIGTERM stops all of it."""
+"""`topicdesk demo` (what `make run` starts): local Kafka clusters (the teams' and a shared 3-broker
+Kafka 3.9 `legacy-monolith`, topicdesk/demo_legacy.py), the database, the portal, the reconciler and
+a live producer and consumer on the legacy cluster, seeded with teams, clusters and tokens. A process
+that dies is restarted with back-off (topicdesk/supervisor.py); Ctrl-C or SIGTERM stops all of it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -16,7 +18,7 @@ import click
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from topicdesk import migrations
+from topicdesk import demo_legacy, migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import ApiTokenRow, ClusterRow, TeamRow, utcnow
 from topicdesk.config import Settings
@@ -162,12 +164,26 @@ def run_demo(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _on_signal)
     try:
         click.echo("starting local Kafka clusters (the first run downloads Apache Kafka from Maven Central)...")
-        clusters = up([t.cluster for t in DEMO_TEAMS if t.cluster], state_dir)
-        for local in clusters:
+        click.echo(f"  with {demo_legacy.LEGACY_NAME}: {demo_legacy.LEGACY_BROKERS} brokers on Kafka "
+                   f"{demo_legacy.LEGACY_VERSION}")
+        # One call: the teams' brokers and the legacy cluster's three start side by side.
+        clusters = up([*(t.cluster for t in DEMO_TEAMS if t.cluster), demo_legacy.LEGACY_NAME], state_dir,
+                      shapes={demo_legacy.LEGACY_NAME: demo_legacy.LEGACY_SHAPE})
+        legacy = clusters[-1]
+        for local in clusters[:-1]:
             supervisor.add(BrokerChild(local), running=True)
+        for node in legacy.views():
+            supervisor.add(BrokerChild(node, name=f"broker {node.node_id} of local cluster {legacy.name}"),
+                           running=True)
+        accounts = demo_legacy.accounts_file(settings.data_dir)
+        filled = demo_legacy.prepare_kafka(legacy, demo_legacy.load_or_create_accounts(accounts))
+        if filled:
+            click.echo(f"seeded {demo_legacy.LEGACY_NAME}: {', '.join(filled)} with "
+                       f"{demo_legacy.SEED_RECORDS} records each")
         migrations.upgrade(settings.database_url)
         engine = make_engine(settings.database_url)
         seed(engine, clusters)
+        demo_legacy.register(engine, legacy)
         seeded = seed_requests(engine)
         if seeded:
             click.echo(f"seeded {seeded} demo requests (topics, and an access request awaiting payments' owner)")
@@ -184,6 +200,13 @@ def run_demo(settings: Settings) -> None:
         supervisor.add(server)
         for name, command in extra_processes():
             supervisor.add(ProcessChild(name, [*exe, *command], env))
+        demo_legacy.wait_for_topics(legacy)
+        for role in ("produce", "consume"):
+            log_path = settings.data_dir / f"demo-{role}r.log"
+            supervisor.add(ProcessChild(
+                f"the demo {role}r on {legacy.name}",
+                [sys.executable, "-m", "topicdesk.demo_clients", role, "--state-file", str(legacy.state_file),
+                 "--accounts", str(accounts), "--rate", "20"], env, log_path=log_path))
         _wait_healthy(settings, server)
         _print_banner(settings, clusters, provider.issuer, tokens)
         supervisor.run(every=0.5)
@@ -192,6 +215,10 @@ def run_demo(settings: Settings) -> None:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # The legacy cluster's nodes stop together: one by one (as the supervisor would), the
+        # last node waits out its controlled shutdown against a quorum without a majority.
+        with suppress(LocalKafkaError):
+            down(state_dir, [demo_legacy.LEGACY_NAME])
         supervisor.stop_all()
         down(state_dir)
         click.echo("stopped the portal, the reconciler, the OpenID provider and the local clusters")
@@ -217,6 +244,8 @@ def _print_banner(settings: Settings, clusters: list[LocalCluster], issuer: str,
     click.echo("")
     for cluster in clusters:
         click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
+    click.echo(f"  live traffic on {demo_legacy.LEGACY_NAME}/{demo_legacy.LIVE_TOPIC.name}: "
+               f"{settings.data_dir / 'demo-producer.log'}, {settings.data_dir / 'demo-consumer.log'}")
     click.echo(f"\nTopicdesk is running at http://{settings.host}:{settings.port}/")
     click.echo(f"Log in through the local OpenID provider ({issuer}); pick one of these users:")
     for user in DEMO_USERS.values():

@@ -3,6 +3,7 @@ exception awaiting a platform admin (so erin's inbox is not empty)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from sqlmodel import select
@@ -37,4 +38,39 @@ def test_seed_is_idempotent_and_leaves_an_access_request_and_an_exception_pendin
                         ("topic.create", "approved"), ("topic.create", "approved"),
                         ("topic.create", "pending_approval")]
     assert pending == {"payments.invoices.v1": ["team:payments"], "payments.settlements.v1": ["role:platform_admin"]}
+    engine.dispose()
+
+
+def test_legacy_monolith_is_registered_once_as_applied_prod_state(tmp_path: Path) -> None:
+    from topicdesk import demo_legacy
+    from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, ClusterRow, ServiceAccountRow, TopicRow
+    from topicdesk.local_kafka.cluster import LocalNode
+
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    migrations.upgrade(url)
+    engine = make_engine(url)
+    teams = [_local("payments-dev", 19092, tmp_path), _local("ingest-dev", 19094, tmp_path)]
+    nodes = tuple(LocalNode(i, 19300 + 2 * i, 19301 + 2 * i) for i in (1, 2, 3))
+    legacy = dataclasses.replace(_local(demo_legacy.LEGACY_NAME, 19302, tmp_path), kafka_version="3.9.2",
+                                 nodes=nodes, client_port=19302, controller_port=19303)
+    seed(engine, [*teams, legacy])
+    assert demo_legacy.register(engine, legacy) is True
+    assert demo_legacy.register(engine, legacy) is False
+    with unit_of_work(engine) as session:
+        row = session.get(ClusterRow, "legacy-monolith")
+        assert row is not None
+        assert (row.environment, row.owner_team, row.broker_count) == ("prod", "platform", 3)
+        assert row.bootstrap_servers == "127.0.0.1:19302,127.0.0.1:19304,127.0.0.1:19306"
+        topics = session.exec(select(TopicRow).where(TopicRow.cluster == "legacy-monolith")).all()
+        assert {t.owner_team for t in topics} == {"payments", "ingest"}
+        assert all(t.replication_factor == 3 and t.config["min.insync.replicas"] == "2" for t in topics)
+        # Applied state: nothing for the reconciler to do until someone changes it.
+        assert all(t.generation == t.observed_generation for t in topics)
+        grants = session.exec(select(AccessGrantRow).where(AccessGrantRow.cluster == "legacy-monolith")).all()
+        assert sorted((g.access, g.topic) for g in grants) == sorted(
+            (a, t.name) for t in demo_legacy.LEGACY_TOPICS for a in ("consume", "produce"))
+        accounts = session.exec(select(ServiceAccountRow).where(ServiceAccountRow.cluster == "legacy-monolith"))
+        assert len(accounts.all()) == 6
+        events = session.exec(select(AuditEventRow).where(AuditEventRow.action == "cluster:register")).all()
+        assert [e.subject for e in events] == ["cluster:legacy-monolith"]
     engine.dispose()

@@ -144,7 +144,9 @@ def test_what_dies_is_restarted_and_the_new_reconciler_applies_a_request(demo: D
     assert "kafka.Kafka" in _cmdline(new["broker"])
     assert str(ingest.config_file) in _cmdline(new["broker"])
     assert not is_zombie(new["broker"])
-    assert set(lk.find_jvms(demo.state_dir)) == {new["broker"], demo.cluster("payments-dev").pid}
+    legacy = demo.cluster("legacy-monolith")
+    assert set(lk.find_jvms(demo.state_dir)) == {new["broker"], demo.cluster("payments-dev").pid,
+                                                 *(n.pid for n in legacy.nodes)}
     fresh_admin = AdminClient({**restarted.client_config(), "log_level": 0})
     assert eventually(lambda: fresh_admin.describe_cluster(request_timeout=5).result(timeout=6).cluster_id,
                       timeout=90) == ingest.cluster_id
@@ -185,8 +187,15 @@ def test_what_dies_is_restarted_and_the_new_reconciler_applies_a_request(demo: D
 def test_ctrl_c_stops_everything_and_leaves_no_jvm(demo: Demo) -> None:
     pids = [demo.started_pid(name) for key, name in CHILDREN.items() if key != "broker"]
     pids += [int(p) for p in re.findall(r"restarted .+? as pid (\d+)", demo.log())]
+    clients = [demo.started_pid(f"the demo {role} on legacy-monolith") for role in ("producer", "consumer")]
+    pids += clients
+    # The live producer and consumer move records on the legacy cluster.
+    eventually(lambda: True if re.search(r"delivered [1-9]\d*, failed 0",
+                                         (demo.data_dir / "demo-producer.log").read_text()) else None, timeout=60)
+    eventually(lambda: True if re.search(r"read [1-9]\d* records",
+                                         (demo.data_dir / "demo-consumer.log").read_text()) else None, timeout=60)
     jvms = lk.find_jvms(demo.state_dir)
-    assert len(jvms) == 2
+    assert len(jvms) == 5  # payments-dev, ingest-dev and the three nodes of legacy-monolith
     os.killpg(demo.process.pid, signal.SIGINT)
     assert demo.process.wait(timeout=90) == 0, demo.log()[-4000:]
     assert "stopped the portal, the reconciler, the OpenID provider and the local clusters" in demo.log()

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from topicdesk.local_kafka import cluster as lk
 from topicdesk.local_kafka import distribution
 from topicdesk.local_kafka.cli import local
+from topicdesk.local_kafka.config import format_arguments, log4j_system_property
 from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.local_kafka.versions import resolve_version
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -138,6 +140,111 @@ def test_state_file_is_private_and_round_trips(fresh: lk.LocalCluster) -> None:
     assert data["admin_username"] == "admin"
     assert data["data_dir"] == str(fresh.data_dir)
     assert lk.load_state(fresh.state_file.parent, "dev") == fresh
+
+
+def three_nodes(cluster: lk.LocalCluster, version: str) -> lk.LocalCluster:
+    nodes = tuple(lk.LocalNode(i, 29100 + 2 * i, 29101 + 2 * i, directory_id=f"dir{i}") for i in (1, 2, 3))
+    return dataclasses.replace(cluster, kafka_version=version, client_port=29102, controller_port=29103,
+                               nodes=nodes)
+
+
+def test_3_9_uses_static_voters_log4j1_and_no_share_group_settings(fresh: lk.LocalCluster) -> None:
+    old = dataclasses.replace(fresh, kafka_version="3.9.2")
+    props = parse_properties(lk.server_properties(old))
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:29093"
+    assert "controller.quorum.bootstrap.servers" not in props
+    assert not [k for k in props if k.startswith("share.")]
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert old.log4j_file.name == "log4j.properties"
+    assert "log4j.appender.server.File=" + str(old.log_dir / "server.log") in lk.log4j_properties(old)
+    assert log4j_system_property(old) == f"-Dlog4j.configuration=file:{old.log4j_file}"
+    args = format_arguments(old, "x.properties")
+    assert "--standalone" not in args
+    assert "--initial-controllers" not in args
+    assert args[-2] == "--add-scram"
+
+
+def test_4_x_single_node_formats_standalone(fresh: lk.LocalCluster) -> None:
+    args = format_arguments(fresh, "x.properties")
+    assert args[:5] == ["format", "--config", "x.properties", "--cluster-id", fresh.cluster_id]
+    assert "--standalone" in args
+    assert args[-1] == f"SCRAM-SHA-512=[name=admin,password={fresh.admin_password}]"
+    assert log4j_system_property(fresh) == f"-Dlog4j2.configurationFile={fresh.log4j_file}"
+
+
+@pytest.mark.parametrize("version", ["3.9.2", "4.3.1"])
+def test_three_nodes_form_one_quorum_with_rf_3_and_min_isr_2(fresh: lk.LocalCluster, version: str) -> None:
+    cluster = three_nodes(fresh, version)
+    node2 = cluster.node(2)
+    props = parse_properties(lk.server_properties(node2))
+    assert props["node.id"] == "2"
+    assert props["listeners"] == "CLIENT://127.0.0.1:29104,CONTROLLER://127.0.0.1:29105"
+    assert props["log.dirs"] == str(fresh.home / "node-2" / "data")
+    for key in ("default.replication.factor", "offsets.topic.replication.factor",
+                "transaction.state.log.replication.factor"):
+        assert props[key] == "3", key
+    assert props["min.insync.replicas"] == "2"
+    assert props["transaction.state.log.min.isr"] == "2"
+    args = format_arguments(node2, "x.properties")
+    if version == "3.9.2":
+        assert props["controller.quorum.voters"] == "1@127.0.0.1:29103,2@127.0.0.1:29105,3@127.0.0.1:29107"
+        assert "--initial-controllers" not in args
+    else:
+        assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:29103,127.0.0.1:29105,127.0.0.1:29107"
+        voters = args[args.index("--initial-controllers") + 1]
+        assert voters == "1@127.0.0.1:29103:dir1,2@127.0.0.1:29105:dir2,3@127.0.0.1:29107:dir3"
+        assert "--standalone" not in args
+    assert cluster.bootstrap == "127.0.0.1:29102,127.0.0.1:29104,127.0.0.1:29106"
+
+
+def test_multi_node_state_records_every_node_and_old_files_still_load(fresh: lk.LocalCluster) -> None:
+    cluster = three_nodes(fresh, "3.9.2")
+    cluster = cluster.merged(dataclasses.replace(cluster.node(3), pid=4242))
+    fresh.home.mkdir(parents=True)
+    lk.save_state(cluster)
+    data = json.loads(fresh.state_file.read_text())
+    assert data["state_version"] == 2
+    assert [n["node_id"] for n in data["nodes"]] == [1, 2, 3]
+    assert data["nodes"][2]["pid"] == 4242
+    assert data["nodes"][1]["data_dir"] == str(fresh.home / "node-2" / "data")
+    assert data["client_port"] == 29102  # the first node's, as version 1 had it
+    loaded = lk.load_state(fresh.state_file.parent, "dev")
+    assert loaded == cluster
+    assert loaded is not None
+    assert loaded.node(3).pid == 4242
+
+    # A version-1 file: one node, no `nodes`, everything in the cluster folder.
+    old = {k: v for k, v in fresh.to_state().items() if k != "nodes"}
+    old["state_version"] = 1
+    fresh.state_file.write_text(json.dumps(old))
+    legacy = lk.load_state(fresh.state_file.parent, "dev")
+    assert legacy == fresh
+    assert legacy is not None
+    assert legacy.broker_count == 1
+    assert legacy.data_dir == fresh.home / "data"
+
+
+def test_asking_another_shape_of_a_recorded_cluster_is_refused(fresh: lk.LocalCluster) -> None:
+    fresh.home.mkdir(parents=True)
+    lk.save_state(fresh)
+    write_meta(fresh.data_dir, fresh.cluster_id)
+    with pytest.raises(LocalKafkaError, match="--purge"):
+        lk.plan_cluster(fresh.state_file.parent, "dev", brokers=3)
+    with pytest.raises(LocalKafkaError, match=r"Kafka 4\.3\.1, not 1 on Kafka 3\.9\.2"):
+        lk.plan_cluster(fresh.state_file.parent, "dev", kafka_version="3.9")
+    assert (fresh.data_dir / "__cluster_metadata-0").is_dir()
+
+
+def test_three_node_plan_picks_six_distinct_ports(tmp_path: Path) -> None:
+    plan = lk.plan_cluster(tmp_path, "big", brokers=3, kafka_version="3.9")
+    ports = [p for n in plan.cluster.nodes for p in (n.client_port, n.controller_port)]
+    assert len(set(ports)) == 6
+    assert plan.action == "format"
+    assert plan.start == (1, 2, 3)
+    assert all(n.directory_id for n in plan.cluster.nodes)
+    with pytest.raises(LocalKafkaError, match="explicit ports"):
+        lk.plan_cluster(tmp_path, "big2", brokers=3, client_port=29999)
 
 
 # --- ports -------------------------------------------------------------------------------------
@@ -282,10 +389,34 @@ def test_cache_root_follows_environment(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_pom_pins_kafka_and_the_matching_log4j_binding() -> None:
-    pom = distribution.pom_xml("4.3.1", "2.25.4")
+    pom = distribution.pom_xml("4.3.1", distribution.broker_artifacts("4.3.1"))
     assert "<artifactId>kafka_2.13</artifactId>\n      <version>4.3.1</version>" in pom
     assert "<artifactId>log4j-slf4j-impl</artifactId>\n      <version>2.25.4</version>" in pom
     assert "<packaging>pom</packaging>" in pom
+
+
+def test_pom_for_3_9_uses_reload4j_pinned_to_the_distribution_release() -> None:
+    pom = distribution.pom_xml("3.9.2", distribution.broker_artifacts("3.9"))
+    assert "<artifactId>kafka_2.13</artifactId>\n      <version>3.9.2</version>" in pom
+    assert "<artifactId>slf4j-reload4j</artifactId>\n      <version>1.7.36</version>" in pom
+    assert "<artifactId>reload4j</artifactId>\n      <version>1.2.25</version>" in pom
+    assert "log4j-slf4j-impl" not in pom
+
+
+def test_mirror_libs_are_the_same_release_in_their_own_cache_folder(tmp_path: Path) -> None:
+    names = {(a.artifact, a.version) for a in distribution.mirror_artifacts("3.9.2")}
+    for artifact in ("connect-mirror", "connect-mirror-client", "connect-runtime", "connect-json",
+                     "connect-transforms"):
+        assert (artifact, "3.9.2") in names
+    assert distribution.mirror_libs_dir("3.9.2", tmp_path) == tmp_path / "kafka-3.9.2" / "mirror-libs"
+    assert distribution.mirror_libs_dir("3.9.2", tmp_path) != distribution.libs_dir("3.9.2", tmp_path)
+
+
+def test_unknown_kafka_version_is_refused_with_the_choices() -> None:
+    with pytest.raises(LocalKafkaError, match=r"3\.9\.2.*4\.3\.1"):
+        resolve_version("3.8.0")
+    assert resolve_version("3.9") == "3.9.2"
+    assert resolve_version("4.3.1") == "4.3.1"
 
 
 # --- log digests -----------------------------------------------------------------------------------
@@ -324,3 +455,12 @@ def test_bind_failure_names_the_port_kafka_could_not_bind(fresh: lk.LocalCluster
     )
     assert lk.bind_failure_port(fresh) == 29093
     assert lk.failure_summary(fresh).startswith("port 29093 on 127.0.0.1 is already in use")
+
+
+def test_merging_a_started_node_keeps_its_pid_also_for_the_first_node(fresh: lk.LocalCluster) -> None:
+    cluster = three_nodes(fresh, "3.9.2")
+    for node_id, pid in ((1, 101), (2, 102), (3, 103)):
+        cluster = cluster.merged(dataclasses.replace(cluster.node(node_id), pid=pid))
+    assert [n.pid for n in cluster.nodes] == [101, 102, 103]
+    assert cluster.pid == 101
+    assert cluster.node(2).pid == 102

@@ -7,7 +7,10 @@ from pathlib import Path
 import click
 
 from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka.distribution import KAFKA_VERSION, ensure_mirror_libs
 from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.local_kafka.model import MAX_BROKERS
+from topicdesk.local_kafka.versions import ALIASES, RELEASES
 
 _STATE_DIR_HELP = "Folder for state, data and logs [default: $TOPICDESK_LOCAL_DIR or ./.topicdesk/local]."
 
@@ -18,7 +21,7 @@ def _state_dir(value: Path | None) -> Path:
 
 @click.group("local")
 def local() -> None:
-    """Run single-node Kafka clusters (KRaft, SASL/SCRAM, ACLs enforced) on 127.0.0.1."""
+    """Run Kafka clusters (KRaft, SASL/SCRAM, ACLs enforced) on 127.0.0.1."""
 
 
 @local.command("up")
@@ -35,6 +38,12 @@ def local() -> None:
               help="JVM heap of each broker.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=lk.DEFAULT_START_TIMEOUT,
               show_default=True, help="Seconds to wait for the clusters to answer.")
+@click.option("--brokers", type=click.IntRange(1, MAX_BROKERS), default=1, show_default=True,
+              help="Nodes per cluster, each a broker and a KRaft controller (3: RF 3, min.insync.replicas 2).")
+@click.option("--kafka-version", type=click.Choice(sorted([*RELEASES, *ALIASES])), default=KAFKA_VERSION,
+              show_default=True, help="Kafka release the clusters run (3.9 = 3.9.2).")
+@click.option("--mirror-libs", is_flag=True,
+              help="Also fetch MirrorMaker 2 (connect-mirror and Connect) of the same release into the cache.")
 def up_command(
     count: int | None,
     names: tuple[str, ...],
@@ -43,6 +52,9 @@ def up_command(
     state_dir: Path | None,
     heap_mb: int,
     timeout: float,
+    brokers: int,
+    kafka_version: str,
+    mirror_libs: bool,
 ) -> None:
     """Start local clusters (or reuse the running ones) and wait until they answer."""
     if count is not None and names:
@@ -52,15 +64,20 @@ def up_command(
     try:
         clusters = lk.up(wanted, folder, client_ports=list(ports) or None,
                          controller_ports=list(controller_ports) or None,
-                         heap_mb=heap_mb, timeout=timeout)
+                         heap_mb=heap_mb, timeout=timeout, brokers=brokers, kafka_version=kafka_version)
+        mirror = ensure_mirror_libs(kafka_version) if mirror_libs else None
     except LocalKafkaError as exc:
         raise click.ClickException(exc.message) from exc
     how = {"reused": "already running", "restarted": "restarted", "formatted": "started (new)"}
     for c in clusters:
+        pids = ",".join(str(n.pid) for n in c.nodes)
+        controllers = ",".join(str(n.controller_port) for n in c.nodes)
         click.echo(
-            f"{c.name}: {how.get(c.origin, 'running')}  bootstrap={c.bootstrap}  "
-            f"controller-port={c.controller_port}  cluster-id={c.cluster_id}  pid={c.pid}"
+            f"{c.name}: {how.get(c.origin, 'running')}  kafka={c.kafka_version}  brokers={c.broker_count}  "
+            f"bootstrap={c.bootstrap}  controller-port={controllers}  cluster-id={c.cluster_id}  pid={pids}"
         )
+    if mirror is not None:
+        click.echo(f"MirrorMaker 2 jars of Kafka {clusters[0].kafka_version}: {mirror}")
     click.echo(
         "Clients: security.protocol=SASL_PLAINTEXT sasl.mechanism=SCRAM-SHA-512; super user "
         f"'{lk.ADMIN_USER}', password in {folder}/<name>.json (admin_password)."
@@ -82,7 +99,7 @@ def down_command(names: tuple[str, ...], purge: bool, state_dir: Path | None) ->
     if not stopped:
         click.echo(f"no local cluster was running in {folder}")
     for c in stopped:
-        click.echo(f"{c.name}: stopped (pid {c.pid})")
+        click.echo(f"{c.name}: stopped (pid {','.join(str(n.pid) for n in c.nodes if n.pid)})")
     if purge:
         click.echo(f"purged data and state in {folder}")
 
@@ -101,7 +118,16 @@ def status_command(state_dir: Path | None) -> None:
         click.echo(f"no local clusters recorded in {folder}")
     for row in rows:
         c = row.cluster
-        state = "ready" if row.ready else ("running, not answering" if row.running else "stopped")
-        pid = f"  pid={c.pid}" if row.running else ""
-        click.echo(f"{c.name}: {state}  bootstrap={c.bootstrap}  cluster-id={c.cluster_id}{pid}  "
-                   f"logs={c.log_dir}")
+        if row.ready:
+            state = "ready"
+        elif row.running:
+            state = "running, not answering"
+        elif row.running_nodes:
+            state = f"degraded ({len(row.running_nodes)} of {c.broker_count} nodes running)"
+        else:
+            state = "stopped"
+        pids = ",".join(str(n.pid) for n in c.nodes if n.node_id in row.running_nodes)
+        pid = f"  pid={pids}" if pids else ""
+        logs = c.log_dir if not c.multi_node else c.home / "node-*" / "logs"
+        click.echo(f"{c.name}: {state}  kafka={c.kafka_version}  brokers={c.broker_count}  bootstrap={c.bootstrap}  "
+                   f"cluster-id={c.cluster_id}{pid}  logs={logs}")

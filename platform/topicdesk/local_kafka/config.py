@@ -1,4 +1,14 @@
-"""Generated configuration of a local cluster: server.properties, log4j2, JVM options, ids and secrets."""
+"""Generated configuration of a local cluster node: server.properties, log4j, the storage format
+arguments, JVM options, ids and secrets — per Kafka line (local_kafka/versions.py):
+
+- quorum: 4.x formats a dynamic quorum (`--standalone` for one node, `--initial-controllers` with
+  every controller's directory id for several) found through `controller.quorum.bootstrap.servers`;
+  3.9 lists the static `controller.quorum.voters` and is formatted without either flag;
+- logging: 4.x reads log4j2 properties (`-Dlog4j2.configurationFile`), 3.9 log4j 1.x properties
+  (`-Dlog4j.configuration=file:`);
+- share-group settings exist from 4.0 on only; 3.9 would log each as an unknown config;
+- SCRAM: both bootstrap the admin credential into the metadata log with `format --add-scram`.
+"""
 
 
 from __future__ import annotations
@@ -7,7 +17,8 @@ import base64
 import logging
 import secrets
 
-from topicdesk.local_kafka.model import CONTROLLER_USER, NODE_ID, LocalCluster
+from topicdesk.local_kafka.model import CONTROLLER_USER, LocalCluster
+from topicdesk.local_kafka.versions import dynamic_quorum, uses_log4j2
 
 log = logging.getLogger(__name__)
 # --- generated configuration -------------------------------------------------------------
@@ -24,18 +35,62 @@ def new_cluster_id() -> str:
             return cid
 
 
+def new_directory_id() -> str:
+    # Kafka's Uuid text form, like a cluster id; ids reserved by Kafka start with 'AAAAAAAAAAAAAAAAAAAA'.
+    return new_cluster_id()
+
+
 def new_secret() -> str:
     # Alphanumeric only: the value is embedded in a JAAS string and a StorageTool argument, where
     # quotes, commas, brackets and '=' would need escaping.
     return secrets.token_hex(24)
 
 
+def replication_defaults(brokers: int) -> dict[str, str]:
+    """RF 3 and min.insync.replicas 2 once there are three brokers: one broker may be down and
+    acks=all writes still succeed, as on a production cluster."""
+    rf = min(3, brokers)
+    min_isr = 2 if brokers >= 3 else 1
+    return {
+        "default.replication.factor": str(rf),
+        "min.insync.replicas": str(min_isr),
+        "offsets.topic.replication.factor": str(rf),
+        "transaction.state.log.replication.factor": str(rf),
+        "transaction.state.log.min.isr": str(min_isr),
+        "share.coordinator.state.topic.replication.factor": str(rf),
+        "share.coordinator.state.topic.min.isr": str(min_isr),
+    }
+
+
+def quorum_properties(cluster: LocalCluster) -> dict[str, str]:
+    host = cluster.host
+    if dynamic_quorum(cluster.kafka_version):
+        servers = ",".join(f"{host}:{n.controller_port}" for n in cluster.nodes)
+        return {"controller.quorum.bootstrap.servers": servers}
+    voters = ",".join(f"{n.node_id}@{host}:{n.controller_port}" for n in cluster.nodes)
+    return {"controller.quorum.voters": voters}
+
+
+def format_arguments(cluster: LocalCluster, config_file: str) -> list[str]:
+    """kafka-storage `format` arguments for this node (the admin password included: an args file)."""
+    args = ["format", "--config", config_file, "--cluster-id", cluster.cluster_id]
+    if dynamic_quorum(cluster.kafka_version):
+        if cluster.multi_node:
+            args += ["--initial-controllers", ",".join(
+                f"{n.node_id}@{cluster.host}:{n.controller_port}:{n.directory_id}" for n in cluster.nodes)]
+        else:
+            args.append("--standalone")
+    args += ["--add-scram",
+             f"SCRAM-SHA-512=[name={cluster.admin_username},password={cluster.admin_password}]"]
+    return args
+
+
 def server_properties(cluster: LocalCluster) -> str:
     host, port, ctl = cluster.host, cluster.client_port, cluster.controller_port
     lines = {
         "process.roles": "broker,controller",
-        "node.id": str(NODE_ID),
-        "controller.quorum.bootstrap.servers": f"{host}:{ctl}",
+        "node.id": str(cluster.node_id),
+        **quorum_properties(cluster),
         "listeners": f"CLIENT://{host}:{port},CONTROLLER://{host}:{ctl}",
         "advertised.listeners": f"CLIENT://{host}:{port}",
         "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
@@ -60,13 +115,7 @@ def server_properties(cluster: LocalCluster) -> str:
         "auto.create.topics.enable": "false",
         "log.dirs": str(cluster.data_dir),
         "num.partitions": "1",
-        "default.replication.factor": "1",
-        "min.insync.replicas": "1",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        **replication_defaults(cluster.broker_count),
         # Internal topics default to 50 partitions each; on a laptop that is 150 logs created on
         # first use for no benefit.
         "offsets.topic.num.partitions": "5",
@@ -84,6 +133,8 @@ def server_properties(cluster: LocalCluster) -> str:
         "num.network.threads": "2",
         "num.io.threads": "2",
     }
+    if not uses_log4j2(cluster.kafka_version):
+        lines = {k: v for k, v in lines.items() if not k.startswith("share.coordinator.")}
     header = (
         f"# Written by topicdesk for local cluster {cluster.name}; rewritten on every start.\n"
         "# Holds the admin and controller secrets: keep it private (mode 0600).\n"
@@ -93,6 +144,28 @@ def server_properties(cluster: LocalCluster) -> str:
 
 def _escape_property(value: str) -> str:
     return value.replace("\\", "\\\\")
+
+
+def log4j_properties(cluster: LocalCluster) -> str:
+    """The logging config in the format the cluster's Kafka line reads (cluster.log4j_file)."""
+    if uses_log4j2(cluster.kafka_version):
+        return log4j2_properties(cluster)
+    server_log = cluster.log_dir / "server.log"
+    return f"""# Written by topicdesk for local cluster {cluster.name} (log4j 1.x / reload4j).
+log4j.rootLogger=INFO, server
+log4j.appender.server=org.apache.log4j.RollingFileAppender
+log4j.appender.server.File={server_log}
+log4j.appender.server.MaxFileSize=10MB
+log4j.appender.server.MaxBackupIndex=3
+log4j.appender.server.layout=org.apache.log4j.PatternLayout
+log4j.appender.server.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+def log4j_system_property(cluster: LocalCluster) -> str:
+    if uses_log4j2(cluster.kafka_version):
+        return f"-Dlog4j2.configurationFile={cluster.log4j_file}"
+    return f"-Dlog4j.configuration=file:{cluster.log4j_file}"
 
 
 def log4j2_properties(cluster: LocalCluster) -> str:

@@ -2,7 +2,12 @@
 
 The Apache download site is not reachable from every machine the project runs on, but Maven
 Central is, and it serves every jar a broker needs. The cache lives outside the work tree so a
-fresh clone, `git clean` or CI checkout reuses it without network.
+fresh clone, `git clean` or CI checkout reuses it without network. Per release it holds:
+
+    <cache>/kafka-<version>/libs/          the broker (kafka_2.13 and its runtime dependencies)
+    <cache>/kafka-<version>/mirror-libs/   MirrorMaker 2 (connect-mirror, connect-runtime, ...),
+                                           a classpath of its own: Connect brings Jetty and
+                                           Jersey, which a broker has no use for
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from topicdesk.local_kafka.errors import LocalKafkaError
+from topicdesk.local_kafka.versions import DEFAULT_VERSION, RELEASES, Artifact, resolve_version
 
-KAFKA_VERSION = "4.3.1"
+KAFKA_VERSION = DEFAULT_VERSION
 SCALA_VERSION = "2.13"
-# Kafka 4.x still logs through SLF4J 1.7, so the broker needs the log4j2 binding for SLF4J 1
-# (log4j-slf4j-impl, not log4j-slf4j2-impl). Its version must equal the log4j-core that the
-# kafka_2.13 POM pulls in, or the API/core pair disagree at runtime.
-LOG4J_VERSIONS = {"4.3.1": "2.25.4"}
+# What MirrorMaker 2 needs beside connect-mirror, all of the broker's release.
+MIRROR_ARTIFACTS = ("connect-mirror", "connect-mirror-client", "connect-runtime", "connect-json",
+                    "connect-transforms")
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 MARKER_NAME = ".topicdesk-complete"
 MVN_TIMEOUT_SECONDS = 900
@@ -40,32 +45,41 @@ def libs_dir(version: str = KAFKA_VERSION, cache_root: Path | None = None) -> Pa
     return (cache_root or cache_root_default()) / f"kafka-{version}" / "libs"
 
 
+def mirror_libs_dir(version: str = KAFKA_VERSION, cache_root: Path | None = None) -> Path:
+    return (cache_root or cache_root_default()) / f"kafka-{version}" / "mirror-libs"
+
+
 def is_cached(version: str = KAFKA_VERSION, cache_root: Path | None = None) -> bool:
     return _complete(libs_dir(version, cache_root))
 
 
-def pom_xml(version: str, log4j_version: str) -> str:
-    v = escape(version)
-    l4j = escape(log4j_version)
+def broker_artifacts(version: str) -> list[Artifact]:
+    release = RELEASES[resolve_version(version)]
+    return [Artifact("org.apache.kafka", f"kafka_{SCALA_VERSION}", release.version), *release.logging]
+
+
+def mirror_artifacts(version: str) -> list[Artifact]:
+    release = RELEASES[resolve_version(version)]
+    return [*(Artifact("org.apache.kafka", a, release.version) for a in MIRROR_ARTIFACTS), *release.logging]
+
+
+def pom_xml(version: str, artifacts: list[Artifact], purpose: str = "broker") -> str:
+    deps = "".join(
+        f"""    <dependency>
+      <groupId>{escape(a.group)}</groupId>
+      <artifactId>{escape(a.artifact)}</artifactId>
+      <version>{escape(a.version)}</version>
+    </dependency>
+""" for a in artifacts)
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>dev.topicdesk.local</groupId>
-  <artifactId>kafka-broker-libs</artifactId>
-  <version>{v}</version>
+  <artifactId>kafka-{escape(purpose)}-libs</artifactId>
+  <version>{escape(version)}</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_{SCALA_VERSION}</artifactId>
-      <version>{v}</version>
-    </dependency>
-    <dependency>
-      <groupId>org.apache.logging.log4j</groupId>
-      <artifactId>log4j-slf4j-impl</artifactId>
-      <version>{l4j}</version>
-    </dependency>
-  </dependencies>
+{deps}  </dependencies>
 </project>
 """
 
@@ -75,22 +89,36 @@ def ensure_kafka_libs(
     cache_root: Path | None = None,
     *,
     maven_settings: Path | None = None,
-    log4j_version: str | None = None,
 ) -> Path:
-    """Return the folder holding every runtime jar of Kafka `version`, fetching it once.
+    """Return the folder holding every runtime jar of the Kafka `version` broker, fetching it once.
 
     A complete cache is recognised by its marker file alone, so a second call needs neither
     network nor Maven. A fetch that fails or is interrupted leaves no folder at the final path.
     """
-    final = libs_dir(version, cache_root)
+    version = resolve_version(version)
+    required = [f"kafka_{SCALA_VERSION}-{version}.jar", RELEASES[version].logging_check_jar]
+    return _ensure(libs_dir(version, cache_root), version, broker_artifacts(version), required,
+                   "broker", maven_settings)
+
+
+def ensure_mirror_libs(
+    version: str = KAFKA_VERSION,
+    cache_root: Path | None = None,
+    *,
+    maven_settings: Path | None = None,
+) -> Path:
+    """The folder holding MirrorMaker 2 (connect-mirror and Connect's runtime) of Kafka `version`."""
+    version = resolve_version(version)
+    required = [f"connect-mirror-{version}.jar", f"connect-runtime-{version}.jar",
+                RELEASES[version].logging_check_jar]
+    return _ensure(mirror_libs_dir(version, cache_root), version, mirror_artifacts(version), required,
+                   "mirror", maven_settings)
+
+
+def _ensure(final: Path, version: str, artifacts: list[Artifact], required: list[str], purpose: str,
+            maven_settings: Path | None) -> Path:
     if _complete(final):
         return final
-    l4j = log4j_version or LOG4J_VERSIONS.get(version)
-    if l4j is None:
-        raise LocalKafkaError(
-            f"no log4j version is pinned for Kafka {version}; pass log4j_version "
-            f"(the log4j-core version that org.apache.kafka:kafka_{SCALA_VERSION}:{version} depends on)"
-        )
     parent = final.parent
     parent.parent.mkdir(parents=True, exist_ok=True)
     # The lock is the cache root folder itself, so a failed fetch leaves not even a lock file.
@@ -100,23 +128,21 @@ def ensure_kafka_libs(
             return final
         parent.mkdir(exist_ok=True)
         _remove_leftovers(parent, final)
-        staging = Path(tempfile.mkdtemp(prefix=".libs-staging-", dir=parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-staging-", dir=parent))
         committed = False
         try:
             out = staging / "libs"
-            (staging / "pom.xml").write_text(pom_xml(version, l4j), encoding="utf-8")
-            _run_maven(staging, out, version, final, maven_settings)
+            (staging / "pom.xml").write_text(pom_xml(version, artifacts, purpose), encoding="utf-8")
+            _run_maven(staging, out, version, final, maven_settings, artifacts)
             jars = sorted(p.name for p in out.glob("*.jar"))
-            if not any(j.startswith(f"kafka_{SCALA_VERSION}-") for j in jars):
+            missing = [j for j in required if j not in jars]
+            if missing:
+                prefixes = {j.rsplit("-", 1)[0] + "-" for j in missing}
+                found = [j for j in jars if any(j.startswith(p) for p in prefixes)]
                 raise LocalKafkaError(
-                    f"Maven finished but the Kafka {version} broker jar kafka_{SCALA_VERSION}-{version}.jar "
-                    f"is missing from the fetched set; cache {final} left empty"
-                )
-            if f"log4j-core-{l4j}.jar" not in jars:
-                found = [j for j in jars if j.startswith("log4j-core-")]
-                raise LocalKafkaError(
-                    f"Kafka {version} pulls {found or 'no log4j-core'}, but log4j-slf4j-impl {l4j} was "
-                    f"pinned; fix LOG4J_VERSIONS for {version} (cache {final} left empty)"
+                    f"Maven finished but the Kafka {version} {purpose} jars {', '.join(missing)} are missing "
+                    f"from the fetched set (found {', '.join(found) or 'none of that name'}); fix the "
+                    f"pins in local_kafka/versions.py (cache {final} left empty)"
                 )
             # The marker is written before the rename, so the rename is the single commit point.
             (out / MARKER_NAME).write_text("\n".join(jars) + "\n", encoding="utf-8")
@@ -138,10 +164,11 @@ def _complete(libs: Path) -> bool:
     return bool(listed) and all((libs / jar).is_file() for jar in listed)
 
 
-def _run_maven(workdir: Path, out: Path, version: str, final: Path, settings: Path | None) -> None:
+def _run_maven(workdir: Path, out: Path, version: str, final: Path, settings: Path | None,
+               artifacts: list[Artifact]) -> None:
     mvn = shutil.which("mvn")
     what = (
-        f"Kafka {version} jars (org.apache.kafka:kafka_{SCALA_VERSION}:{version} and its runtime "
+        f"Kafka {version} jars ({artifacts[0].group}:{artifacts[0].artifact}:{version} and its runtime "
         f"dependencies from Maven Central)"
     )
     if mvn is None:
@@ -202,7 +229,7 @@ _MVN_NOISE = ("-e switch", "-X switch", "For more information about the errors",
 def _remove_leftovers(parent: Path, final: Path) -> None:
     # Staging folders of an interrupted fetch, or a final folder without its marker (written by
     # something other than this code), are not trusted.
-    for p in parent.glob(".libs-staging-*"):
+    for p in parent.glob(f".{final.name}-staging-*"):
         shutil.rmtree(p, ignore_errors=True)
     if final.exists():
         shutil.rmtree(final)

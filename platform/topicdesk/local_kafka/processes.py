@@ -263,6 +263,23 @@ def stop_process(cluster: LocalCluster, timeout: float = DEFAULT_STOP_TIMEOUT) -
     _reap(cluster.pid)
 
 
+def stop_nodes(views: list[LocalCluster], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+    """Stop several nodes of one cluster together: SIGTERM to all, then SIGKILL what is left.
+
+    One by one, the last nodes would wait out their controlled shutdown against a quorum that
+    already lost its majority; signalled together, they all stop within a second or two.
+    """
+    alive = [v for v in views if v.pid is not None and is_running(v)]
+    for view in alive:
+        assert view.pid is not None
+        _signal_group(view.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for view in alive:
+        if _wait_dead(view, max(0.0, deadline - time.monotonic())):
+            _reap(view.pid or 0)
+            continue
+        stop_process(view, timeout=0)
+
 
 def jvm_rss_bytes(pid: int) -> int | None:
     """Resident memory of a process from /proc (VmRSS), or None if it is gone."""

@@ -14,45 +14,48 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from topicdesk.local_kafka.config import jvm_options, log4j2_properties, server_properties
+from topicdesk.local_kafka.config import (
+    format_arguments,
+    jvm_options,
+    log4j_properties,
+    log4j_system_property,
+    server_properties,
+)
 from topicdesk.local_kafka.errors import LocalKafkaError, PortInUseError
 from topicdesk.local_kafka.model import LocalCluster
 from topicdesk.local_kafka.processes import is_running, owns_listener, spawn_detached
 from topicdesk.local_kafka.run_logs import RUN_MARKER, bind_failure_port, failure_summary, first_error
-from topicdesk.local_kafka.state import data_dir_matches, remove_tree, save_state, write_private
+from topicdesk.local_kafka.state import node_data_matches, record_node, remove_tree, write_private
 
 
 def write_configs(cluster: LocalCluster) -> None:
-    cluster.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cluster.node_home.mkdir(mode=0o700, parents=True, exist_ok=True)
     cluster.log_dir.mkdir(mode=0o700, exist_ok=True)
     write_private(cluster.config_file, server_properties(cluster))
-    write_private(cluster.log4j_file, log4j2_properties(cluster))
+    write_private(cluster.log4j_file, log4j_properties(cluster))
 
 
 def format_storage(cluster: LocalCluster, libs: Path, java: str) -> None:
     """Format into a scratch folder and rename it into place: an interrupted format never
     leaves a data folder that looks usable."""
-    scratch = cluster.home / "data.formatting"
+    scratch = cluster.node_home / "data.formatting"
     if scratch.exists():
         remove_tree(scratch, cluster.home)
     if cluster.data_dir.exists():
         remove_tree(cluster.data_dir, cluster.home)
-    scratch_props = cluster.home / "format.properties"
+    scratch_props = cluster.node_home / "format.properties"
     write_private(
         scratch_props,
         server_properties(cluster).replace(f"log.dirs={cluster.data_dir}", f"log.dirs={scratch}"),
     )
     # The admin password goes through an argument file, not argv, where any local user could
     # read it from /proc while the format runs.
-    args_file = cluster.home / "format.args"
-    write_private(args_file, "\n".join([
-        "format", "--config", str(scratch_props), "--cluster-id", cluster.cluster_id, "--standalone",
-        "--add-scram", f"SCRAM-SHA-512=[name={cluster.admin_username},password={cluster.admin_password}]",
-    ]) + "\n")
+    args_file = cluster.node_home / "format.args"
+    write_private(args_file, "\n".join(format_arguments(cluster, str(scratch_props))) + "\n")
     try:
         proc = subprocess.run(
             [java, "-Xmx128m", "-cp", str(libs / "*"), "kafka.tools.StorageTool", f"@{args_file}"],
-            cwd=cluster.home, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            cwd=cluster.node_home, stdin=subprocess.DEVNULL, capture_output=True, text=True,
             timeout=120, check=False,
         )
     except subprocess.TimeoutExpired as exc:
@@ -62,7 +65,7 @@ def format_storage(cluster: LocalCluster, libs: Path, java: str) -> None:
         scratch_props.unlink(missing_ok=True)
     # The tool prints the SCRAM record (salted keys); keep that out of shared terminals.
     write_private(cluster.log_dir / "format.log", proc.stdout + proc.stderr)
-    if proc.returncode != 0 or not data_dir_matches(scratch, cluster.cluster_id):
+    if proc.returncode != 0 or not node_data_matches(cluster, scratch):
         reason = first_error(proc.stdout + "\n" + proc.stderr) or f"exit code {proc.returncode}"
         raise LocalKafkaError(
             f"formatting local cluster {cluster.name} (Kafka {cluster.kafka_version}) failed: {reason} "
@@ -75,7 +78,7 @@ def start_jvm(cluster: LocalCluster, libs: Path, java: str, heap_mb: int) -> Loc
     argv = [
         java,
         *jvm_options(heap_mb),
-        f"-Dlog4j2.configurationFile={cluster.log4j_file}",
+        log4j_system_property(cluster),
         f"-Dkafka.logs.dir={cluster.log_dir}",
         # The JVM runs in the caller's folder; keep crash reports with the cluster's logs.
         f"-XX:ErrorFile={cluster.log_dir}/hs_err_pid%p.log",
@@ -94,7 +97,7 @@ def start_jvm(cluster: LocalCluster, libs: Path, java: str, heap_mb: int) -> Loc
             fh.write(marker)
     pid = spawn_detached(argv, jvm_log)
     started = replace(cluster, pid=pid)
-    save_state(started)
+    record_node(started)
     return started
 
 
@@ -115,6 +118,8 @@ def probe_cluster_id(cluster: LocalCluster, timeout: float = 5.0) -> str | None:
 
     conf: dict[str, Any] = {
         **cluster.client_config(),
+        # This node only: every node must answer before a cluster counts as up.
+        "bootstrap.servers": f"{cluster.host}:{cluster.client_port}",
         # Connection-refused noise while the JVM starts is expected; failures are reported by us.
         "log_level": 0,
         "error_cb": on_error,
@@ -129,6 +134,9 @@ def probe_cluster_id(cluster: LocalCluster, timeout: float = 5.0) -> str | None:
                 f"local cluster {cluster.name} at {cluster.bootstrap} rejects the admin credentials "
                 f"recorded in {cluster.state_file}: {auth_errors[0]}"
             ) from None
+        return None
+    if len(result.nodes) < cluster.broker_count:
+        # Answers, but not every broker has registered yet: not ready.
         return None
     return str(result.cluster_id)
 

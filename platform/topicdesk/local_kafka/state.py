@@ -103,16 +103,34 @@ def read_meta_properties(data_dir: Path) -> dict[str, str] | None:
     return props
 
 
-def data_dir_matches(data_dir: Path, cluster_id: str) -> bool:
-    """True if data_dir is a completely formatted log folder of `cluster_id` for our node."""
+def data_dir_matches(data_dir: Path, cluster_id: str, node_id: int = NODE_ID) -> bool:
+    """True if data_dir is a completely formatted log folder of `cluster_id` for node `node_id`."""
     props = read_meta_properties(data_dir)
     if props is None:
         return False
+    # 4.x formats the metadata log folder itself (it holds the voter set); 3.9 with static voters
+    # writes only bootstrap.checkpoint and creates the log on first start. Either one finishes a
+    # format (the format is renamed into place whole, so a half one never gets here).
     return (
         props.get("cluster.id") == cluster_id
-        and props.get("node.id") == str(NODE_ID)
-        and (data_dir / "__cluster_metadata-0").is_dir()
+        and props.get("node.id") == str(node_id)
+        and ((data_dir / "__cluster_metadata-0").is_dir() or (data_dir / "bootstrap.checkpoint").is_file())
     )
+
+
+def node_data_matches(view: LocalCluster, data_dir: Path | None = None) -> bool:
+    return data_dir_matches(data_dir or view.data_dir, view.cluster_id, view.node_id)
+
+
+def record_node(view: LocalCluster) -> None:
+    """Save node `view.node_id`'s pid and ports into its cluster's state file, keeping what the
+    file says about the other nodes (a supervisor may have restarted one of them meanwhile).
+    Callers hold the state-folder lock."""
+    current = load_state(view.state_file.parent, view.name)
+    same = current is not None and current.cluster_id == view.cluster_id \
+        and {n.node_id for n in current.nodes} == {n.node_id for n in view.nodes}
+    base = current if same and current is not None else view
+    save_state(base.merged(view))
 
 
 def remove_tree(path: Path, owner: Path) -> None:
