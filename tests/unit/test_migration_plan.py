@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.fakes import FakeClusterPort, FakeGroup
 from topicdesk.domain.acls import bindings_for
 from topicdesk.domain.migration_plan import (
     SourceSnapshot,
@@ -12,8 +13,6 @@ from topicdesk.domain.migration_plan import (
 )
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
 from topicdesk.services.cluster_port import ScramCredential
-
-from tests.fakes import FakeClusterPort, FakeGroup
 
 WRITER, READER, BILLING = "User:payments.writer", "User:payments.reader", "User:billing.reader"
 
@@ -58,7 +57,9 @@ def test_target_topics_keep_partitions_and_configs_and_adjust_to_the_target_brok
     assert "1 broker(s)" in invoices.adjustments[0].reason
     assert (refunds.partitions, refunds.replication_factor, dict(refunds.config), refunds.adjustments) == (
         2, 1, {"cleanup.policy": "compact"}, ())
-    assert plan.refused_topics == () and plan.missing_topics == () and plan.conflicting_topics == ()
+    assert plan.refused_topics == ()
+    assert plan.missing_topics == ()
+    assert plan.conflicting_topics == ()
 
 
 def test_grants_service_accounts_groups_and_team_changes_come_from_the_source() -> None:

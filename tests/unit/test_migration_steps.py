@@ -37,7 +37,8 @@ def test_the_forward_order() -> None:
     assert [str(s) for s in FORWARD] == ["planned", "mirroring", "consumers_cut_over", "producers_cut_over",
                                          "source_quarantined", "done"]
     assert next_step(Step.PLANNED) is Step.MIRRORING
-    assert next_step(Step.DONE) is None and next_step(Step.ROLLED_BACK) is None
+    assert next_step(Step.DONE) is None
+    assert next_step(Step.ROLLED_BACK) is None
 
 
 def test_a_migration_walks_every_gate_to_done() -> None:
@@ -48,11 +49,12 @@ def test_a_migration_walks_every_gate_to_done() -> None:
         history.append(move.to_dict())
         step = move.target
     assert [h["to"] for h in history] == [str(s) for s in FORWARD[1:]]
-    assert history[0]["from"] == "planned" and history[0]["at"] == "2026-12-01T12:00:00Z"
+    assert history[0]["from"] == "planned"
+    assert history[0]["at"] == "2026-12-01T12:00:00Z"
     assert [s["status"] for s in steps_view(step, history)] == ["done"] * 6
 
 
-@pytest.mark.parametrize("facts, failing", [
+@pytest.mark.parametrize(("facts", "failing"), [
     ({"mirror_running": True, "max_partition_lag": 5000, "offsets_translated": True}, ["max_partition_lag"]),
     ({"mirror_running": True, "offsets_translated": True}, ["max_partition_lag"]),  # unmeasured is not passed
     ({"mirror_running": False, "max_partition_lag": 0, "offsets_translated": False},
@@ -74,7 +76,7 @@ def test_the_lag_threshold_is_a_parameter_and_producers_need_zero_lag_and_verifi
 
 
 def test_rollback_is_possible_until_producers_switch() -> None:
-    assert ROLLBACK_ALLOWED == {Step.PLANNED, Step.MIRRORING, Step.CONSUMERS_CUT_OVER}
+    assert {Step.PLANNED, Step.MIRRORING, Step.CONSUMERS_CUT_OVER} == ROLLBACK_ALLOWED
     move = roll_back(Step.CONSUMERS_CUT_OVER, at=NOW, by="alice", reason=" consumers misbehave ")
     assert (move.target, move.reason) == (Step.ROLLED_BACK, "consumers misbehave")
     for late in (Step.PRODUCERS_CUT_OVER, Step.SOURCE_QUARANTINED):
@@ -102,6 +104,7 @@ def test_the_timeline_of_a_running_and_of_a_rolled_back_migration() -> None:
     entered = [{"to": "mirroring", "at": "2026-12-01T12:00:00Z"}]
     view = steps_view(Step.MIRRORING, entered)
     assert [s["status"] for s in view] == ["done", "current", "next", "next", "next", "next"]
-    assert view[1]["entered_at"] == "2026-12-01T12:00:00Z" and view[2]["gate"][1]["fact"] == "max_partition_lag"
+    assert view[1]["entered_at"] == "2026-12-01T12:00:00Z"
+    assert view[2]["gate"][1]["fact"] == "max_partition_lag"
     rolled = steps_view(Step.ROLLED_BACK, [*entered, {"to": "rolled_back", "at": "2026-12-01T13:00:00Z"}])
     assert [s["status"] for s in rolled] == ["done", "done", "skipped", "skipped", "skipped", "skipped"]

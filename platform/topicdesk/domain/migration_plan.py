@@ -84,7 +84,8 @@ class TargetTopic:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "partitions": self.partitions, "replication_factor": self.replication_factor,
-                "config": dict(sorted(self.config.items())), "source_replication_factor": self.source_replication_factor,
+                "config": dict(sorted(self.config.items())),
+                "source_replication_factor": self.source_replication_factor,
                 "adjustments": [a.to_dict() for a in self.adjustments], "refused": self.refused,
                 "refusals": list(self.refusals)}
 
@@ -297,7 +298,8 @@ def plan_migration(source: SourceSnapshot, target: TargetFacts, *, topics: Seque
         lags = [u.lag for _, u in used]
         groups.append(GroupMove(gid, group_team(gid, grants), tuple(sorted(t for t, _ in used)), used[0][1].state,
                                 max(u.members for _, u in used),
-                                None if any(lag is None for lag in lags) else sum(lag for lag in lags if lag is not None),
+                                None if any(lag is None for lag in lags)
+                                else sum(lag for lag in lags if lag is not None),
                                 discovered=True))
     notes = []
     for gid in consumer_groups:
