@@ -59,8 +59,9 @@ def create_app(
         evaluate=lambda document: evaluate(bundle, document),
         build_document=lambda **parts: build_evaluation_document(
             parts["request"], parts["requester"], parts["cluster"], parts["topic"],
-            evidence=parts.get("evidence")),
+            evidence=parts.get("evidence"), migration=parts.get("migration")),
         usage_evidence=usage_evidence_from(ports),
+        cluster_ports=ports,
     )
     app.extensions["topicdesk.openapi"] = openapi_document(schemas.all_schemas())
     # The server (topicdesk.server) runs this in each worker process, so requests only insert

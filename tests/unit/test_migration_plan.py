@@ -103,7 +103,7 @@ def test_missing_conflicting_and_over_budget_topics_are_named() -> None:
     assert plan.conflicting_topics == ("payments.refunds.v1",)
     assert plan.refused_topics == ("payments.invoices.v1", "payments.refunds.v1")
     invoices = plan.topics[0]
-    assert invoices.refusals == ("6 partition replicas would take payments-dev to 16 of its budget of 15",)
+    assert invoices.refusals == ("6 partitions would take payments-dev to 16 of its budget of 15",)
     assert "already has a topic named payments.refunds.v1" in plan.topics[1].refusals[0]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from topicdesk.domain.migration import (
 )
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-OPEN = {
+OPEN: dict[Step, dict[str, Any]] = {
     Step.MIRRORING: {"target_topics_created": True, "target_grants_created": True},
     Step.CONSUMERS_CUT_OVER: {"mirror_running": True, "max_partition_lag": 10, "offsets_translated": True},
     Step.PRODUCERS_CUT_OVER: {"groups_active_on_source": 0, "groups_active_on_target": True,
@@ -45,7 +46,9 @@ def test_a_migration_walks_every_gate_to_done() -> None:
     step = Step.PLANNED
     history = []
     while step is not Step.DONE:
-        move = advance(step, OPEN[next_step(step)], at=NOW, by="reconciler")  # type: ignore[index]
+        following = next_step(step)
+        assert following is not None
+        move = advance(step, OPEN[following], at=NOW, by="reconciler")
         history.append(move.to_dict())
         step = move.target
     assert [h["to"] for h in history] == [str(s) for s in FORWARD[1:]]

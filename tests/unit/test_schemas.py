@@ -106,6 +106,16 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
         "cluster": "payments-dev",
         "spec": {"principal": "User:payments.writer", "consumer_byte_rate": None},
     },
+    "topic.migrate by name": {
+        "kind": "topic.migrate",
+        "cluster": "legacy-monolith",
+        "spec": {"target_cluster": "payments-dev", "topics": ["payments.invoices.v1"]},
+    },
+    "topic.migrate by prefix": {
+        "kind": "topic.migrate",
+        "cluster": "legacy-monolith",
+        "spec": {"target_cluster": "payments-dev", "prefix": "payments.", "consumer_groups": ["billing.readers"]},
+    },
 }
 
 
@@ -168,7 +178,7 @@ def test_unknown_kind_names_the_known_kinds() -> None:
         FieldError(
             "/kind",
             'unknown kind "topic.rename"; known kinds: topic.create, topic.update, topic.delete, '
-            "access.grant, access.revoke, quota.set",
+            "access.grant, access.revoke, quota.set, topic.migrate",
         )
     ]
 
@@ -541,3 +551,14 @@ def test_inlined_refs_give_the_same_errors_as_resolving_them() -> None:
     # And the point of it: no $ref is left on the request path.
     for schema_id in (REQUEST_SCHEMA_ID, *(kind_schema_id(kind) for kind in REQUEST_KINDS)):
         assert '"$ref"' not in json.dumps(schema_set.validator(schema_id).schema), schema_id
+
+
+def test_a_migration_names_topics_or_a_prefix_but_not_both() -> None:
+    both = {"kind": "topic.migrate", "cluster": "legacy-monolith",
+            "spec": {"target_cluster": "payments-dev", "topics": ["payments.a"], "prefix": "payments."}}
+    assert errors_of(both) == {"/spec": ["name the topics to migrate in topics, or a prefix, but not both"]}
+    neither = {"kind": "topic.migrate", "cluster": "legacy-monolith", "spec": {"target_cluster": "payments-dev"}}
+    assert list(errors_of(neither)) == ["/spec"]
+    bad = {"kind": "topic.migrate", "cluster": "legacy-monolith",
+           "spec": {"target_cluster": "payments-dev", "topics": [], "extra": 1}}
+    assert set(errors_of(bad)) >= {"/spec/topics", "/spec"}

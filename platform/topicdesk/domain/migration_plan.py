@@ -50,7 +50,7 @@ class TargetFacts:
     bootstrap_servers: str
     broker_count: int | None = None  # None: unknown, no replication-factor adjustment
     partition_budget: int | None = None
-    partitions_used: int = 0
+    partitions_used: int = 0  # the target's partitions now (the budget counts partitions)
     # Topics the target already has (on the cluster or desired in Topicdesk): a migrated topic
     # must not land on one, or two data sets would mix.
     existing_topics: frozenset[str] = frozenset()
@@ -192,9 +192,9 @@ def _grants_on(topic: str, acls: frozenset[AclBinding], topic_groups: Collection
     for principal in sorted({b.principal for b in on_topic}):
         ops = {b.operation for b in on_topic if b.principal == principal}
         if ops & {AclOperation.WRITE, AclOperation.ALL}:
-            txns = sorted(b.resource_name for b in allowed if b.principal == principal
-                          and b.resource_type is ResourceType.TRANSACTIONAL_ID
-                          and b.operation in (AclOperation.WRITE, AclOperation.ALL))
+            txns: Sequence[str | None] = sorted(b.resource_name for b in allowed if b.principal == principal
+                                            and b.resource_type is ResourceType.TRANSACTIONAL_ID
+                                            and b.operation in (AclOperation.WRITE, AclOperation.ALL))
             for txn in txns or [None]:
                 grants.add(AccessGrant(principal, topic, Access.PRODUCE, transactional_id=txn))
         if ops & {AclOperation.READ, AclOperation.ALL}:
@@ -240,13 +240,12 @@ def _within_budget(topics: list[TargetTopic], target: TargetFacts) -> list[Targe
     used = target.partitions_used
     out = []
     for topic in topics:
-        replicas = topic.partitions * topic.replication_factor
-        if not topic.refused and used + replicas > target.partition_budget:
+        if not topic.refused and used + topic.partitions > target.partition_budget:
             topic = replace(topic, refusals=(*topic.refusals,
-                                              f"{replicas} partition replicas would take {target.cluster} to "
-                                              f"{used + replicas} of its budget of {target.partition_budget}"))
+                                              f"{topic.partitions} partitions would take {target.cluster} to "
+                                              f"{used + topic.partitions} of its budget of {target.partition_budget}"))
         elif not topic.refused:
-            used += replicas
+            used += topic.partitions
         out.append(topic)
     return out
 

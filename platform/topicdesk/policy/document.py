@@ -24,6 +24,7 @@
                            "requester_owns_target", "approving_teams", "available", "error",
                            "topics", "missing_topics", "conflicting_topics", "foreign_topics",
                            "refused_topics", "refusals": [{"topic", "reason"}], "adjusted_topics",
+                           "exception_topics", "exceptions": [{"topic", "reason"}],
                            "consumer_groups", "consuming_teams"}
     }
 
@@ -55,8 +56,9 @@ and `migration.target` the cluster the topics move to. It summarises the migrati
 (domain/migration_plan.py) computed from one snapshot of the source: the selected topics, the
 named ones the source does not have, the ones the target already has (`conflicting_topics`), the
 ones whose team prefix is not the target owner's (`foreign_topics`), the ones the target's limits
-or topic.create policies refuse (`refused_topics`, reasons in `refusals`) or adjust
-(`adjusted_topics`), and the consumer groups and teams that move with them. `approving_teams` are
+or topic.create policies refuse (`refused_topics`, reasons in `refusals`), adjust
+(`adjusted_topics`) or treat as exceptions a platform admin decides (`exception_topics`, reasons in
+`exceptions`), and the consumer groups and teams that move with them. `approving_teams` are
 the source's and the target's owner teams. `available` is false when the snapshot could not be
 taken (`error` says why): then the topic lists are empty and rules must not read them as "fine".
 
@@ -351,7 +353,7 @@ def _migration(kind: str, facts: Mapping[str, Any] | None) -> dict[str, Any] | N
         return None
     raw = facts if facts is not None else _NO_SNAPSHOT
     lists = ("topics", "missing_topics", "conflicting_topics", "foreign_topics", "refused_topics",
-             "adjusted_topics", "consumer_groups", "consuming_teams", "approving_teams")
+             "adjusted_topics", "exception_topics", "consumer_groups", "consuming_teams", "approving_teams")
     return {
         "source": dict(raw.get("source") or {}),
         "target": dict(raw.get("target") or {}),
@@ -360,4 +362,5 @@ def _migration(kind: str, facts: Mapping[str, Any] | None) -> dict[str, Any] | N
         "error": None if raw.get("available") else str(raw.get("error") or "unknown"),
         **{key: list(raw.get(key) or ()) for key in lists},
         "refusals": [dict(r) for r in raw.get("refusals") or ()],
+        "exceptions": [dict(r) for r in raw.get("exceptions") or ()],
     }
