@@ -115,6 +115,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              note="a routed approver", tags=("requests",)),
     Endpoint("POST", "/api/v1/requests/{id}/cancel", "v1.cancel", "Cancel a pending request", "member",
              note="the requester or an owner of the requesting team", tags=("requests",)),
+    Endpoint("GET", "/api/v1/migrations", "v1.list_migrations",
+             "Topic migrations the caller may see: of the caller's teams (owning the target or the source), all "
+             "for platform admins", "authenticated", tags=("migrations",), response_schema="MigrationList",
+             query=PAGE),
+    Endpoint("GET", "/api/v1/migrations/{id}", "v1.get_migration",
+             "One migration: its step, the steps as a timeline with their gates, history, plan and verification",
+             "authenticated", note="404 unless a member of the target's owner team, of the source cluster's "
+             "owner team, or platform admin", tags=("migrations",), response_schema="Migration"),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics",
              "The topic catalogue across clusters (status: applied, drifted, pending or error)", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"),
