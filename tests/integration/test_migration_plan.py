@@ -6,6 +6,7 @@ the migration starts at `planned`."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,11 @@ def _legacy_topic(local: LocalCluster, api: Api) -> dict[str, str]:
                               _acl(ResourceType.GROUP, group, reader, AclOperation.READ)])
     for future in acls.values():
         future.result(timeout=30)
+    def produced(value: bytes) -> bool | None:
+        return produce_one(local.client_config(), topic, value) is None or None
+
     for n in range(5):
-        assert eventually(lambda n=n: produce_one(local.client_config(), topic, f"r{n}".encode()) is None or None)
+        assert eventually(partial(produced, f"r{n}".encode()))
     assert consume_and_commit({**local.client_config(), "group.id": group}, topic, count=2) == 2
     return {"topic": topic, "writer": writer, "reader": reader, "group": group}
 
