@@ -82,7 +82,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Submit a request (201), or ?dry_run=true for the decision only (200); 409 when it changes a resource "
              "a desired-state file manages", "member",
              note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team; "
-                  "override_managed_by=true: platform admins only, recorded in the request's submit event",
+                  "topic.migrate: the target's owner team (policy denies others), the dry run also returns "
+                  "migration_plan; override_managed_by=true: platform admins only, recorded in the request's "
+                  "submit event",
              request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",),
              query=(("dry_run", "boolean"), ("override_managed_by", "boolean"))),
     Endpoint("POST", "/api/v1/desired-state", "v1.apply_desired_state",
