@@ -139,6 +139,7 @@ export const REQUEST_KINDS = [
   "access.grant",
   "access.revoke",
   "quota.set",
+  "topic.migrate",
 ] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
@@ -253,6 +254,34 @@ export interface TopicRequest {
   rejection_reason?: string | null;
   /** Beyond the contract: the status timeline; the portal derives one when absent. */
   history?: StatusChange[];
+  /** topic.migrate only: the plan computed at submission (null: the clusters could not be read). */
+  migration_plan?: MigrationPlan | null;
+}
+
+export interface MigrationPlanTopic {
+  name: string;
+  partitions: number;
+  replication_factor: number;
+  source_replication_factor: number;
+  config: Record<string, string>;
+  adjustments: { field: string; source: unknown; target: unknown; reason: string }[];
+  refused: boolean;
+  refusals: string[];
+}
+
+export interface MigrationPlan {
+  source: string;
+  target: string;
+  topics: MigrationPlanTopic[];
+  missing_topics: string[];
+  conflicting_topics: string[];
+  refused_topics: string[];
+  grants: { topic: string; principal: string; access: "produce" | "consume"; group?: string; transactional_id?: string }[];
+  service_accounts: { principal: string; team: string; exists_on_target: boolean; action: string }[];
+  consumer_groups: { group: string; team: string | null; topics: string[]; state: string; members: number;
+    lag: number | null; discovered: boolean }[];
+  team_changes: { team: string; topics: string[]; consumer_groups: string[]; change: string[]; unchanged: string }[];
+  notes: string[];
 }
 
 /** drifted: applied, but the last drift scan found the cluster differing (and nobody ignored it). */

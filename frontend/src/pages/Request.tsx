@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { TopicRequest } from "../api/types";
 import { ApprovalActions } from "../components/ApprovalActions";
+import { MigrationPlanView } from "../components/MigrationPlanView";
 import { DecisionRules, DecisionSummary } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, ErrorState, Loading, PageHeader, StatusBadge, Time, errorMessage } from "../components/ui";
@@ -198,6 +199,13 @@ export function RequestPage({ id }: { id: string }) {
           )}
         </section>
       </div>
+
+      {request.kind === "topic.migrate" ? (
+        <section className="card" aria-labelledby="plan-heading">
+          <h2 id="plan-heading">Migration plan</h2>
+          <MigrationPlanView plan={request.migration_plan} />
+        </section>
+      ) : null}
 
       <section className="card" aria-labelledby="spec-heading">
         <h2 id="spec-heading">What was asked</h2>
