@@ -95,7 +95,8 @@ def test_the_target_policies_refuse_a_topic_and_the_migration_is_denied(
     assert denied["status"] == "denied"
     assert "migration.target-refuses" in [r["id"] for r in denied["decision"]["rules"]]
     refusals = denied["migration_plan"]["topics"][0]["refusals"]
-    assert refusals and "48" in refusals[0]
+    assert refusals
+    assert "48" in refusals[0]
 
 
 def test_an_unreachable_source_denies_with_the_reason(desk: tuple[Desk, dict[str, FakeClusterPort]]) -> None:
