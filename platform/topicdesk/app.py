@@ -64,8 +64,9 @@ def create_app(
         evaluate=lambda document: evaluate(bundle, document),
         build_document=lambda **parts: build_evaluation_document(
             parts["request"], parts["requester"], parts["cluster"], parts["topic"],
-            evidence=parts.get("evidence")),
+            evidence=parts.get("evidence"), migration=parts.get("migration")),
         usage_evidence=usage_evidence_from(ports),
+        cluster_ports=ports,
     )
     # The server (topicdesk.server) runs this in each worker process, so requests only insert
     # their audit events and a background thread chains them (adapters/audit_log.py). Without

@@ -42,6 +42,7 @@ REQUEST_KINDS: tuple[str, ...] = (
     "access.grant",
     "access.revoke",
     "quota.set",
+    "topic.migrate",
 )
 REQUEST_SCHEMA_ID = SCHEMA_BASE_URI + "request.json"
 POLICY_SCHEMA_ID = SCHEMA_BASE_URI + "policy.schema.json"

@@ -23,7 +23,8 @@ from tests.fakes import FakeClusterPort
 from tests.support import seed_teams
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow
+from topicdesk.adapters.migration_store import create_migration
+from topicdesk.adapters.tables import ClusterRow, utcnow
 from topicdesk.api.endpoints import ENDPOINTS, Endpoint
 from topicdesk.app import create_app
 from topicdesk.config import Settings
@@ -107,8 +108,14 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     hook = w.call("owner", "POST", "/api/v1/teams/payments/notifications/subscriptions",
                   {"url": "http://localhost:9/hook", "event_types": ["request.applied"]})
     assert hook.status_code == 201, hook.json
+    # A migration of payments (its row as an approved topic.migrate leaves it; here without the request).
+    with unit_of_work(engine) as session:
+        migration = create_migration(session, request_id=quota.json["id"], source="payments-dev",
+                                     target="payments-dev", owner_team="payments", topics=["payments.orders"],
+                                     plan={}, step="planned", history=[], now=utcnow())
+        migration_id = migration.id
     engine.dispose()
-    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"],
+    ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"], "migration": migration_id,
            "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
            "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
            "drift": item_id("config_unmanaged", "topic:payments.orders")}
@@ -192,6 +199,8 @@ CASES: dict[str, Case] = {
     "v1.list_requests": Case("GET", lambda w: "/api/v1/requests", None, everyone()),
     "v1.get_request": Case("GET", lambda w: f"/api/v1/requests/{w.ids['quota']}", None, team()),
     # Cross-team access is the owner team's call; platform admins approve only what is routed to them.
+    "v1.list_migrations": Case("GET", lambda w: "/api/v1/migrations", None, everyone()),
+    "v1.get_migration": Case("GET", lambda w: f"/api/v1/migrations/{w.ids['migration']}", None, team()),
     "v1.approve": Case("POST", lambda w: f"/api/v1/requests/{w.ids['access']}/approve", lambda w: {},
                        {**team(member=DENIED), "admin": DENIED}),
     "v1.reject": Case("POST", lambda w: f"/api/v1/requests/{w.ids['access']}/reject",

@@ -107,6 +107,16 @@ VALID_REQUESTS: dict[str, dict[str, Any]] = {
         "cluster": "payments-dev",
         "spec": {"principal": "User:payments.writer", "consumer_byte_rate": None},
     },
+    "topic.migrate by name": {
+        "kind": "topic.migrate",
+        "cluster": "legacy-monolith",
+        "spec": {"target_cluster": "payments-dev", "topics": ["payments.invoices.v1"]},
+    },
+    "topic.migrate by prefix": {
+        "kind": "topic.migrate",
+        "cluster": "legacy-monolith",
+        "spec": {"target_cluster": "payments-dev", "prefix": "payments.", "consumer_groups": ["billing.readers"]},
+    },
 }
 
 
@@ -169,7 +179,7 @@ def test_unknown_kind_names_the_known_kinds() -> None:
         FieldError(
             "/kind",
             'unknown kind "topic.rename"; known kinds: topic.create, topic.update, topic.delete, '
-            "access.grant, access.revoke, quota.set",
+            "access.grant, access.revoke, quota.set, topic.migrate",
         )
     ]
 
@@ -557,3 +567,14 @@ def test_declared_formats_are_enforced_with_a_readable_message() -> None:
         ("/data_contract/documentation_url", '"not a uri" is not an absolute URI, e.g. https://wiki.example.com/page')]
     spec["data_contract"]["documentation_url"] = "https://wiki.example.com/payments/invoices"  # type: ignore[index]
     assert schema_errors(create, spec) == []
+
+
+def test_a_migration_names_topics_or_a_prefix_but_not_both() -> None:
+    both = {"kind": "topic.migrate", "cluster": "legacy-monolith",
+            "spec": {"target_cluster": "payments-dev", "topics": ["payments.a"], "prefix": "payments."}}
+    assert errors_of(both) == {"/spec": ["name the topics to migrate in topics, or a prefix, but not both"]}
+    neither = {"kind": "topic.migrate", "cluster": "legacy-monolith", "spec": {"target_cluster": "payments-dev"}}
+    assert list(errors_of(neither)) == ["/spec"]
+    bad = {"kind": "topic.migrate", "cluster": "legacy-monolith",
+           "spec": {"target_cluster": "payments-dev", "topics": [], "extra": 1}}
+    assert set(errors_of(bad)) >= {"/spec/topics", "/spec/extra"}

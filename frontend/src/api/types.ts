@@ -139,6 +139,7 @@ export const REQUEST_KINDS = [
   "access.grant",
   "access.revoke",
   "quota.set",
+  "topic.migrate",
 ] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
@@ -260,6 +261,8 @@ export interface TopicRequest {
   attempts?: number;
   last_error?: { reason: string; message: string } | null;
   next_attempt_at?: string | null;
+  /** topic.migrate only: the plan computed at submission (null: the clusters could not be read). */
+  migration_plan?: MigrationPlan | null;
 }
 
 /** One field a request changes: null current = not set (the default); null new = back to the default. */
@@ -280,6 +283,32 @@ export interface RequestImpact {
   consuming_teams: string[];
   partition_replicas: Budget;
   disk_bytes: Budget;
+}
+
+export interface MigrationPlanTopic {
+  name: string;
+  partitions: number;
+  replication_factor: number;
+  source_replication_factor: number;
+  config: Record<string, string>;
+  adjustments: { field: string; source: unknown; target: unknown; reason: string }[];
+  refused: boolean;
+  refusals: string[];
+}
+
+export interface MigrationPlan {
+  source: string;
+  target: string;
+  topics: MigrationPlanTopic[];
+  missing_topics: string[];
+  conflicting_topics: string[];
+  refused_topics: string[];
+  grants: { topic: string; principal: string; access: "produce" | "consume"; group?: string; transactional_id?: string }[];
+  service_accounts: { principal: string; team: string; exists_on_target: boolean; action: string }[];
+  consumer_groups: { group: string; team: string | null; topics: string[]; state: string; members: number;
+    lag: number | null; discovered: boolean }[];
+  team_changes: { team: string; topics: string[]; consumer_groups: string[]; change: string[]; unchanged: string }[];
+  notes: string[];
 }
 
 /** drifted: applied, but the last drift scan found the cluster differing (and nobody ignored it). */

@@ -3,6 +3,7 @@ import { api, ApiError } from "../api/client";
 import type { TopicRequest } from "../api/types";
 import { ApprovalActions } from "../components/ApprovalActions";
 import { ChangeList, ImpactView } from "../components/ChangeList";
+import { MigrationPlanView } from "../components/MigrationPlanView";
 import { DecisionRules, DecisionSummary } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, ErrorState, Loading, PageHeader, StatusBadge, Time, errorMessage } from "../components/ui";
@@ -222,6 +223,12 @@ export function RequestPage({ id }: { id: string }) {
           <h2 id="changes-heading">Current → new</h2>
           <ChangeList changes={request.changes} />
           {request.impact ? <><h3>Impact</h3><ImpactView impact={request.impact} /></> : null}
+        </section>
+      ) : null}
+      {request.kind === "topic.migrate" ? (
+        <section className="card" aria-labelledby="plan-heading">
+          <h2 id="plan-heading">Migration plan</h2>
+          <MigrationPlanView plan={request.migration_plan} />
         </section>
       ) : null}
 

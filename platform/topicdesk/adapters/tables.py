@@ -361,6 +361,8 @@ class RequestRow(SQLModel, table=True):
     # The desired-state file that submitted the request (None: portal/API): what it writes is marked
     # managed by that source, and the file's re-applies find their earlier requests by it.
     source: str | None = Field(default=None, max_length=200, index=True)
+    # A topic.migrate's plan (domain/migration_plan.py), computed at submission and shown before approval.
+    migration_plan: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class RequestResourceRow(SQLModel, table=True):
@@ -501,3 +503,24 @@ class NotificationExpiryNoticeRow(SQLModel, table=True):
     grant_id: str = Field(primary_key=True, max_length=32)
     expires_at: datetime
     announced_at: datetime = Field(default_factory=utcnow)
+
+
+class MigrationRow(SQLModel, table=True):
+    """A topic migration (domain/migration.py): created at `planned` when its topic.migrate request
+    is approved; its step moves forward through the gates, and every move is kept in `history`."""
+
+    __tablename__ = "migration"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="request.id", max_length=32, unique=True)
+    source_cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    target_cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    owner_team: str = Field(max_length=64, index=True)
+    topics: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    plan: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    step: str = Field(max_length=32, index=True)
+    history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Per partition counts and sampled records compared before producers switch; None until then.
+    verification: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -155,7 +155,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Submit a request (201), or ?dry_run=true for the decision only (200); 409 when it changes a resource "
              "a desired-state file manages", "member",
              note="topic.* and quota.set: members of the cluster's owner team; access.*: the principal's team; "
-                  "override_managed_by=true: platform admins only, recorded in the request's submit event",
+                  "topic.migrate: the target's owner team (policy denies others), the dry run also returns "
+                  "migration_plan; override_managed_by=true: platform admins only, recorded in the request's "
+                  "submit event",
              request_schema="https://topicdesk.dev/schemas/request.json", success=201, tags=("requests",),
              query=(("dry_run", BOOLEAN), ("override_managed_by", BOOLEAN)), response_schema="RequestView",
              also=((200, "DryRunResult"),)),
@@ -198,6 +200,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/requests/{id}/cancel", "v1.cancel", "Cancel a pending request", "member",
              note="the requester or an owner of the requesting team", tags=("requests",),
              response_schema="RequestView"),
+    Endpoint("GET", "/api/v1/migrations", "v1.list_migrations",
+             "Topic migrations the caller may see: of the caller's teams (owning the target or the source), all "
+             "for platform admins", "authenticated", tags=("migrations",), response_schema="MigrationList",
+             query=PAGE),
+    Endpoint("GET", "/api/v1/migrations/{id}", "v1.get_migration",
+             "One migration: its step, the steps as a timeline with their gates, history, plan and verification",
+             "authenticated", note="404 unless a member of the target's owner team, of the source cluster's "
+             "owner team, or platform admin", tags=("migrations",), response_schema="Migration"),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics",
              "The topic catalogue across clusters (status: applied, drifted, pending or error)", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"),

@@ -104,7 +104,79 @@ REQUEST: dict[str, Any] = {
                                    "request waits (or when it never changed it); as at approval once approved. In "
                                    "lists only for pending_approval requests (else null)"},
         "impact": {"$ref": "#/components/schemas/RequestImpact"},
+        "migration_plan": {"$ref": "#/components/schemas/MigrationPlan",
+                           "description": "topic.migrate only: the plan computed at submission, shown before "
+                                          "approval (null when the clusters could not be read)"},
     },
+}
+
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+MIGRATION_PLAN: dict[str, Any] = {
+    "type": ["object", "null"],
+    "description": "What the target needs so the topics can move (domain/migration_plan.py)",
+    "required": ["source", "target", "topics", "missing_topics", "conflicting_topics", "refused_topics", "grants",
+                 "service_accounts", "consumer_groups", "team_changes", "notes"],
+    "properties": {
+        "source": {"type": "string"}, "target": {"type": "string"}, "requested_topics": _STRINGS,
+        "topics": {"type": "array", "items": {"type": "object", "required": [
+            "name", "partitions", "replication_factor", "config", "adjustments", "refused", "refusals"], "properties": {
+            "name": {"type": "string"}, "partitions": {"type": "integer"}, "replication_factor": {"type": "integer"},
+            "source_replication_factor": {"type": "integer"}, "config": {"type": "object"},
+            "adjustments": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "source": {}, "target": {}, "reason": {"type": "string"}}}},
+            "refused": {"type": "boolean"}, "refusals": _STRINGS}}},
+        "missing_topics": _STRINGS, "conflicting_topics": _STRINGS, "refused_topics": _STRINGS,
+        "grants": {"type": "array", "items": {"type": "object", "properties": {
+            "topic": {"type": "string"}, "principal": {"type": "string"}, "access": {"enum": ["produce", "consume"]},
+            "group": {"type": "string"}, "group_pattern": {"type": "string"}, "transactional_id": {"type": "string"}}}},
+        "service_accounts": {"type": "array", "items": {"type": "object", "properties": {
+            "principal": {"type": "string"}, "team": {"type": "string"}, "exists_on_target": {"type": "boolean"},
+            "action": {"enum": ["none", "create_scram_credentials"]}}}},
+        "consumer_groups": {"type": "array", "items": {"type": "object", "properties": {
+            "group": {"type": "string"}, "team": {"type": ["string", "null"]}, "topics": _STRINGS,
+            "state": {"type": "string"}, "members": {"type": "integer"}, "lag": {"type": ["integer", "null"]},
+            "discovered": {"type": "boolean"}}}},
+        "team_changes": {"type": "array", "items": {"type": "object", "properties": {
+            "team": {"type": "string"}, "producers": _STRINGS, "consumers": _STRINGS, "consumer_groups": _STRINGS,
+            "topics": _STRINGS, "change": _STRINGS, "unchanged": {"type": "string"}}}},
+        "notes": _STRINGS,
+    },
+}
+
+_STEPS = ["planned", "mirroring", "consumers_cut_over", "producers_cut_over", "source_quarantined", "done",
+          "rolled_back", "failed"]
+MIGRATION: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "request_id", "source_cluster", "target_cluster", "owner_team", "topics", "step",
+                 "can_roll_back", "next_steps", "steps", "history", "verification", "plan"],
+    "properties": {
+        "id": {"type": "string"}, "request_id": {"type": "string"}, "source_cluster": {"type": "string"},
+        "target_cluster": {"type": "string"}, "owner_team": {"type": "string"}, "topics": _STRINGS,
+        "step": {"enum": _STEPS},
+        "can_roll_back": {"type": "boolean", "description": "true until producers switch to the target"},
+        "next_steps": {"type": "array", "items": {"enum": _STEPS}},
+        "steps": {"type": "array", "description": "The forward steps as a timeline", "items": {
+            "type": "object", "properties": {
+                "step": {"enum": _STEPS}, "status": {"enum": ["done", "current", "next", "skipped"]},
+                "entered_at": _TIME, "can_roll_back": {"type": "boolean"},
+                "gate": {"type": "array", "description": "What must be observed before the step is entered",
+                         "items": {"type": "object", "properties": {
+                             "fact": {"type": "string"}, "op": {"type": "string"}, "value": {},
+                             "description": {"type": "string"}}}}}}},
+        "history": {"type": "array", "items": {"type": "object", "properties": {
+            "from": {"type": ["string", "null"]}, "to": {"type": "string"}, "at": {"type": "string"},
+            "by": {"type": "string"}, "reason": {"type": "string"}, "facts": {"type": ["object", "null"]}}}},
+        "verification": {"type": ["object", "null"], "description": "Per-partition counts and sampled records "
+                                                                    "compared before producers switch"},
+        "plan": {"$ref": "#/components/schemas/MigrationPlan"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+MIGRATION_LIST: dict[str, Any] = {
+    "type": "object", "required": ["items", "next_cursor"],
+    "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Migration"}},
+                   "next_cursor": {"type": ["string", "null"]}},
 }
 
 REQUEST_LIST: dict[str, Any] = {
@@ -207,4 +279,5 @@ RESPONSE_SCHEMAS: dict[str, dict[str, Any]] = {
     "PrometheusText": {"type": "string", "description": "Prometheus text exposition format 0.0.4"},
     **NOTIFICATION_RESPONSES,
     "RequestChange": REQUEST_CHANGE, "RequestImpact": REQUEST_IMPACT,
+    "MigrationPlan": MIGRATION_PLAN, "Migration": MIGRATION, "MigrationList": MIGRATION_LIST,
 }

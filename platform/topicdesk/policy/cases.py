@@ -107,7 +107,7 @@ def run_case_file(file: Path, bundle: PolicyBundle, schemas: SchemaSet | None = 
         now = datetime.fromisoformat(case_input["now"].replace("Z", "+00:00")) if "now" in case_input else None
         document = build_evaluation_document(
             case_input["request"], case_input["requester"], case_input["cluster"], case_input.get("topic"), now=now,
-            evidence=case_input.get("evidence"),
+            evidence=case_input.get("evidence"), migration=case_input.get("migration"),
         )
         decision = evaluate(sub_bundle, document)
         problems = tuple(_expectation_problems(case["expected"], decision, known_ids))

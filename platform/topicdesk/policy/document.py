@@ -19,6 +19,13 @@
                            "active_consumers", "active_groups", "last_write_at",
                            "days_since_last_write", "other_team_grants": [{"principal", "team",
                            "access"}], "consuming_teams", "affected_teams"}
+      "migration": null | {"source": {"name", "environment", "owner_team"},
+                           "target": {"name", "environment", "owner_team", "broker_count"},
+                           "requester_owns_target", "approving_teams", "available", "error",
+                           "topics", "missing_topics", "conflicting_topics", "foreign_topics",
+                           "refused_topics", "refusals": [{"topic", "reason"}], "adjusted_topics",
+                           "exception_topics", "exceptions": [{"topic", "reason"}],
+                           "consumer_groups", "consuming_teams"}
     }
 
 `topic` is the topic the request names as Topicdesk knows it now (updates, deletes, grants and
@@ -43,6 +50,17 @@ are the other teams with a committed group or a consume grant; `affected_teams` 
 every other-team grant. Unavailable evidence (the cluster did not answer, or nothing was
 gathered) keeps the grant-derived fields and nulls the cluster-derived ones: rules must treat it as
 unknown, not as unused.
+
+`migration` is set for topic.migrate only (null otherwise): the request's cluster is the source
+and `migration.target` the cluster the topics move to. It summarises the migration plan
+(domain/migration_plan.py) computed from one snapshot of the source: the selected topics, the
+named ones the source does not have, the ones the target already has (`conflicting_topics`), the
+ones whose team prefix is not the target owner's (`foreign_topics`), the ones the target's limits
+or topic.create policies refuse (`refused_topics`, reasons in `refusals`), adjust
+(`adjusted_topics`) or treat as exceptions a platform admin decides (`exception_topics`, reasons in
+`exceptions`), and the consumer groups and teams that move with them. `approving_teams` are
+the source's and the target's owner teams. `available` is false when the snapshot could not be
+taken (`error` says why): then the topic lists are empty and rules must not read them as "fine".
 
 The document is built once per request and shares the spec with the request: evaluate() only
 reads it, so nobody pays for a deep copy.
@@ -298,13 +316,15 @@ def build_evaluation_document(
     *,
     now: datetime | None = None,
     evidence: Mapping[str, Any] | None = None,
+    migration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The document policies are evaluated against (shape in this module's docstring).
 
     `request` is the submitted request ({kind, cluster, spec}; other keys are ignored); the others
     may be the dataclasses of this module or mappings with the same keys. `now` (default: the
     clock) is when a duration would start, as if the request were approved at once. `evidence` is
-    the gathered usage evidence of a topic.delete (domain.evidence.evidence_facts), None when none was.
+    the gathered usage evidence of a topic.delete (domain.evidence.evidence_facts), None when none was;
+    `migration` the facts of a topic.migrate's plan (services/migration_request.py).
     """
     kind = request["kind"]
     spec: Mapping[str, Any] = request.get("spec") or {}
@@ -321,4 +341,26 @@ def build_evaluation_document(
         document["proposed"]["cross_team_principals"] = _cross_team_principals(spec, topic_owner_team(document))
     document["grant"] = _grant(document, now or datetime.now(UTC))
     document["evidence"] = _evidence(kind, evidence, topic, topic_owner_team(document))
+    document["migration"] = _migration(kind, migration)
     return document
+
+
+_NO_SNAPSHOT: Mapping[str, Any] = {"available": False, "error": "no migration plan was computed"}
+
+
+def _migration(kind: str, facts: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if kind != "topic.migrate":
+        return None
+    raw = facts if facts is not None else _NO_SNAPSHOT
+    lists = ("topics", "missing_topics", "conflicting_topics", "foreign_topics", "refused_topics",
+             "adjusted_topics", "exception_topics", "consumer_groups", "consuming_teams", "approving_teams")
+    return {
+        "source": dict(raw.get("source") or {}),
+        "target": dict(raw.get("target") or {}),
+        "requester_owns_target": bool(raw.get("requester_owns_target")),
+        "available": bool(raw.get("available")),
+        "error": None if raw.get("available") else str(raw.get("error") or "unknown"),
+        **{key: list(raw.get(key) or ()) for key in lists},
+        "refusals": [dict(r) for r in raw.get("refusals") or ()],
+        "exceptions": [dict(r) for r in raw.get("exceptions") or ()],
+    }

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 DOCUMENT_ROOTS: Final = frozenset({"request", "requester", "cluster", "topic", "proposed", "ownership", "grant",
-                                   "evidence"})
+                                   "evidence", "migration"})
 
 
 class _Missing:

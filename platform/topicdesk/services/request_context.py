@@ -21,6 +21,7 @@ from topicdesk.adapters.tables import TopicRow
 from topicdesk.domain.errors import Conflict, FieldError, Forbidden, ValidationFailed
 from topicdesk.domain.identity import Identity
 from topicdesk.domain.model import team_of_principal
+from topicdesk.services import migration_request as migrate
 from topicdesk.services.request_views import rfc3339
 
 TOPIC_KINDS = {"topic.create", "topic.update", "topic.delete"}
@@ -39,6 +40,10 @@ class RequestContext:
 
 def resolve_context(session: Session, identity: Identity, document: dict[str, Any]) -> RequestContext:
     kind, spec = document["kind"], document["spec"]
+    if kind == migrate.KIND:
+        # The source is the request's cluster; the migrated topics belong to the target's owner.
+        sides = migrate.resolve_sides(session, identity, document)
+        return RequestContext(sides.source, sides.requester_team, sides.target.owner_team, None, sides.source.usage)
     if kind in TOPIC_KINDS:
         topic_name = spec["name"]
     elif kind in ("access.grant", "access.revoke") and spec.get("pattern", "literal") == "literal":

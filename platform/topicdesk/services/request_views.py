@@ -63,6 +63,8 @@ def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
         "applied_at": rfc3339(applied_at) if applied_at else None,
         "source": get("source"),
         **progress_view(row),
+        # A topic.migrate's plan, shown before approval (other kinds have none).
+        **({"migration_plan": get("migration_plan")} if get("kind") == "topic.migrate" else {}),
     }
 
 

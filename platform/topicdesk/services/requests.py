@@ -36,6 +36,7 @@ from topicdesk.domain.expiry import expiry_errors
 from topicdesk.domain.identity import Identity
 from topicdesk.observability import metrics
 from topicdesk.services import deletion
+from topicdesk.services import migration_request as migrate
 from topicdesk.services.request_changes import snapshot
 from topicdesk.services.request_context import RequestContext, check_managed_by, resolve_context
 from topicdesk.services.request_views import DecisionLike, decision_view, request_view, rfc3339
@@ -56,6 +57,9 @@ class RequestDeps:
     # asked before a topic.delete is decided. It may raise (e.g. ClusterUnavailable): the evidence
     # is then unavailable, which policy never takes for "unused". None: no source, also unavailable.
     usage_evidence: Callable[[ClusterRow, Sequence[str]], Mapping[str, TopicEvidence]] | None = None
+    # Ports to clusters (cluster row, request_timeout=) for the snapshot a topic.migrate is planned on;
+    # None: no snapshot, and policy denies the migration with that reason.
+    cluster_ports: migrate.PortFactory | None = None
 
 
 @dataclass(frozen=True)
@@ -91,17 +95,32 @@ def _gather_evidence(deps: RequestDeps, identity: Identity, document: dict[str, 
     return evidence_facts(found.get(name), now)
 
 
+def _requester(identity: Identity, team: str) -> dict[str, Any]:
+    # The request is made on behalf of one team: rules see that team, not every team of the person,
+    # so a person in two teams cannot skip the owner's approval by being in both.
+    return {"subject": identity.subject, "teams": [team],
+            "roles": ["platform_admin"] if identity.platform_admin else [identity.team_roles.get(team, "member")]}
+
+
+def _gather_migration(deps: RequestDeps, identity: Identity, document: dict[str, Any]
+                      ) -> migrate.MigrationAssessment | None:
+    """A topic.migrate's plan, from a snapshot of both clusters taken outside any transaction."""
+    if document["kind"] != migrate.KIND:
+        return None
+    with unit_of_work(deps.engine) as session:
+        team = migrate.resolve_sides(session, identity, document).requester_team
+    judge = migrate.judge_with_policies(deps.evaluate, deps.build_document, _requester(identity, team))
+    return migrate.assess(partial(unit_of_work, deps.engine), deps.cluster_ports, identity, document, judge)
+
+
 def _document(deps: RequestDeps, session: Session, identity: Identity, document: dict[str, Any],
-              context: RequestContext, evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+              context: RequestContext, evidence: dict[str, Any] | None = None,
+              migration: migrate.MigrationAssessment | None = None) -> dict[str, Any]:
     cluster = context.cluster
     topic = context.topic
     return deps.build_document(
         request={"kind": document["kind"], "cluster": cluster.name, "spec": document["spec"]},
-        # The request is made on behalf of one team: rules see that team, not every team of the person,
-        # so a person in two teams cannot skip the owner's approval by being in both.
-        requester={"subject": identity.subject, "teams": [context.requester_team],
-                   "roles": ["platform_admin"] if identity.platform_admin else
-                   [identity.team_roles.get(context.requester_team, "member")]},
+        requester=_requester(identity, context.requester_team),
         cluster={"name": cluster.name, "environment": cluster.environment, "owner_team": cluster.owner_team,
                  "tags": cluster.tags, "broker_count": cluster.broker_count,
                  "partition_budget": cluster.partition_budget, "disk_budget_bytes": cluster.disk_budget_bytes,
@@ -113,6 +132,7 @@ def _document(deps: RequestDeps, session: Session, identity: Identity, document:
             "grants": [{"principal": g.principal, "access": g.access, "group": g.group_id or None}
                        for g in store.live_grants_on(session, cluster.name, topic.name)]},
         **({"evidence": evidence} if evidence is not None else {}),
+        **({"migration": migration.facts} if migration is not None else {}),
     )
 
 
@@ -180,12 +200,27 @@ def evaluate_request(deps: RequestDeps, identity: Identity, document: dict[str, 
     deps.validate(document)
     validate_expiry(document)
     evidence = _gather_evidence(deps, identity, document)
+    migration = _gather_migration(deps, identity, document)
     with unit_of_work(deps.engine) as session:
         context = resolve_context(session, identity, document)
         check_managed_by(session, identity, document, context.topic, source=source, override=override_managed_by)
-        evaluated = _document(deps, session, identity, document, context, evidence)
+        evaluated = _document(deps, session, identity, document, context, evidence, migration)
         decision = deps.evaluate(evaluated)
-        return {"decision": decision_view(decision, evaluated.get("evidence")), "dry_run": True}
+        out = {"decision": _decision_of(document, decision, evaluated), "dry_run": True}
+        if migration is not None:
+            out["migration_plan"] = _plan_dict(migration)
+        return out
+
+
+def _decision_of(document: dict[str, Any], decision: DecisionLike, evaluated: dict[str, Any]) -> dict[str, Any]:
+    view = decision_view(decision, evaluated.get("evidence"))
+    if document["kind"] == migrate.KIND:
+        view["approval"] = migrate.EVERY_APPROVER
+    return view
+
+
+def _plan_dict(migration: migrate.MigrationAssessment) -> dict[str, Any] | None:
+    return migration.plan.to_dict() if migration.plan is not None else None
 
 
 # Called in a submission's transaction with its session and the stored request's view; the events it
@@ -204,6 +239,7 @@ def submit_request(
     validate_expiry(document)
     digest = body_hash(document) if idempotency_key is not None else ""
     evidence = _gather_evidence(deps, identity, document)
+    migration = _gather_migration(deps, identity, document)
     try:
         with unit_of_work(deps.engine) as session:
             if idempotency_key is not None:
@@ -213,9 +249,9 @@ def submit_request(
             context = resolve_context(session, identity, document)
             overridden = check_managed_by(session, identity, document, context.topic, source=source,
                                           override=override_managed_by)
-            evaluated = _document(deps, session, identity, document, context, evidence)
+            evaluated = _document(deps, session, identity, document, context, evidence, migration)
             decision = deps.evaluate(evaluated)
-            decision_dict = decision_view(decision, evaluated.get("evidence"))
+            decision_dict = _decision_of(document, decision, evaluated)
             now = utcnow()
             row: dict[str, Any] = {
                 "id": new_id(), "kind": document["kind"], "cluster": context.cluster.name, "spec": document["spec"],
@@ -224,7 +260,7 @@ def submit_request(
                 "updated_at": now, "status": STATUS_BY_OUTCOME[decision.outcome], "decision": decision_dict,
                 "approvers": list(decision.approvers), "approvals": [], "rejection_reason": None, "error": None,
                 "applied_at": None, "attempts": 0, "last_error": None, "next_attempt_at": None, "outcomes": None,
-                "source": source}
+                "source": source, "migration_plan": _plan_dict(migration) if migration is not None else None}
             submitted = {"kind": row["kind"], "cluster": row["cluster"], "spec": row["spec"], "reason": row["reason"],
                          "decision": decision_dict}
             if source is not None:
@@ -235,7 +271,11 @@ def submit_request(
             events = [NewEvent(actor=identity.subject, action="request:submit", subject=f"request:{row['id']}",
                                team=context.requester_team, data=submitted)]
             rows = SubmissionRows(request=row)
-            if row["status"] == "approved":
+            if row["status"] == "approved" and row["kind"] == migrate.KIND:
+                # A bundle without the migration policy approves at once: the migration starts now.
+                events.append(NewEvent(actor="policy", action="request:auto_approve", subject=f"request:{row['id']}",
+                                       team=context.requester_team, data={"status": row["status"]}))
+            elif row["status"] == "approved":
                 # An auto-approved request updates desired state in the same transaction. A new topic
                 # and its grants are stored with the request; other kinds change rows first.
                 links: list[store.Link]
@@ -266,6 +306,8 @@ def submit_request(
                 events += also(session, result.body)
             rows.events = inbox_rows(events)
             store_submission(session.connection(), rows)
+            if row["status"] == "approved" and row["kind"] == migrate.KIND:
+                record_events(session, [migrate.start_migration(session, row, "policy", now)])
             recorded(session)
             if decision.outcome != "needs_approval":
                 metrics.decided(session, row["kind"], decision.outcome, now)
@@ -330,6 +372,8 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
             raise Forbidden("nobody approves their own request")
         if not may_approve(identity, row):
             raise Forbidden(f"this request awaits approval by {', '.join(row.approvers)}")
+        if row.kind == migrate.KIND:
+            return _approve_migration(session, identity, row, comment)
         row.approvals = [*row.approvals, {"by": identity.subject, "at": rfc3339(utcnow()),
                                           "comment": comment or ""}]
         row.updated_at = utcnow()
@@ -346,6 +390,31 @@ def approve_request(engine: Engine, identity: Identity, request_id: str, comment
         if row.status == "applied":
             metrics.settled(session, row.kind, "applied", row.created_at)
         return request_view(row)
+
+
+def _approve_migration(session: Session, identity: Identity, row: RequestRow, comment: str | None
+                       ) -> dict[str, Any]:
+    """One approval of a topic.migrate, for the approvers it covers; the last one starts the migration."""
+    roles = migrate.approval_roles(identity, row)
+    now = utcnow()
+    row.approvals = [*row.approvals, {"by": identity.subject, "at": rfc3339(now), "comment": comment or "",
+                                      "as": roles}]
+    row.updated_at = now
+    events: list[NewEvent] = []
+    if migrate.fully_approved(row):
+        row.status = "approved"
+        events.append(migrate.start_migration(session, {"id": row.id, "cluster": row.cluster, "spec": row.spec,
+                                                        "owner_team": row.owner_team,
+                                                        "migration_plan": row.migration_plan},
+                                              identity.subject, now))
+    session.add(row)
+    session.flush()  # the migration row references the request
+    awaiting = [a for a in row.approvers if a not in migrate.covered(row)]
+    record_event(session, actor=identity.subject, action="request:approve", subject=f"request:{row.id}",
+                 team=row.owner_team, data={"before": "pending_approval", "after": row.status,
+                                            "comment": comment or "", "as": roles, "awaiting": awaiting})
+    record_events(session, events)
+    return request_view(row)
 
 
 def reject_request(engine: Engine, identity: Identity, request_id: str, reason: str) -> dict[str, Any]:

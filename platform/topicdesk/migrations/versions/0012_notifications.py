@@ -1,6 +1,6 @@
 """notifications: subscriptions, outbox, delivery attempts
 
-Revision ID: 0012n
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-01 11:40:00
 """
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision: str = "0012n"
+revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

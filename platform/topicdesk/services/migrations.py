@@ -1,0 +1,54 @@
+"""Reading migrations: the list a caller may see and one migration with its timeline and gates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from topicdesk.adapters import migration_store
+from topicdesk.adapters.tables import ClusterRow, MigrationRow
+from topicdesk.domain.errors import NotFound
+from topicdesk.domain.identity import Identity
+from topicdesk.domain.migration import Step, allowed_targets, can_roll_back, steps_view
+from topicdesk.services.request_views import rfc3339
+
+
+def _may_see(session: Session, identity: Identity, row: MigrationRow) -> bool:
+    if identity.platform_admin or identity.is_member(row.owner_team):
+        return True
+    source = session.get(ClusterRow, row.source_cluster)
+    return source is not None and identity.is_member(source.owner_team)
+
+
+def migration_view(row: MigrationRow) -> dict[str, Any]:
+    step = Step(row.step)
+    return {
+        "id": row.id, "request_id": row.request_id, "source_cluster": row.source_cluster,
+        "target_cluster": row.target_cluster, "owner_team": row.owner_team, "topics": list(row.topics),
+        "step": row.step, "can_roll_back": can_roll_back(step),
+        "next_steps": [str(s) for s in allowed_targets(step)],
+        "steps": steps_view(step, row.history), "history": list(row.history),
+        "verification": row.verification, "plan": row.plan,
+        "created_at": rfc3339(row.created_at), "updated_at": rfc3339(row.updated_at),
+    }
+
+
+def list_migrations(session: Session, identity: Identity, *, limit: int, after: str | None
+                    ) -> tuple[list[dict[str, Any]], str | None]:
+    """Migrations of the caller's teams (owning the target, or the source cluster), newest first."""
+    cursor = migration_store.migration_by_id(session, after) if after else None
+    if after and cursor is None:
+        raise NotFound("the cursor names no migration")
+    teams = None if identity.platform_admin else identity.teams
+    rows = migration_store.visible_migrations(session, teams, limit=limit + 1, after=cursor)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return [migration_view(r) for r in rows], rows[-1].id if more and rows else None
+
+
+def get_migration(session: Session, identity: Identity, migration_id: str) -> dict[str, Any]:
+    row = migration_store.migration_by_id(session, migration_id)
+    if row is None or not _may_see(session, identity, row):
+        raise NotFound("no such migration")
+    return migration_view(row)
