@@ -94,23 +94,24 @@ def serve(host: str | None, port: int | None, no_migrate: bool, workers: int | N
 
     # Before anything imports prometheus_client: it picks multiprocess mode at import.
     metrics_dir, created = prepare_multiprocess_dir()
-    configure_logging()
-    from topicdesk import migrations
-    from topicdesk.app import create_app
-    from topicdesk.ports import PortInUse, ensure_port_free
-    from topicdesk.server import serve as run_server
+    # Cleaned up however serve ends (also a refused start), so the directory and the variable never leak.
+    try:
+        configure_logging()
+        from topicdesk import migrations
+        from topicdesk.app import create_app
+        from topicdesk.ports import PortInUse, ensure_port_free
+        from topicdesk.server import serve as run_server
 
-    settings = Settings.from_env()
-    bind_host, bind_port = host or settings.host, port or settings.port
-    try:
-        ensure_port_free(bind_host, bind_port)
-    except PortInUse as exc:
-        raise click.ClickException(str(exc)) from exc
-    if not no_migrate:
-        migrations.upgrade(settings.database_url)
-    if workers is not None:
-        settings = dataclasses.replace(settings, workers=workers)
-    try:
+        settings = Settings.from_env()
+        bind_host, bind_port = host or settings.host, port or settings.port
+        try:
+            ensure_port_free(bind_host, bind_port)
+        except PortInUse as exc:
+            raise click.ClickException(str(exc)) from exc
+        if not no_migrate:
+            migrations.upgrade(settings.database_url)
+        if workers is not None:
+            settings = dataclasses.replace(settings, workers=workers)
         run_server(create_app(settings), bind_host, bind_port, settings)
     finally:
         remove_multiprocess_dir(metrics_dir, created=created)

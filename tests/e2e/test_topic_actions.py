@@ -225,7 +225,7 @@ def test_a_drift_in_words_is_reverted_from_the_topic_page(world: World) -> None:
     expect(alice.get_by_test_id("topic-status")).to_have_text("drifted")
     item = alice.locator("[data-testid='drift-item'][data-kind='config_differs']")
     expect(item).to_contain_text("Settings differ from what Topicdesk set")
-    expect(item.get_by_test_id("drift-row")).to_contain_text("1 week")
+    expect(item.get_by_test_id("drift-row")).to_contain_text("7 days")
     expect(item.get_by_test_id("drift-row")).to_contain_text("1 hour")
     expect(item).not_to_contain_text("config_differs")
     expect(alice.get_by_test_id("topic-state")).not_to_contain_text("The cluster has every change.")

@@ -41,6 +41,8 @@ def prepare_multiprocess_dir(env: MutableMapping[str, str] | None = None) -> tup
 def remove_multiprocess_dir(directory: Path, *, created: bool) -> None:
     if created:
         shutil.rmtree(directory, ignore_errors=True)
+        if os.environ.get(MULTIPROC_ENV) == str(directory):
+            del os.environ[MULTIPROC_ENV]
 
 
 def worker_exited(pid: int) -> None:
