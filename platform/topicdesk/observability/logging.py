@@ -68,6 +68,9 @@ def configure_logging(stream: IO[str] | None = None, *, level: int = logging.INF
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("topicdesk").setLevel(level)
+    # kafka-python (client quotas only) warns on every SCRAM login that SASL_PLAINTEXT sends the exchange in
+    # the clear — once per quota read, every drift interval; the listener's protocol is the cluster's choice.
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     return chosen
 
 
