@@ -40,3 +40,27 @@ def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[lk
 @pytest.fixture(scope="session")
 def kafka_cluster(kafka_clusters: list[lk.LocalCluster]) -> lk.LocalCluster:
     return kafka_clusters[0]
+
+
+LEGACY_NAME = "it-legacy"
+LEGACY_VERSION = "3.9"
+
+
+@pytest.fixture(scope="session")
+def legacy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lk.LocalCluster]:
+    """A running single-node Kafka 3.9 cluster (SASL/SCRAM, ACLs enforced): the source of the
+    migration tests, whose target is `kafka_clusters[0]` (Kafka 4.3.1). Shared by the session."""
+    state_dir = tmp_path_factory.mktemp("local-kafka-legacy")
+    try:
+        (cluster,) = lk.up([LEGACY_NAME], state_dir, kafka_version=LEGACY_VERSION)
+    except LocalKafkaError as exc:
+        lk.down(state_dir)
+        where = "in CI" if os.environ.get("CI") == "true" else "on this machine"
+        pytest.fail(f"a local Kafka {LEGACY_VERSION} cluster could not start {where}: {exc.message}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        lk.down(state_dir)
+        left = lk.find_jvms(state_dir)
+        if left:
+            pytest.fail(f"local Kafka JVMs still running after down: pids {left}", pytrace=False)
