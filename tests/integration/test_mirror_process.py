@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from tests.kafka_clients import eventually
 from topicdesk.adapters.mirror_process import ProcessMirrorEngine
@@ -67,7 +67,12 @@ def read_all(cluster: LocalCluster, topic: str, expected: int, timeout: float = 
                     key, value = m.key(), m.value()
                     assert isinstance(key, bytes)
                     assert isinstance(value, bytes)
-                    got.append((m.partition(), key, value, tuple(m.headers() or ())))
+                    partition = m.partition()
+                    assert partition is not None
+                    raw_headers = m.headers() or []
+                    assert isinstance(raw_headers, list)
+                    headers = tuple((h, v) for h, v in raw_headers if isinstance(v, bytes))
+                    got.append((partition, key, value, headers))
             return got
         finally:
             consumer.close()
