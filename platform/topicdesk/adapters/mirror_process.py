@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -65,11 +66,13 @@ class ProcessMirrorEngine:
     name = ENGINE
 
     def __init__(self, state_dir: Path, kafka_version: str = DEFAULT_VERSION, java: str | None = None,
-                 heap_mb: int = DEFAULT_HEAP_MB, *, libs: Callable[[str], Path] = ensure_mirror_libs) -> None:
+                 heap_mb: int = DEFAULT_HEAP_MB, *, libs: Callable[[str], Path] = ensure_mirror_libs,
+                 stop_timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.kafka_version = resolve_version(kafka_version)
         self.java = java
         self.heap_mb = heap_mb
+        self.stop_timeout = stop_timeout
         self._libs = libs
 
     # --- the port ---------------------------------------------------------------------------
@@ -183,8 +186,8 @@ class ProcessMirrorEngine:
         return pid
 
     def _terminate(self, pid: int) -> None:
-        if processes.terminate_group(pid, STOP_TIMEOUT_SECONDS):
-            log.warning("MirrorMaker pid %s ignored SIGTERM for %.0fs and was killed", pid, STOP_TIMEOUT_SECONDS)
+        if processes.terminate_group(pid, self.stop_timeout):
+            log.warning("MirrorMaker pid %s ignored SIGTERM for %.0fs and was killed", pid, self.stop_timeout)
 
     def _start(self, folder: Path, config: str, config_hash: str) -> int:
         libs = self._libs(self.kafka_version)
@@ -206,11 +209,24 @@ class ProcessMirrorEngine:
         argv = [java, *jvm_options(self.heap_mb), log_property, f"-Dtopicdesk.mirror={folder.name}",
                 "-cp", f"{libs}/*", DRIVER_CLASS, str(folder / "mm2.properties")]
         pid = processes.spawn_detached(argv, folder / "mm2.out")
+        _await_exec(pid)
         _write_private(folder / "mm2.pid", str(pid))
         _write_private(folder / "config.sha256", config_hash)
         log.info("started MirrorMaker %s for mirror %s (pid %s, folder %s)", self.kafka_version, folder.name, pid,
                  folder)
         return pid
+
+
+def _await_exec(pid: int, timeout: float = 5.0) -> None:
+    """Wait until the new process shows its own argv: for a moment after spawning, /proc/<pid>/cmdline
+    is empty, and a status asked then would take the mirror for dead and start a second JVM."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.reap(pid)
+        cmdline = processes.cmdline_of(pid)
+        if cmdline is None or cmdline or processes.is_zombie(pid):
+            return
+        time.sleep(0.01)
 
 
 def _tasks(log_text: str) -> tuple[TaskStatus, ...]:
