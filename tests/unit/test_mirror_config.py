@@ -147,7 +147,7 @@ def test_nothing_configures_a_write_to_the_source() -> None:
     # Only client settings are prefixed by the source alias; no flow writes to it.
     assert {k for k in props if k.startswith("legacy.")} == {
         "legacy.bootstrap.servers", "legacy.security.protocol", "legacy.sasl.mechanism", "legacy.sasl.jaas.config",
-        "legacy.consumer.auto.offset.reset"}
+        "legacy.consumer.auto.offset.reset", "legacy.consumer.max.poll.records"}
     assert not any(k.startswith("payments-dev->legacy.") and v == "true" for k, v in props.items())
 
 
