@@ -98,6 +98,15 @@ def test_exit_with_errors_is_failed_with_the_log_lines(engine: ProcessMirrorEngi
     failed = eventually(lambda: s if (s := engine.status("mig-1")).state is MirrorState.FAILED else None,
                         timeout=5, interval=0.1)
     assert "bad configuration" in failed.detail
+    # Within the restart backoff the failed mirror is reported, not started again.
+    engine.restart_backoff = 60
+    again = engine.ensure_running(SPEC)
+    assert again.state is MirrorState.FAILED
+    assert "bad configuration" in again.detail
+    engine.restart_backoff = 0
+    behave(engine, "mig-1", "ready")
+    assert engine.ensure_running(SPEC).state is MirrorState.STARTING
+    running(engine)
 
 
 def test_failed_task_is_failed_and_restarted(engine: ProcessMirrorEngine) -> None:
@@ -109,6 +118,9 @@ def test_failed_task_is_failed_and_restarted(engine: ProcessMirrorEngine) -> Non
     assert "Not authorized" in failed.detail
     assert failed.tasks[0].state == "FAILED"
     first = engine.pid("mig-1")
+    assert engine.ensure_running(SPEC).state is MirrorState.FAILED  # within the backoff
+    assert engine.pid("mig-1") == first
+    engine.restart_backoff = 0
     behave(engine, "mig-1", "ready")
     assert engine.ensure_running(SPEC).state is MirrorState.STARTING
     assert engine.pid("mig-1") not in (None, first)

@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 ENGINE = "process"
 DEFAULT_HEAP_MB = 384
 STOP_TIMEOUT_SECONDS = 20.0
+# A failed mirror (a task failed, or the JVM exited with errors) is started again at most this
+# often; one that merely died (kill -9, no errors) is started again at once.
+RESTART_BACKOFF_SECONDS = 30.0
 # How much of the end of mm2.log a status reads: task lines of the current start are near its
 # beginning but a long-running mirror's log rolls at LOG_MAX_MB, so readiness is also kept in a marker.
 LOG_SCAN_BYTES = 4 * 1024 * 1024
@@ -67,12 +70,14 @@ class ProcessMirrorEngine:
 
     def __init__(self, state_dir: Path, kafka_version: str = DEFAULT_VERSION, java: str | None = None,
                  heap_mb: int = DEFAULT_HEAP_MB, *, libs: Callable[[str], Path] = ensure_mirror_libs,
-                 stop_timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+                 stop_timeout: float = STOP_TIMEOUT_SECONDS,
+                 restart_backoff: float = RESTART_BACKOFF_SECONDS) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.kafka_version = resolve_version(kafka_version)
         self.java = java
         self.heap_mb = heap_mb
         self.stop_timeout = stop_timeout
+        self.restart_backoff = restart_backoff
         self._libs = libs
 
     # --- the port ---------------------------------------------------------------------------
@@ -83,18 +88,22 @@ class ProcessMirrorEngine:
             f"Written by topicdesk for mirror {spec.mirror_id}; rewritten on every start.\n"
             "Holds SCRAM passwords of both clusters: keep it private (mode 0600)."))
         wanted = self._config_hash(config)
+        same = _read(folder / "config.sha256") == wanted
         pid = self._live_pid(folder)
+        current = self.status(spec.mirror_id)
+        if same and current.state is MirrorState.FAILED and self._started_within(folder, self.restart_backoff):
+            # A task that fails on every start (an ACL missing, a wrong password) must not turn
+            # into a JVM started on every reconcile pass.
+            return current
         if pid is not None:
-            current = self.status(spec.mirror_id)
-            same = _read(folder / "config.sha256") == wanted
             if same and current.state is not MirrorState.FAILED:
                 return current
             why = "its configuration changed" if not same else f"it failed: {current.detail}"
             log.info("restarting MirrorMaker of mirror %s (pid %s): %s", spec.mirror_id, pid, why)
             self._terminate(pid)
-        elif (folder / "mm2.pid").exists():
+        elif current.state is not MirrorState.ABSENT:
             log.warning("MirrorMaker of mirror %s is not running (%s); starting it again", spec.mirror_id,
-                        self.status(spec.mirror_id).detail or "exited")
+                        current.detail or "exited")
         try:
             new_pid = self._start(folder, config, wanted)
         except (OSError, LocalKafkaError) as exc:  # no Java, no jars, a full disk: a status, not a crashed pass
@@ -163,6 +172,14 @@ class ProcessMirrorEngine:
         if not MIRROR_ID.match(mirror_id):
             raise ValueError(f"mirror id {mirror_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return self.state_dir / "mirrors" / mirror_id
+
+    @staticmethod
+    def _started_within(folder: Path, seconds: float) -> bool:
+        try:
+            started = (folder / "mm2.pid").stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return time.time() - started < seconds
 
     def _config_hash(self, config: str) -> str:
         digest = hashlib.sha256()
