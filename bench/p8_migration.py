@@ -24,7 +24,9 @@ reads on the source, committing after every batch, until the group's offsets sho
 on the target (the driver's gate before consumers cut over) and 3 s more. Then the consumer is
 closed (its last commit synchronous): t0. The cut-over waits until the group's offsets on the
 target are within --offset-lag-max of the source's last commit on every partition (polled every
-100 ms, at most 15 s; after that it goes on with what is there and the re-reads count it), then
+100 ms) or two sync intervals (2.5 s) have passed: the first checkpoint and group sync after the
+last commit come within them, and later ones are never more precise, so it goes on with what is
+there and the re-reads count the difference. Then
 the consumer starts on the target with the same group id: t1 is its first record. Reported: the
 pause t1 - t0, the wait for translation within it, the records it read again (numbers it had
 read on the source) and the records missed (must be 0) once the producer stopped and both
@@ -247,8 +249,10 @@ def measure_pause(engine: ProcessMirrorEngine, source: lk.LocalCluster, target: 
             on_target = group_offsets(target, group, topic)
             return all(on_target.get(p, -1) >= final[p] - offset_lag_max for p in final)
 
-        with contextlib.suppress(RuntimeError):  # not within the bound: cut over anyway, count the re-reads
-            kb.eventually(translated, 15, 0.1, "group offsets translated on the target")
+        # The first checkpoint and group sync after the last commit come within two intervals;
+        # later ones are never more precise (MirrorMaker does not move a group back): go on then.
+        with contextlib.suppress(RuntimeError):
+            kb.eventually(translated, 2.5, 0.1, "group offsets translated on the target")
         t_translated = time.monotonic()
         first: list[float] = []
         stop_at: list[float] = []
