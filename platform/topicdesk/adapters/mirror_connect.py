@@ -13,7 +13,7 @@ A mirror is two connectors (domain/mirror_config.py: `connector_names`, `connect
   task and the first lines of its trace. A source connector that runs with no task at all found
   none of the topics' partitions on the source: MirrorMaker logs that (wrong credentials, a
   missing Describe ACL, a topic gone) and retries quietly, so Connect never shows it FAILED;
-  this adapter does, once it stays so for `no_task_grace` seconds.
+  this adapter does, once it stays so for `settle_seconds`.
 - stop: DELETE both connectors (404 is fine).
 
 Connect answers 409 while its workers rebalance: such calls are retried a few times with a short
@@ -127,14 +127,14 @@ class ConnectMirrorEngine:
     name = ENGINE
 
     def __init__(self, url: str, *, auth: tuple[str, str] | None = None, timeout: float = 10.0,
-                 conflict_retries: int = 8, conflict_pause: float = 0.5, no_task_grace: float = 5.0,
+                 conflict_retries: int = 8, conflict_pause: float = 0.5, settle_seconds: float = 5.0,
                  session: requests.Session | None = None,
                  configs: Callable[[MirrorSpec], dict[str, dict[str, str]]] = connector_configs) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.conflict_retries = conflict_retries
         self.conflict_pause = conflict_pause
-        self.no_task_grace = no_task_grace
+        self.settle_seconds = settle_seconds
         self._session = session or requests.Session()
         self._session.auth = auth
         self._configs = configs
@@ -188,10 +188,15 @@ class ConnectMirrorEngine:
         try:
             for name in names:
                 self._call("DELETE", f"/connectors/{name}")
-            observed = {name: self._call("GET", f"/connectors/{name}/status") for name in names}
+            # The status of a deleted connector lingers until its tasks have stopped.
+            deadline = time.monotonic() + self.settle_seconds
+            while True:
+                left = [n for n in names if self._call("GET", f"/connectors/{n}/status") is not None]
+                if not left or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.25)
         except (_Unreachable, _Refused) as exc:
             return self._unreachable(mirror_id, exc)
-        left = sorted(n for n, s in observed.items() if s is not None)
         if left:
             return MirrorStatus(mirror_id, MirrorState.STOPPED, ENGINE, f"connector {', '.join(left)} still deleting")
         return MirrorStatus(mirror_id, MirrorState.ABSENT, ENGINE, "")
@@ -205,7 +210,7 @@ class ConnectMirrorEngine:
 
     def _observe(self, names: list[str], *, source: str, fresh: Iterable[str] = ()) -> dict[str, ConnectorStatus | None]:
         fresh = set(fresh)
-        deadline = time.monotonic() + self.no_task_grace
+        deadline = time.monotonic() + self.settle_seconds
         while True:
             observed = {name: self._call("GET", f"/connectors/{name}/status") for name in names}
             # A source connector just (re)started has no tasks for a moment: only a lasting
