@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from tests.kafka_clients import eventually
 from topicdesk.adapters.mirror_connect import ConnectMirrorEngine
@@ -75,7 +75,9 @@ def read_all(cluster: LocalCluster, topic: str, expected: int, timeout: float = 
             if msg is None or msg.error() is not None:
                 continue
             headers = dict(msg.headers() or [])
-            number = int(headers["number"])
+            raw = headers["number"]
+            assert isinstance(raw, bytes)
+            number = int(raw)
             assert number not in seen, f"record {number} arrived twice"
             seen[number] = (msg.partition(), msg.key(), msg.value(), msg.headers())
     finally:
@@ -158,7 +160,8 @@ def test_mirrors_records_and_offsets_through_connect(legacy_cluster: LocalCluste
     # A wrong source password: MirrorMaker finds no partitions, the mirror is reported FAILED.
     broken = replace(spec, source=endpoint(source, password="not-the-password"))
     failed = until(engine, broken, MirrorState.FAILED, timeout=45)
-    assert names["source"] in failed.detail and "source cluster" in failed.detail
+    assert names["source"] in failed.detail
+    assert "source cluster" in failed.detail
     produce_numbered(source, topic, range(FIRST_BATCH, FIRST_BATCH + SECOND_BATCH))
     # The right one again: running, and what was written meanwhile arrives, nothing twice.
     until(engine, spec, MirrorState.RUNNING)

@@ -208,7 +208,8 @@ class ConnectMirrorEngine:
         found = self._call("GET", "/connectors")
         return sorted(str(n) for n in found or [])
 
-    def _observe(self, names: list[str], *, source: str, fresh: Iterable[str] = ()) -> dict[str, ConnectorStatus | None]:
+    def _observe(self, names: list[str], *, source: str,
+                 fresh: Iterable[str] = ()) -> dict[str, ConnectorStatus | None]:
         fresh = set(fresh)
         deadline = time.monotonic() + self.settle_seconds
         while True:
