@@ -183,6 +183,11 @@ def mm2_properties(spec: MirrorSpec) -> dict[str, str]:
               "offset.storage.replication.factor": rf,
               "config.storage.replication.factor": rf,
               "status.storage.replication.factor": rf,
+              # Every plugin MirrorMaker needs declares itself to the ServiceLoader; the default
+              # also scans the classpath by reflection, for the driver's config and again for the
+              # herder's worker, which costs 10-20 s per start.
+              "plugin.discovery": "service_load",
+              f"{tgt}.plugin.discovery": "service_load",
               # No REST listener: one MirrorMaker node per mirror needs no task-config forwarding.
               "dedicated.mode.enable.internal.rest": "false"}
     props |= internal_topics(spec.mirror_id)
