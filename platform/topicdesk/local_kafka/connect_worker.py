@@ -34,10 +34,12 @@ from topicdesk.local_kafka.distribution import ensure_mirror_libs
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.local_kafka.model import DEFAULT_STOP_TIMEOUT, HOST, LocalCluster
 from topicdesk.local_kafka.processes import (
+    cmdline_of,
     find_free_ports,
+    is_zombie,
     java_executable,
     port_is_free,
-    process_cmdline,
+    reap,
     spawn_detached,
     terminate_group,
 )
@@ -206,11 +208,16 @@ def _save(worker: ConnectWorker) -> None:
     write_private(worker.state_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
+def _live_cmdline(pid: int) -> list[str] | None:
+    reap(pid)  # a dead child of this process stays a zombie until waited for
+    return None if is_zombie(pid) else cmdline_of(pid)
+
+
 def is_running(worker: ConnectWorker) -> bool:
     """The recorded pid is alive and still is this worker's JVM (pids get reused)."""
     if worker.pid is None or worker.pid <= 0:
         return False
-    argv = process_cmdline(worker.pid)
+    argv = _live_cmdline(worker.pid)
     return argv is not None and MAIN_CLASS in argv and str(worker.properties_file) in argv
 
 
@@ -324,7 +331,7 @@ def stop_worker(worker: ConnectWorker, timeout: float = DEFAULT_STOP_TIMEOUT) ->
     """Stop the worker's JVM (SIGTERM, then SIGKILL); True if it was running."""
     if worker.pid is None or not is_running(worker):
         return False
-    terminate_group(worker.pid, lambda: is_running(worker), timeout)
+    terminate_group(worker.pid, timeout)
     return True
 
 
@@ -351,7 +358,7 @@ def find_workers(under: Path) -> list[int]:
     prefix = str(under.absolute()) + os.sep
     found = []
     for entry in Path("/proc").glob("[0-9]*"):
-        argv = process_cmdline(int(entry.name))
+        argv = _live_cmdline(int(entry.name))
         if argv and MAIN_CLASS in argv and any(a.startswith(_TAG) for a in argv) and argv[-1].startswith(prefix):
             found.append(int(entry.name))
     return sorted(found)

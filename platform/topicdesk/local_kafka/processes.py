@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -310,37 +309,3 @@ def jvm_rss_bytes(pid: int) -> int | None:
             return int(line.split()[1]) * 1024
     return None
 
-
-# --- other JVMs of ours (Connect workers, MirrorMaker) ------------------------------------------
-
-
-def process_cmdline(pid: int) -> list[str] | None:
-    """The argv of a live process, None when it is gone or a zombie."""
-    _reap(pid)
-    if is_zombie(pid):
-        return None
-    return _proc_cmdline(pid)
-
-
-def terminate_group(pid: int, still_ours: Callable[[], bool], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
-    """SIGTERM to `pid`'s process group, SIGKILL after `timeout`; `still_ours` says whether the pid
-    still is the process meant (pids get reused: a stranger is never signalled)."""
-    if not still_ours():
-        return
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _reap(pid)
-        if not still_ours():
-            _wait_reaped(pid)
-            return
-        time.sleep(0.1)
-    log.warning("JVM %s ignored SIGTERM for %.0fs; killing it", pid, timeout)
-    _signal_group(pid, signal.SIGKILL)
-    for _ in range(100):
-        _reap(pid)
-        if not still_ours():
-            _wait_reaped(pid)
-            return
-        time.sleep(0.1)
-    raise LocalKafkaError(f"JVM {pid} survived SIGKILL")
