@@ -1,10 +1,15 @@
-"""Connect's `GET /connectors/<name>/status` bodies mapped to the mirror port's status (pure)."""
+"""Connect's `GET /connectors/<name>/status` bodies mapped to the mirror port's status (pure), and the
+Connect engine's settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from topicdesk.adapters.mirror_connect import first_lines, mirror_status
+import pytest
+
+from topicdesk.adapters.mirror_connect import ConnectMirrorEngine, first_lines, mirror_status
+from topicdesk.adapters.mirror_factory import mirror_engine_from_env
+from topicdesk.config import ConfigError
 from topicdesk.services.mirror_port import MirrorState
 
 SOURCE, CHECKPOINT = "topicdesk-m1-source", "topicdesk-m1-checkpoint"
@@ -110,3 +115,32 @@ def test_first_lines_skips_frames_and_blank_lines() -> None:
     assert first_lines("\n  java.io.IOException: gone\n\tat a.b(C.java:1)\nCaused by: x\n", lines=2) == \
         "java.io.IOException: gone | Caused by: x"
     assert first_lines("") == ""
+
+
+# --- TOPICDESK_MIRROR_ENGINE=connect ------------------------------------------------------------
+
+
+def test_the_factory_builds_the_connect_engine_with_basic_auth_by_reference() -> None:
+    engine = mirror_engine_from_env({"TOPICDESK_MIRROR_ENGINE": "connect",
+                                     "TOPICDESK_CONNECT_URL": "https://connect.internal:8083/",
+                                     "TOPICDESK_CONNECT_AUTH": "env:CONNECT",
+                                     "CONNECT_USERNAME": "topicdesk", "CONNECT_PASSWORD": "s3cret",
+                                     "TOPICDESK_CONNECT_TIMEOUT_SECONDS": "4.5"})
+    assert isinstance(engine, ConnectMirrorEngine)
+    assert engine.name == "connect"
+    assert engine.url == "https://connect.internal:8083"
+    assert engine.timeout == 4.5
+    assert engine.auth == ("topicdesk", "s3cret")
+    assert "s3cret" not in repr(engine)
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({}, "needs TOPICDESK_CONNECT_URL"),
+    ({"TOPICDESK_CONNECT_URL": "connect:8083"}, "needs TOPICDESK_CONNECT_URL"),
+    ({"TOPICDESK_CONNECT_URL": "http://c:8083", "TOPICDESK_CONNECT_AUTH": "env:NOPE"}, "NOPE_USERNAME"),
+    ({"TOPICDESK_CONNECT_URL": "http://c:8083", "TOPICDESK_CONNECT_TIMEOUT_SECONDS": "0"}, "positive"),
+    ({"TOPICDESK_CONNECT_URL": "http://c:8083", "TOPICDESK_CONNECT_TIMEOUT_SECONDS": "soon"}, "positive"),
+])
+def test_the_factory_refuses_a_bad_connect_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        mirror_engine_from_env({"TOPICDESK_MIRROR_ENGINE": "connect", **env})

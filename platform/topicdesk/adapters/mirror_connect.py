@@ -135,11 +135,12 @@ class ConnectMirrorEngine:
         self.conflict_retries = conflict_retries
         self.conflict_pause = conflict_pause
         self.settle_seconds = settle_seconds
+        self.auth = auth
         self._session = session or requests.Session()
         self._session.auth = auth
         self._configs = configs
 
-    def __repr__(self) -> str:  # never the password
+    def __repr__(self) -> str:  # never the password (`auth`)
         return f"ConnectMirrorEngine(url={self.url!r})"
 
     # -- the port --
