@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from tests.kafka_clients import eventually
 from topicdesk.adapters.mirror_connect import ConnectMirrorEngine
@@ -52,6 +63,23 @@ def endpoint(cluster: LocalCluster, password: str | None = None) -> ClusterEndpo
 def create_topic(cluster: LocalCluster, topic: str) -> None:
     admin = AdminClient(cluster.client_config())  # kept referenced until the future resolves
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=10)[topic].result(timeout=15)
+
+
+def add_user(cluster: LocalCluster, user: str, password: str) -> None:
+    admin = AdminClient(cluster.client_config())
+    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+                                          password.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=15)
+
+
+def allow(cluster: LocalCluster, principal: str,
+          grants: list[tuple[ResourceType, str, ResourcePatternType, AclOperation]]) -> None:
+    bindings = [AclBinding(rtype, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
+                for rtype, name, pattern, op in grants]
+    admin = AdminClient(cluster.client_config())
+    for future in admin.create_acls(bindings, request_timeout=15).values():
+        future.result(timeout=15)
 
 
 def produce_numbered(cluster: LocalCluster, topic: str, numbers: range) -> None:
@@ -173,6 +201,51 @@ def test_mirrors_records_and_offsets_through_connect(legacy_cluster: LocalCluste
     assert not set(names.values()) & set(engine.connectors())
     assert engine.stop(spec.mirror_id).state is MirrorState.ABSENT  # stopping an absent mirror is no error
     assert engine.status(spec.mirror_id).state is MirrorState.ABSENT
+
+
+def test_a_failed_task_is_reported_and_restarted(legacy_cluster: LocalCluster, kafka_clusters: list[LocalCluster],
+                                                 connect_worker: ConnectWorker) -> None:
+    """The mirror writes to the target as its own principal, whose SCRAM credentials are not there
+    yet: the source task fails (authentication) and is reported FAILED with Connect's trace; once
+    the credentials exist, ensure_running restarts the failed task (the spec is unchanged) and the
+    records arrive. The principal has only the ACLs docs/migration.md lists for the target."""
+    source, target = legacy_cluster, kafka_clusters[0]
+    suffix = uuid.uuid4().hex[:8]
+    topic, user, password = f"legacy.payments.{suffix}", f"mirror-{suffix}", f"pw-{suffix}"
+    for cluster in (source, target):
+        create_topic(cluster, topic)
+    produce_numbered(source, topic, range(30))
+    literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
+    allow(target, f"User:{user}", [
+        *((ResourceType.TOPIC, topic, literal, op) for op in (AclOperation.DESCRIBE, AclOperation.WRITE)),
+        # MirrorMaker's offset syncs and checkpoints topics on the target (created, written and read by it).
+        *((ResourceType.TOPIC, "mm2-offset-syncs.", prefixed, op)
+          for op in (AclOperation.CREATE, AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.READ)),
+        *((ResourceType.TOPIC, f"{source.name}.checkpoints.internal", literal, op)
+          for op in (AclOperation.CREATE, AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.READ)),
+        (ResourceType.BROKER, "kafka-cluster", literal, AclOperation.DESCRIBE),
+    ])
+    mirror_target = ClusterEndpoint(alias=target.name, bootstrap_servers=target.bootstrap, username=user,
+                                    password=password)
+    spec = MirrorSpec(mirror_id=f"f{suffix}", source=endpoint(source), target=mirror_target, topics=(topic,),
+                      internal_replication_factor=1)
+    session = RecordingSession()
+    engine = ConnectMirrorEngine(connect_worker.url, session=session)
+    source_connector = connector_names(spec.mirror_id)["source"]
+    try:
+        failed = until(engine, spec, MirrorState.FAILED)
+        assert failed.detail.startswith(f"{source_connector} task 0 FAILED: ")
+        assert "Authentication" in failed.detail
+        add_user(target, user, password)
+        until(engine, spec, MirrorState.RUNNING)
+        # Healed by restarting the failed task; each connector was put once, when it was created.
+        assert sorted(u.rsplit("/", 2)[-2] for m, u in session.calls if m == "PUT") == sorted(
+            connector_names(spec.mirror_id).values())
+        assert any(m == "POST" and f"/connectors/{source_connector}/restart?includeTasks=true&onlyFailed=true" in u
+                   for m, u in session.calls)
+        assert sorted(read_all(target, topic, 30)) == list(range(30))
+    finally:
+        assert engine.stop(spec.mirror_id).state is MirrorState.ABSENT
 
 
 def test_an_engine_that_cannot_be_reached_is_unreachable(legacy_cluster: LocalCluster,
