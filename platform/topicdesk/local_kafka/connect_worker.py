@@ -7,12 +7,12 @@ Kafka release (local_kafka.distribution.ensure_mirror_libs: connect-runtime and 
 of the same release), joined to one local cluster (the migration's target: a Connect cluster
 writes what its source connectors produce into the cluster it is attached to), with SCRAM
 credentials, its config/offset/status topics on that cluster, and the REST listener on a free
-loopback port. Everything lives under one folder:
+loopback port. Everything lives under one folder, beside the local clusters' own:
 
-    <state_dir>/<name>/worker.properties   the worker's configuration (0600: it holds the password)
-    <state_dir>/<name>/log4j2.properties   (log4j.properties on 3.9)
-    <state_dir>/<name>/worker.json         pid, REST port, Kafka release, bootstrap (0600)
-    <state_dir>/<name>/logs/connect.log    the worker's log; jvm.log its stdout/stderr
+    <state_dir>/connect-workers/<name>/worker.properties   the worker's configuration (0600: it holds the password)
+    <state_dir>/connect-workers/<name>/log4j2.properties   (log4j.properties on 3.9)
+    <state_dir>/connect-workers/<name>/worker.json         pid, REST port, Kafka release, bootstrap (0600)
+    <state_dir>/connect-workers/<name>/logs/connect.log    the worker's log; jvm.log its stdout/stderr
 
 The JVM runs in its own session, so it outlives the call that started it; `stop` ends it.
 """
@@ -190,8 +190,13 @@ rootLogger.appenderRef.connect.ref = connect
 # --- state ---------------------------------------------------------------------------------------
 
 
+def worker_home(state_dir: Path, name: str) -> Path:
+    # A folder of their own: a cluster's home is <state_dir>/<cluster name>.
+    return state_dir.absolute() / "connect-workers" / name
+
+
 def load_worker(state_dir: Path, name: str = "connect") -> ConnectWorker | None:
-    path = state_dir.absolute() / name / "worker.json"
+    path = worker_home(state_dir, name) / "worker.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return ConnectWorker(name=str(data["name"]), home=Path(data["home"]), rest_port=int(data["rest_port"]),
@@ -236,7 +241,7 @@ def up(cluster: LocalCluster, state_dir: Path, *, name: str = "connect", kafka_v
     """
     version = resolve_version(kafka_version or cluster.kafka_version)
     state_dir = state_dir.absolute()
-    home = state_dir / name
+    home = worker_home(state_dir, name)
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     with locked(home):
         recorded = load_worker(state_dir, name)
@@ -338,7 +343,7 @@ def stop_worker(worker: ConnectWorker, timeout: float = DEFAULT_STOP_TIMEOUT) ->
 def down(state_dir: Path, name: str = "connect", *, timeout: float = DEFAULT_STOP_TIMEOUT) -> ConnectWorker | None:
     """Stop the recorded worker; the worker that was running, or None. Its folder stays (logs)."""
     state_dir = state_dir.absolute()
-    home = state_dir / name
+    home = worker_home(state_dir, name)
     if not home.is_dir():
         return None
     with locked(home):
