@@ -113,6 +113,14 @@ def read_all(cluster: LocalCluster, topic: str, expected: int, timeout: float = 
     return seen
 
 
+def records_on(cluster: LocalCluster, topic: str) -> int:
+    consumer = Consumer({**cluster.client_config(), "group.id": f"counter-{uuid.uuid4().hex[:8]}"})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in range(PARTITIONS))
+    finally:
+        consumer.close()
+
+
 def commit_on_source(cluster: LocalCluster, topic: str, group: str, offset: int) -> None:
     consumer = Consumer({**cluster.client_config(), "group.id": group, "enable.auto.commit": False})
     try:
@@ -237,7 +245,13 @@ def test_a_failed_task_is_reported_and_restarted(legacy_cluster: LocalCluster, k
         assert failed.detail.startswith(f"{source_connector} task 0 FAILED: ")
         assert "Authentication" in failed.detail
         add_user(target, user, password)
-        until(engine, spec, MirrorState.RUNNING)
+        # A restarted task shows RUNNING until it fails again: like the driver, keep ensuring until
+        # the mirror runs and the records are there.
+        def healed() -> MirrorStatus | None:
+            status = engine.ensure_running(spec)
+            return status if status.running and records_on(target, topic) == 30 else None
+
+        eventually(healed, timeout=60, interval=1.0)
         # Healed by restarting the failed task; each connector was put once, when it was created.
         assert sorted(u.rsplit("/", 2)[-2] for m, u in session.calls if m == "PUT") == sorted(
             connector_names(spec.mirror_id).values())
