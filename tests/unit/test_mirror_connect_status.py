@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from topicdesk.adapters.mirror_connect import ConnectMirrorEngine, first_lines, mirror_status
+from topicdesk.adapters.mirror_connect import ConnectMirrorEngine, first_lines, mirror_status, scrub
 from topicdesk.adapters.mirror_factory import mirror_engine_from_env
 from topicdesk.config import ConfigError
 from topicdesk.services.mirror_port import MirrorState
@@ -115,6 +115,12 @@ def test_first_lines_skips_frames_and_blank_lines() -> None:
     assert first_lines("\n  java.io.IOException: gone\n\tat a.b(C.java:1)\nCaused by: x\n", lines=2) == \
         "java.io.IOException: gone | Caused by: x"
     assert first_lines("") == ""
+
+
+def test_scrub_removes_the_passwords_from_a_message() -> None:
+    message = 'Invalid value org...ScramLoginModule required username="a" password="hunter2"; for sasl.jaas.config'
+    assert scrub(message, ("hunter2", "")) == \
+        'Invalid value org...ScramLoginModule required username="a" password="[redacted]"; for sasl.jaas.config'
 
 
 # --- TOPICDESK_MIRROR_ENGINE=connect ------------------------------------------------------------

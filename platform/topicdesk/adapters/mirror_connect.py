@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from topicdesk.domain.mirror_config import connector_configs, connector_names
+from topicdesk.domain.mirror_config import REDACTED, connector_configs, connector_names
 from topicdesk.services.mirror_port import MirrorSpec, MirrorState, MirrorStatus, TaskStatus
 
 ENGINE = "connect"
@@ -170,7 +170,9 @@ class ConnectMirrorEngine:
         except _Unreachable as exc:
             return self._unreachable(spec.mirror_id, exc)
         except _Refused as exc:
-            return MirrorStatus(spec.mirror_id, MirrorState.FAILED, ENGINE, str(exc))
+            # Connect's validation messages may quote a value, the JAAS config with its password among them.
+            detail = scrub(str(exc), (spec.source.password, spec.target.password))
+            return MirrorStatus(spec.mirror_id, MirrorState.FAILED, ENGINE, detail)
         if restarted:
             return MirrorStatus(status.mirror_id, status.state, ENGINE,
                                 f"{status.detail} (restarted {', '.join(restarted)})", status.tasks)
@@ -246,6 +248,13 @@ class ConnectMirrorEngine:
                 raise _Refused(f"Connect refused {method} {path} ({code}): {_message(response)}")
             return response.json() if response.content else None
         raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def _message(response: requests.Response) -> str:
