@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka import connect_worker as lcw
 from topicdesk.local_kafka.errors import LocalKafkaError
 
 CLUSTER_NAMES = ("it-1", "it-2")
@@ -64,3 +65,24 @@ def legacy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lk.Loca
         left = lk.find_jvms(state_dir)
         if left:
             pytest.fail(f"local Kafka JVMs still running after down: pids {left}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def connect_worker(kafka_clusters: list[lk.LocalCluster],
+                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[lcw.ConnectWorker]:
+    """A running Kafka Connect distributed worker (Kafka 4.3.1, MirrorMaker 2 on its classpath)
+    attached to `kafka_clusters[0]` as its admin: the production engine of the migration tests."""
+    state_dir = tmp_path_factory.mktemp("local-connect")
+    try:
+        worker = lcw.up(kafka_clusters[0], state_dir)
+    except LocalKafkaError as exc:
+        lcw.down(state_dir)
+        where = "in CI" if os.environ.get("CI") == "true" else "on this machine"
+        pytest.fail(f"a local Kafka Connect worker could not start {where}: {exc.message}", pytrace=False)
+    try:
+        yield worker
+    finally:
+        lcw.down(state_dir)
+        left = lcw.find_workers(state_dir)
+        if left:
+            pytest.fail(f"local Connect JVMs still running after down: pids {left}", pytrace=False)

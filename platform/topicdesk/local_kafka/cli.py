@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from topicdesk.local_kafka import cluster as lk
+from topicdesk.local_kafka import connect_worker
 from topicdesk.local_kafka.distribution import KAFKA_VERSION, ensure_mirror_libs
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.local_kafka.model import MAX_BROKERS
@@ -131,3 +132,48 @@ def status_command(state_dir: Path | None) -> None:
         logs = c.log_dir if not c.multi_node else c.home / "node-*" / "logs"
         click.echo(f"{c.name}: {state}  kafka={c.kafka_version}  brokers={c.broker_count}  bootstrap={c.bootstrap}  "
                    f"cluster-id={c.cluster_id}{pid}  logs={logs}")
+
+
+@local.group("connect")
+def connect_group() -> None:
+    """A Kafka Connect distributed worker with MirrorMaker 2, to try the `connect` mirror engine locally."""
+
+
+@connect_group.command("up")
+@click.option("--cluster", "cluster_name", required=True,
+              help="The local cluster the worker joins (the migration's target).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help=f"REST port [default: first free from {connect_worker.FIRST_REST_PORT}].")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=_STATE_DIR_HELP)
+@click.option("--heap-mb", type=click.IntRange(min=128), default=connect_worker.DEFAULT_HEAP_MB, show_default=True)
+def connect_up_command(cluster_name: str, port: int | None, state_dir: Path | None, heap_mb: int) -> None:
+    """Start a Connect worker on a running local cluster (or reuse it) and wait until it answers."""
+    folder = _state_dir(state_dir)
+    cluster = lk.load_state(folder, cluster_name)
+    if cluster is None:
+        raise click.ClickException(f"no local cluster named {cluster_name} in {folder}; start it with `topicdesk "
+                                   f"local up --name {cluster_name}`")
+    try:
+        worker = connect_worker.up(cluster, folder, rest_port=port, heap_mb=heap_mb)
+    except LocalKafkaError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"connect: ready  kafka={worker.kafka_version}  cluster={cluster.name}  url={worker.url}  "
+               f"pid={worker.pid}  logs={worker.log_dir}")
+    click.echo(f"Use it: TOPICDESK_MIRROR_ENGINE=connect TOPICDESK_CONNECT_URL={worker.url}")
+
+
+@connect_group.command("down")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help=_STATE_DIR_HELP)
+def connect_down_command(state_dir: Path | None) -> None:
+    """Stop the local Connect worker (its connectors stay in its topics and come back with `up`)."""
+    folder = _state_dir(state_dir)
+    try:
+        stopped = connect_worker.down(folder)
+    except LocalKafkaError as exc:
+        raise click.ClickException(exc.message) from exc
+    if stopped is None:
+        click.echo(f"no local Connect worker was running in {folder}")
+    else:
+        click.echo(f"connect: stopped (pid {stopped.pid})")
