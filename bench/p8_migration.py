@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 import tempfile
 import threading
@@ -333,6 +334,7 @@ def main() -> int:
                 print(f"MirrorMaker pid {pid} still running; stopping it", file=sys.stderr)
             for folder in (engine.state_dir / "mirrors").glob("*"):
                 engine.stop(folder.name)
+            shutil.rmtree(engine.state_dir, ignore_errors=True)  # mm2.properties hold passwords
     verdict = kb.median(ratios)
     outcome = "met" if verdict >= TARGET_RATIO else "MISSED"
     print(f"median mm2/raw {verdict:.2f}x (target >= {TARGET_RATIO}) -> {outcome}")
