@@ -132,6 +132,9 @@ def test_mm2_properties_flow_and_clusters() -> None:
     assert props["payments-dev.producer.acks"] == "all"
     assert props["payments-dev.producer.enable.idempotence"] == "true"
     assert props["payments-dev.offset.flush.interval.ms"] == "2000"
+    assert props["payments-dev.producer.max.in.flight.requests.per.connection"] == "5"
+    # The flow's target producer only writes offset syncs: no linger (it caps the copy rate).
+    assert props["legacy->payments-dev.target.producer.linger.ms"] == "0"
     assert props["payments-dev.group.id"] == "topicdesk-mirror-m-42"
     assert props["offset.storage.topic"] == "mm2-offsets.topicdesk-m-42.internal"
     for key in ("offset-syncs.topic.replication.factor", "checkpoints.topic.replication.factor",
@@ -147,7 +150,7 @@ def test_nothing_configures_a_write_to_the_source() -> None:
     # Only client settings are prefixed by the source alias; no flow writes to it.
     assert {k for k in props if k.startswith("legacy.")} == {
         "legacy.bootstrap.servers", "legacy.security.protocol", "legacy.sasl.mechanism", "legacy.sasl.jaas.config",
-        "legacy.consumer.auto.offset.reset"}
+        "legacy.consumer.auto.offset.reset", "legacy.consumer.max.poll.records"}
     assert not any(k.startswith("payments-dev->legacy.") and v == "true" for k, v in props.items())
 
 
@@ -209,6 +212,7 @@ def test_connector_configs_for_connect() -> None:
         assert mirrormaker_filter(config["topics"]).fullmatch("payments.refunds-v2")
     assert source["producer.override.bootstrap.servers"] == "127.0.0.1:9192"
     assert source["producer.override.acks"] == "all"
+    assert source["target.producer.linger.ms"] == "0"
     assert source["source.consumer.auto.offset.reset"] == "earliest"
     assert jaas_password(source["producer.override.sasl.jaas.config"]) == TRICKY
     assert not any("heartbeat" in c["connector.class"].lower() for c in configs.values())

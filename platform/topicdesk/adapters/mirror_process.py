@@ -29,6 +29,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -46,11 +47,15 @@ log = logging.getLogger(__name__)
 ENGINE = "process"
 DEFAULT_HEAP_MB = 384
 STOP_TIMEOUT_SECONDS = 20.0
+# A failed mirror (a task failed, or the JVM exited with errors) is started again at most this
+# often; one that merely died (kill -9, no errors) is started again at once.
+RESTART_BACKOFF_SECONDS = 30.0
 # How much of the end of mm2.log a status reads: task lines of the current start are near its
 # beginning but a long-running mirror's log rolls at LOG_MAX_MB, so readiness is also kept in a marker.
 LOG_SCAN_BYTES = 4 * 1024 * 1024
 LOG_MAX_MB = 20
 ERROR_LINES = 5
+ENDING_LINES = 10
 MIRROR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TASK_STARTED = re.compile(r"WorkerSourceTask\{id=(?P<connector>Mirror\w+Connector)-(?P<task>\d+)\} "
                           r"Source task finished initialization and start")
@@ -65,11 +70,15 @@ class ProcessMirrorEngine:
     name = ENGINE
 
     def __init__(self, state_dir: Path, kafka_version: str = DEFAULT_VERSION, java: str | None = None,
-                 heap_mb: int = DEFAULT_HEAP_MB, *, libs: Callable[[str], Path] = ensure_mirror_libs) -> None:
+                 heap_mb: int = DEFAULT_HEAP_MB, *, libs: Callable[[str], Path] = ensure_mirror_libs,
+                 stop_timeout: float = STOP_TIMEOUT_SECONDS,
+                 restart_backoff: float = RESTART_BACKOFF_SECONDS) -> None:
         self.state_dir = Path(state_dir).absolute()
         self.kafka_version = resolve_version(kafka_version)
         self.java = java
         self.heap_mb = heap_mb
+        self.stop_timeout = stop_timeout
+        self.restart_backoff = restart_backoff
         self._libs = libs
 
     # --- the port ---------------------------------------------------------------------------
@@ -80,18 +89,22 @@ class ProcessMirrorEngine:
             f"Written by topicdesk for mirror {spec.mirror_id}; rewritten on every start.\n"
             "Holds SCRAM passwords of both clusters: keep it private (mode 0600)."))
         wanted = self._config_hash(config)
+        same = _read(folder / "config.sha256") == wanted
         pid = self._live_pid(folder)
+        current = self.status(spec.mirror_id)
+        if same and current.state is MirrorState.FAILED and self._started_within(folder, self.restart_backoff):
+            # A task that fails on every start (an ACL missing, a wrong password) must not turn
+            # into a JVM started on every reconcile pass.
+            return current
         if pid is not None:
-            current = self.status(spec.mirror_id)
-            same = _read(folder / "config.sha256") == wanted
             if same and current.state is not MirrorState.FAILED:
                 return current
             why = "its configuration changed" if not same else f"it failed: {current.detail}"
             log.info("restarting MirrorMaker of mirror %s (pid %s): %s", spec.mirror_id, pid, why)
             self._terminate(pid)
-        elif (folder / "mm2.pid").exists():
+        elif current.state is not MirrorState.ABSENT:
             log.warning("MirrorMaker of mirror %s is not running (%s); starting it again", spec.mirror_id,
-                        self.status(spec.mirror_id).detail or "exited")
+                        current.detail or "exited")
         try:
             new_pid = self._start(folder, config, wanted)
         except (OSError, LocalKafkaError) as exc:  # no Java, no jars, a full disk: a status, not a crashed pass
@@ -110,9 +123,12 @@ class ProcessMirrorEngine:
         tasks = _tasks(text)
         errors = _error_lines(text)
         if pid is None:
+            # It failed if it ended on errors (its last log lines, or anything on stdout: a JVM that
+            # could not start); an error long before a kill -9 does not make it a failure.
             out = _error_lines(_tail(folder / "mm2.out", 64 * 1024), any_line=True)
+            ended_on_errors = bool(_error_lines("\n".join(text.splitlines()[-ENDING_LINES:])))
             detail = "; ".join(errors or out) or "MirrorMaker exited"
-            state = MirrorState.FAILED if errors or out else MirrorState.STOPPED
+            state = MirrorState.FAILED if ended_on_errors or out else MirrorState.STOPPED
             return MirrorStatus(mirror_id, state, ENGINE, detail=f"not running: {detail}"[:4000], tasks=tasks)
         failed = [t for t in tasks if t.state == "FAILED"]
         if failed:
@@ -161,6 +177,14 @@ class ProcessMirrorEngine:
             raise ValueError(f"mirror id {mirror_id!r} must be 1-64 letters, digits, '.', '_' or '-'")
         return self.state_dir / "mirrors" / mirror_id
 
+    @staticmethod
+    def _started_within(folder: Path, seconds: float) -> bool:
+        try:
+            started = (folder / "mm2.pid").stat().st_mtime
+        except FileNotFoundError:
+            return False
+        return time.time() - started < seconds
+
     def _config_hash(self, config: str) -> str:
         digest = hashlib.sha256()
         for part in (config, self.kafka_version, str(self.heap_mb), self.java or ""):
@@ -183,8 +207,8 @@ class ProcessMirrorEngine:
         return pid
 
     def _terminate(self, pid: int) -> None:
-        if processes.terminate_group(pid, STOP_TIMEOUT_SECONDS):
-            log.warning("MirrorMaker pid %s ignored SIGTERM for %.0fs and was killed", pid, STOP_TIMEOUT_SECONDS)
+        if processes.terminate_group(pid, self.stop_timeout):
+            log.warning("MirrorMaker pid %s ignored SIGTERM for %.0fs and was killed", pid, self.stop_timeout)
 
     def _start(self, folder: Path, config: str, config_hash: str) -> int:
         libs = self._libs(self.kafka_version)
@@ -206,11 +230,24 @@ class ProcessMirrorEngine:
         argv = [java, *jvm_options(self.heap_mb), log_property, f"-Dtopicdesk.mirror={folder.name}",
                 "-cp", f"{libs}/*", DRIVER_CLASS, str(folder / "mm2.properties")]
         pid = processes.spawn_detached(argv, folder / "mm2.out")
+        _await_exec(pid)
         _write_private(folder / "mm2.pid", str(pid))
         _write_private(folder / "config.sha256", config_hash)
         log.info("started MirrorMaker %s for mirror %s (pid %s, folder %s)", self.kafka_version, folder.name, pid,
                  folder)
         return pid
+
+
+def _await_exec(pid: int, timeout: float = 5.0) -> None:
+    """Wait until the new process shows its own argv: for a moment after spawning, /proc/<pid>/cmdline
+    is empty, and a status asked then would take the mirror for dead and start a second JVM."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        processes.reap(pid)
+        cmdline = processes.cmdline_of(pid)
+        if cmdline is None or cmdline or processes.is_zombie(pid):
+            return
+        time.sleep(0.01)
 
 
 def _tasks(log_text: str) -> tuple[TaskStatus, ...]:
