@@ -456,12 +456,17 @@ if behaviour == "ignores-sigterm":
 else:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 time.sleep(0.2)
+if behaviour == "early-error":
+    line("ERROR", "Error querying for consumer group g on cluster target (transient)")
 if behaviour != "never-ready":
     line("INFO", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Source task finished initialization and start")
 if behaviour == "task-fails":
     line("ERROR", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Task threw an uncaught and unrecoverable "
                   "exception. Task is being killed and will not recover until manually restarted")
     line("ERROR", "org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized")
+if behaviour == "early-error":
+    for _ in range(12):
+        line("INFO", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Committing offsets")
 while True:
     time.sleep(1)
 '''

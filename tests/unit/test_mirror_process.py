@@ -92,6 +92,19 @@ def test_killed_process_is_reported_and_restarted(engine: ProcessMirrorEngine) -
     running(engine)
 
 
+def test_an_old_error_does_not_make_a_killed_mirror_failed(engine: ProcessMirrorEngine) -> None:
+    behave(engine, "mig-1", "early-error")
+    engine.ensure_running(SPEC)
+    running(engine)
+    pid = engine.pid("mig-1")
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    dead = eventually(lambda: s if (s := engine.status("mig-1")).state is not MirrorState.RUNNING else None,
+                      timeout=5, interval=0.1)
+    assert dead.state is MirrorState.STOPPED
+    assert engine.ensure_running(SPEC).state is MirrorState.STARTING  # no backoff for a killed one
+
+
 def test_exit_with_errors_is_failed_with_the_log_lines(engine: ProcessMirrorEngine) -> None:
     behave(engine, "mig-1", "exits")
     engine.ensure_running(SPEC)

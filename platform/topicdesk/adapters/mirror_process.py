@@ -55,6 +55,7 @@ RESTART_BACKOFF_SECONDS = 30.0
 LOG_SCAN_BYTES = 4 * 1024 * 1024
 LOG_MAX_MB = 20
 ERROR_LINES = 5
+ENDING_LINES = 10
 MIRROR_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TASK_STARTED = re.compile(r"WorkerSourceTask\{id=(?P<connector>Mirror\w+Connector)-(?P<task>\d+)\} "
                           r"Source task finished initialization and start")
@@ -122,9 +123,12 @@ class ProcessMirrorEngine:
         tasks = _tasks(text)
         errors = _error_lines(text)
         if pid is None:
+            # It failed if it ended on errors (its last log lines, or anything on stdout: a JVM that
+            # could not start); an error long before a kill -9 does not make it a failure.
             out = _error_lines(_tail(folder / "mm2.out", 64 * 1024), any_line=True)
+            ended_on_errors = bool(_error_lines("\n".join(text.splitlines()[-ENDING_LINES:])))
             detail = "; ".join(errors or out) or "MirrorMaker exited"
-            state = MirrorState.FAILED if errors or out else MirrorState.STOPPED
+            state = MirrorState.FAILED if ended_on_errors or out else MirrorState.STOPPED
             return MirrorStatus(mirror_id, state, ENGINE, detail=f"not running: {detail}"[:4000], tasks=tasks)
         failed = [t for t in tasks if t.state == "FAILED"]
         if failed:

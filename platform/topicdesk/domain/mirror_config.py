@@ -149,9 +149,9 @@ def _consumer_settings() -> dict[str, str]:
 
 
 def _producer_settings() -> dict[str, str]:
-    # Connect's worker producer sends one request at a time per broker with 16 KiB batches; an
-    # idempotent producer keeps each partition's order with up to 5 in flight, and bigger, slightly
-    # lingering batches carry a bulk copy at several times the rate.
+    # Connect's worker producer defaults to one request in flight per broker and 16 KiB batches,
+    # built for ordering without idempotence; an idempotent producer keeps each partition's order
+    # with up to 5 in flight, so a bulk copy may use them and bigger batches.
     return {"acks": "all", "enable.idempotence": "true", "max.in.flight.requests.per.connection": "5",
             "linger.ms": "5", "batch.size": str(512 * 1024)}
 

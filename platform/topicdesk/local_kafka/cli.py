@@ -91,12 +91,18 @@ def up_command(
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help=_STATE_DIR_HELP)
 def down_command(names: tuple[str, ...], purge: bool, state_dir: Path | None) -> None:
-    """Stop local clusters (SIGTERM, then SIGKILL); their data stays unless --purge."""
+    """Stop local clusters and their Connect worker (SIGTERM, then SIGKILL); their data stays unless --purge."""
     folder = _state_dir(state_dir)
     try:
+        # A Connect worker of this folder goes first: without its cluster it only logs failures.
+        worker = connect_worker.down(folder) if not names else None
         stopped = lk.down(folder, list(names) or None, purge=purge)
+        if purge and not names:
+            connect_worker.purge(folder)
     except LocalKafkaError as exc:
         raise click.ClickException(exc.message) from exc
+    if worker is not None:
+        click.echo(f"connect: stopped (pid {worker.pid})")
     if not stopped:
         click.echo(f"no local cluster was running in {folder}")
     for c in stopped:
@@ -151,8 +157,9 @@ def connect_up_command(cluster_name: str, port: int | None, state_dir: Path | No
     """Start a Connect worker on a running local cluster (or reuse it) and wait until it answers."""
     folder = _state_dir(state_dir)
     cluster = lk.load_state(folder, cluster_name)
-    if cluster is None:
-        raise click.ClickException(f"no local cluster named {cluster_name} in {folder}; start it with `topicdesk "
+    if cluster is None or not all(lk.is_running(view) for view in cluster.views()):
+        what = "no local cluster named" if cluster is None else "the local cluster is not running:"
+        raise click.ClickException(f"{what} {cluster_name} in {folder}; start it with `topicdesk "
                                    f"local up --name {cluster_name}`")
     try:
         worker = connect_worker.up(cluster, folder, rest_port=port, heap_mb=heap_mb)

@@ -44,7 +44,7 @@ from topicdesk.local_kafka.processes import (
     terminate_group,
 )
 from topicdesk.local_kafka.run_logs import RUN_MARKER, first_error, tail
-from topicdesk.local_kafka.state import locked, write_private
+from topicdesk.local_kafka.state import locked, remove_tree, write_private
 from topicdesk.local_kafka.versions import resolve_version, uses_log4j2
 
 MAIN_CLASS = "org.apache.kafka.connect.cli.ConnectDistributed"
@@ -356,6 +356,13 @@ def down(state_dir: Path, name: str = "connect", *, timeout: float = DEFAULT_STO
                                 host=worker.host)
         _save(stopped)
         return worker if was_running else None
+
+
+def purge(state_dir: Path) -> None:
+    """Delete every stopped worker's folder (state, properties, logs) under `state_dir`."""
+    root = worker_home(state_dir, "x").parent
+    if root.is_dir():
+        remove_tree(root, state_dir.absolute())
 
 
 def find_workers(under: Path) -> list[int]:

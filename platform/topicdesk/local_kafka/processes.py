@@ -308,4 +308,3 @@ def jvm_rss_bytes(pid: int) -> int | None:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     return None
-
