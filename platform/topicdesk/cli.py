@@ -206,7 +206,19 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
         signal.signal(sig, on_signal)
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
                 drift_interval=drift_interval, stop=stopping.is_set,
-                notifications=_deliverer(engine, app_settings, "reconciler"))
+                notifications=_deliverer(engine, app_settings, "reconciler"), mirror_engine=_mirror_engine())
+
+
+def _mirror_engine() -> Any:
+    """The MirrorMaker 2 engine the migrations run on (TOPICDESK_MIRROR_*: adapters/mirror_factory.py);
+    None (migrations wait) where that adapter is not installed."""
+    import importlib
+
+    try:
+        factory = importlib.import_module("topicdesk.adapters.mirror_factory")
+    except ImportError:
+        return None
+    return factory.mirror_engine_from_env()
 
 
 def _deliverer(engine: Any, settings: Settings, role: str) -> Any:

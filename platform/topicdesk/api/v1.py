@@ -210,6 +210,21 @@ def get_migration(migration_id: str) -> ResponseReturnValue:
         return jsonify(migrations.get_migration(session, identity, migration_id))
 
 
+@v1.post("/migrations/<migration_id>/rollback")
+def roll_back_migration(migration_id: str) -> ResponseReturnValue:
+    from topicdesk.services import migration_commands
+
+    return jsonify(migration_commands.roll_back_migration(engine(), caller(), migration_id, json_body()))
+
+
+@v1.post("/migrations/<migration_id>/producers-switched")
+def migration_producers_switched(migration_id: str) -> ResponseReturnValue:
+    from topicdesk.services import migration_commands
+
+    json_body(optional=True)
+    return jsonify(migration_commands.confirm_producers_switched(engine(), caller(), migration_id))
+
+
 @v1.post("/requests/<request_id>/approve")
 def approve(request_id: str) -> ResponseReturnValue:
     body = json_body(optional=True)
