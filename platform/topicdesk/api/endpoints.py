@@ -218,7 +218,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/v1/migrations/{id}/producers-switched", "v1.migration_producers_switched",
              "Confirm producers write to the target (at producers_cut_over; otherwise Topicdesk waits to see records "
              "on the target past the verified counts)", "owner", note="an owner of the target's owner team; 409 at "
-             "another step", tags=("migrations",), body_required=False, response_schema="Migration"),
+             "another step; the optional comment goes into the audit event", tags=("migrations",),
+             request_schema="Approval", body_required=False, response_schema="Migration"),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics",
              "The topic catalogue across clusters (status: applied, drifted, pending or error)", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"),

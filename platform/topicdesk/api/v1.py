@@ -221,8 +221,11 @@ def roll_back_migration(migration_id: str) -> ResponseReturnValue:
 def migration_producers_switched(migration_id: str) -> ResponseReturnValue:
     from topicdesk.services import migration_commands
 
-    json_body(optional=True)
-    return jsonify(migration_commands.confirm_producers_switched(engine(), caller(), migration_id))
+    comment = json_body(optional=True).get("comment", "")
+    if not (isinstance(comment, str) and len(comment) <= MAX_TEXT):
+        raise ValidationFailed("bad comment", errors=[FieldError("/comment", f"must be a string of at most "
+                                                                            f"{MAX_TEXT} characters")])
+    return jsonify(migration_commands.confirm_producers_switched(engine(), caller(), migration_id, comment))
 
 
 @v1.post("/requests/<request_id>/approve")

@@ -62,7 +62,8 @@ def roll_back_migration(engine: Engine, identity: Identity, migration_id: str, b
         return view_of(session, row)
 
 
-def confirm_producers_switched(engine: Engine, identity: Identity, migration_id: str) -> dict[str, Any]:
+def confirm_producers_switched(engine: Engine, identity: Identity, migration_id: str, comment: str = ""
+                               ) -> dict[str, Any]:
     """An owner of the target's owner team says producers write to the target (at producers_cut_over)."""
     with unit_of_work(engine) as session:
         row, _ = _locked(session, identity, migration_id)
@@ -74,6 +75,7 @@ def confirm_producers_switched(engine: Engine, identity: Identity, migration_id:
             row.producers_switched_by, row.updated_at = identity.subject, utcnow()
             session.add(row)
             record_event(session, actor=identity.subject, action="migration:producers_switched",
-                         subject=f"migration:{row.id}", team=row.owner_team, data={"target": row.target_cluster})
+                         subject=f"migration:{row.id}", team=row.owner_team,
+                         data={"target": row.target_cluster, "comment": comment})
         session.flush()
         return view_of(session, row)
