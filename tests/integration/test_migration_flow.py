@@ -231,7 +231,7 @@ def _prepare_source(local: LocalCluster, topic: str, writer: str, reader: str, g
             _acl(ResourceType.GROUP, group, f"User:{reader}", AclOperation.READ)]).values():
         future.result(30)
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
-    upserts: list[Any] = [UserScramCredentialUpsertion(user, info, b"source-" + user.encode()) for user in (writer, reader)]
+    upserts: list[Any] = [UserScramCredentialUpsertion(u, info, b"source-" + u.encode()) for u in (writer, reader)]
     for future in admin.alter_user_scram_credentials(upserts).values():
         future.result(30)
 
