@@ -210,15 +210,10 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
 
 
 def _mirror_engine() -> Any:
-    """The MirrorMaker 2 engine the migrations run on (TOPICDESK_MIRROR_*: adapters/mirror_factory.py);
-    None (migrations wait) where that adapter is not installed."""
-    import importlib
+    """The MirrorMaker 2 engine the migrations run on (TOPICDESK_MIRROR_*: adapters/mirror_factory.py)."""
+    from topicdesk.adapters.mirror_factory import mirror_engine_from_env
 
-    try:
-        factory = importlib.import_module("topicdesk.adapters.mirror_factory")
-    except ImportError:
-        return None
-    return factory.mirror_engine_from_env()
+    return mirror_engine_from_env()
 
 
 def _deliverer(engine: Any, settings: Settings, role: str) -> Any:
