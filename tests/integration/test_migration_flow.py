@@ -109,7 +109,7 @@ def _sasl(local: LocalCluster, user: str, password: str) -> dict[str, Any]:
     return {**local.client_config(), "sasl.username": user, "sasl.password": password}
 
 
-@dataclass
+@dataclass(eq=False)  # a thread: hashed by identity
 class LiveProducer(threading.Thread):
     """An idempotent producer of numbered records (value = the number, key = number % partitions) to
     the source; switched to the target on `switch_to`. A record the source refuses (writes denied)
@@ -167,7 +167,7 @@ class LiveProducer(threading.Thread):
         producer.flush(15)
 
 
-@dataclass
+@dataclass(eq=False)
 class GroupConsumer(threading.Thread):
     """A consumer group member reading and committing; `move_to` stops it on the source, waits until
     the target holds the group's translated offsets, and continues there with the same group id."""

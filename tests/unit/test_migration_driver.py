@@ -15,7 +15,15 @@ from sqlmodel import col, select
 from tests.fakes import FAST_RECONCILE, FakeClusterPort, FakeGroup, FakeMigrationProbe, FakeMirrorEngine
 from tests.support import TEAMS, Desk, desk_engine
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, AuditInboxRow, MigrationRow, RequestRow, TopicRow
+from topicdesk.adapters.tables import (
+    AccessGrantRow,
+    AuditEventRow,
+    AuditInboxRow,
+    MigrationRow,
+    NotificationOutboxRow,
+    RequestRow,
+    TopicRow,
+)
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain import migration_measure as measure
@@ -318,3 +326,17 @@ def test_lag_is_counted_per_partition_and_clamped() -> None:
     assert (view["total"], view["max"]) == (5, 5)
     history: dict[str, Any] = {"history": [{"at": "x", "total": 1, "max": 1}] * 130}
     assert len(measure.lag_view({}, {}, at, history)["history"]) == measure.LAG_HISTORY
+
+
+def test_teams_concerned_are_notified_of_each_step_in_the_transition(world: World) -> None:
+    hook = world.api.call("billing", "POST", "/api/v1/teams/billing/notifications/subscriptions",
+                          {"url": "http://localhost:9/hook", "event_types": ["migration.step"]})
+    assert hook.status_code == 201, hook.json
+    world.drive(3)
+    assert world.view()["step"] == "consumers_cut_over"
+    with unit_of_work(world.api.engine) as session:
+        sent = session.exec(select(NotificationOutboxRow).where(
+            NotificationOutboxRow.subscription_id == hook.json["id"])).all()
+    assert [(n.event_type, n.data["to"]) for n in sent] == [("migration.step", "mirroring"),
+                                                            ("migration.step", "consumers_cut_over")]
+    assert "Consuming teams" in sent[-1].data["now"][0]
