@@ -291,7 +291,7 @@ def _wait_step(desk: Desk, migration_id: str, step: str, timeout: float, log: Pa
         time.sleep(0.3)
     tail = log.read_text(errors="replace")[-4000:] if log.exists() else ""
     raise AssertionError(f"migration {migration_id} not at {step} within {timeout}s: {view.get('step')}, "
-                         f"gate {view.get('gate')}, error {view.get('last_error')}, "
+                         f"facts {view.get('facts')}, error {view.get('last_error')}, "
                          f"mirror {view.get('mirror')}\n{tail}")
 
 

@@ -110,17 +110,41 @@ def group_facts(moved: Sequence[Mapping[str, Any]], source: Mapping[str, GroupOb
                   "groups_active_on_target": on_target}
 
 
-def topics_as_planned(planned: Iterable[Mapping[str, Any]], observed: Mapping[str, ObservedTopic]) -> bool:
-    """Every planned (not refused) topic exists on the target with its partitions and configs."""
+def topics_not_as_planned(planned: Iterable[Mapping[str, Any]], observed: Mapping[str, ObservedTopic]
+                          ) -> list[str]:
+    """Why planned (not refused) topics are not on the target as planned; empty: all are."""
+    out = []
     for topic in planned:
         if topic.get("refused"):
             continue
-        seen = observed.get(str(topic["name"]))
-        if seen is None or seen.partitions != topic["partitions"]:
-            return False
-        if any(seen.config.get(k) != v for k, v in dict(topic.get("config") or {}).items()):
-            return False
-    return True
+        name = str(topic["name"])
+        seen = observed.get(name)
+        if seen is None:
+            out.append(f"{name}: not on the target")
+        elif seen.partitions != topic["partitions"]:
+            out.append(f"{name}: {seen.partitions} partitions, {topic['partitions']} planned")
+        else:
+            out += [f"{name}: {k}={seen.config.get(k)!r}, {v!r} planned"
+                    for k, v in sorted(dict(topic.get("config") or {}).items()) if seen.config.get(k) != v]
+    return out
+
+
+def topics_as_planned(planned: Iterable[Mapping[str, Any]], observed: Mapping[str, ObservedTopic]) -> bool:
+    """Every planned (not refused) topic exists on the target with its partitions and configs."""
+    return not topics_not_as_planned(planned, observed)
+
+
+def grants_missing(grants: Iterable[AccessGrant], acls: frozenset[AclBinding], needed_users: Iterable[str],
+                   scram_users: frozenset[str]) -> list[str]:
+    """The planned grants whose ACLs, and the service accounts whose SCRAM credentials, the target lacks."""
+    out = []
+    for grant in grants:
+        try:
+            if not bindings_for(grant) <= acls:
+                out.append(f"{grant.access} {grant.topic} for {grant.principal}")
+        except (InvalidGrant, ValueError) as exc:
+            out.append(f"{grant.access} {grant.topic} for {grant.principal}: {exc}")
+    return out + [f"SCRAM credential of {user}" for user in sorted(set(needed_users) - scram_users)]
 
 
 def planned_grants(plan: Mapping[str, Any], topics: Iterable[str]) -> list[AccessGrant]:
@@ -138,13 +162,7 @@ def planned_grants(plan: Mapping[str, Any], topics: Iterable[str]) -> list[Acces
 def grants_in_place(grants: Iterable[AccessGrant], acls: frozenset[AclBinding], needed_users: Iterable[str],
                     scram_users: frozenset[str]) -> bool:
     """The planned grants' ACLs and the planned service accounts' SCRAM credentials are on the target."""
-    for grant in grants:
-        try:
-            if not bindings_for(grant) <= acls:
-                return False
-        except (InvalidGrant, ValueError):
-            return False
-    return set(needed_users) <= scram_users
+    return not grants_missing(grants, acls, needed_users, scram_users)
 
 
 def write_deny(topics: Iterable[str]) -> frozenset[AclBinding]:

@@ -203,9 +203,12 @@ def _planned(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine, _cfg: Driv
                                              data={"target": row.target_cluster, **written,
                                                    "service_accounts": accounts})])
     users = set(observed.scram_users) | {s["principal"] for s in missing_users if out.error is None}
-    out.facts = {"target_topics_created": measure.topics_as_planned(topics, observed.topics),
-                 "target_grants_created": measure.grants_in_place(
-                     grants, observed.acls, [s["principal"] for s in _needed_accounts(row)], frozenset(users))}
+    not_yet = measure.topics_not_as_planned(topics, observed.topics)
+    missing = measure.grants_missing(grants, observed.acls, [s["principal"] for s in _needed_accounts(row)],
+                                     frozenset(users))
+    # The reasons are facts too: the API shows what the target still lacks.
+    out.facts = {"target_topics_created": not not_yet, "target_grants_created": not missing,
+                 "target_topics_pending": not_yet, "target_grants_pending": missing}
     return out
 
 
@@ -388,6 +391,9 @@ def _record(engine: Engine, before: MigrationRow, step: Step, measured: Measured
             return  # moved meanwhile (a rollback through the API): the next pass starts from there
         events = list(measured.events)
         if measured.facts or step not in TERMINAL:
+            if measured.facts != row.facts:
+                log.info("migration %s at %s measured %s", row.id, step, measured.facts,
+                         extra={"migration": row.id, "step": str(step)})
             row.facts, row.facts_at = {**measured.facts}, at
         if measured.lag is not None:
             row.lag = measured.lag
