@@ -409,7 +409,8 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
     assert steps == ["planned", "mirroring", "consumers_cut_over", "producers_cut_over", "source_quarantined", "done"]
 
     # The source is quarantined: its consumers (old credentials) are denied; the data is kept.
-    old = Consumer({**_sasl(legacy_cluster, reader, f"source-{reader}"), "group.id": f"{group}-late",
+    # The group it is allowed to read with: only the quarantine's DENY can refuse it.
+    old = Consumer({**_sasl(legacy_cluster, reader, f"source-{reader}"), "group.id": group,
                     "auto.offset.reset": "earliest"})
     old.subscribe([topic])
     try:

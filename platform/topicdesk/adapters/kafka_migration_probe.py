@@ -1,7 +1,7 @@
 """The MigrationProbe on a real cluster (services/migration_probe.py), over confluent-kafka.
 
     ends      ListOffsets EARLIEST and LATEST, every partition at once     2 requests
-    groups    DescribeGroups for the moved groups                          1 request
+    groups    ListGroups, DescribeGroups for the moved groups it lists      2 requests
     commits   OffsetFetch, one per group, all in flight at once            G requests
     records   one consumer, assign() every partition at its n-th sample    k+2 rounds
 
@@ -78,6 +78,14 @@ class KafkaMigrationProbe:
         try:
             every = self._partitions(topics)
             wait = self._timeout + 5
+            # Only groups the cluster knows: librdkafka 2.16 crashes (SIGSEGV) fetching the offsets of
+            # a group a Kafka 4.x broker does not have, right after its describe failed.
+            listed = self._admin.list_consumer_groups(request_timeout=self._timeout).result(timeout=wait)
+            known = {g.group_id for g in listed.valid}
+            absent = {g: GroupObservation(g, 0, "DEAD", {}) for g in wanted if g not in known}
+            wanted = [g for g in wanted if g in known]
+            if not wanted:
+                return absent
             described = self._admin.describe_consumer_groups(wanted, request_timeout=self._timeout)
             commits = {g: self._admin.list_consumer_group_offsets(
                 [_ConsumerGroupTopicPartitions(g, list(every))], request_timeout=self._timeout)[g]
@@ -99,7 +107,7 @@ class KafkaMigrationProbe:
                         if tp.error is None and tp.offset >= 0:
                             committed[(tp.topic, tp.partition)] = tp.offset
                 out[group] = GroupObservation(group, members, state, committed)
-            return out
+            return {**absent, **out}
         except ProbeUnavailable:
             raise
         except Exception as exc:
