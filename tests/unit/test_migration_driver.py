@@ -33,6 +33,7 @@ from topicdesk.domain.migration_measure import PartitionEnds, SampledRecord
 from topicdesk.domain.migration_verify import sample_offsets, verify
 from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
+from topicdesk.services.drift import scan_cluster
 from topicdesk.services.migration_driver import drive_migrations
 from topicdesk.services.mirror_port import MirrorState
 from topicdesk.services.reconcile_loop import run_once
@@ -340,3 +341,13 @@ def test_teams_concerned_are_notified_of_each_step_in_the_transition(world: Worl
     assert [(n.event_type, n.data["to"]) for n in sent] == [("migration.step", "mirroring"),
                                                             ("migration.step", "consumers_cut_over")]
     assert "Consuming teams" in sent[-1].data["now"][0]
+
+
+def test_the_migrations_deny_acls_are_not_drift_on_the_source(world: World) -> None:
+    world.drive(4)
+    _cut_consumers_over(world)
+    world.drive()
+    assert measure.write_deny([TOPIC]) <= world.ports["legacy"].acls
+    scan = scan_cluster(world.api.engine, "legacy", world.ports["legacy"])
+    assert not [b for b in scan.unmanaged_acls if b["principal"] == "User:*"]
+    assert not [i for i in scan.items if "User:*" in str(i)]

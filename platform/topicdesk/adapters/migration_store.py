@@ -119,3 +119,15 @@ def ensure_service_account(session: Session, cluster: str, principal: str, owner
     row.applied_at = utcnow()
     session.add(row)
     return True
+
+
+# Steps at which a migration may hold DENY ACLs on its source (rolled_back: until the driver removed them).
+DENY_STEPS = ("consumers_cut_over", "producers_cut_over", "source_quarantined", "done", "rolled_back")
+
+
+def topics_denied_by_migrations(session: Session, source_cluster: str) -> list[str]:
+    """Topics of `source_cluster` on which migrations keep (or may still keep) their DENY ACLs."""
+    rows = session.exec(select(MigrationRow.topics, MigrationRow.step, MigrationRow.finished_at).where(
+        MigrationRow.source_cluster == source_cluster, col(MigrationRow.step).in_(DENY_STEPS))).all()
+    return sorted({t for topics, step, finished in rows if not (step == "rolled_back" and finished is not None)
+                   for t in topics})
