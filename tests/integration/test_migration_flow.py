@@ -141,6 +141,18 @@ class LiveProducer(threading.Thread):
                 self.refused.add(number)
                 self.errors.append(err.name())
 
+    def _send(self, producer: Producer, number: int) -> None:
+        try:
+            producer.produce(self.topic, str(number).encode(), key=str(number % PARTITIONS).encode(),
+                             on_delivery=self._report)
+        except KafkaException as exc:  # librdkafka already knows the topic refuses us (writes denied)
+            with self._lock:
+                self.refused.add(number)
+                self.errors.append(exc.args[0].name())
+        except BufferError:
+            producer.poll(0.5)
+            self._send(producer, number)
+
     def run(self) -> None:
         number, switched = 0, False
         producer = Producer({**self.conf, "enable.idempotence": True, "linger.ms": 5, "message.timeout.ms": 10000})
@@ -152,14 +164,12 @@ class LiveProducer(threading.Thread):
                 with self._lock:
                     again, self.refused = sorted(self.refused), set()
                 for n in again:
-                    producer.produce(self.topic, str(n).encode(), key=str(n % PARTITIONS).encode(),
-                                     on_delivery=self._report)
+                    self._send(producer, n)
             if self.hold.is_set():
                 producer.poll(0.05)
                 continue
             for _ in range(2):
-                producer.produce(self.topic, str(number).encode(), key=str(number % PARTITIONS).encode(),
-                                 on_delivery=self._report)
+                self._send(producer, number)
                 number += 1
                 if switched:
                     self.on_target += 1
