@@ -433,7 +433,8 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
     numbers = Counter(n for _, n in consumer.seen)
     assert producer.delivered <= set(numbers)
     duplicates = Counter(p for p, n in set(consumer.seen) if numbers[n] > 1)
-    # What the group re-reads is exactly the translation's gap at its cut-over, per partition.
+    # What the group re-reads is exactly the translation's gap at its cut-over, per partition
+    # (MirrorSpec.offset_lag_max is MirrorMaker's aim; under load its translation lags further).
     assert all(count <= max(gaps.get(p, 0), 0) for p, count in duplicates.items()), (duplicates, gaps)
     print(f"duplicates per partition {dict(duplicates)}; translation gaps {gaps}; bound {OFFSET_LAG_MAX}")
     with unit_of_work(api.app.extensions["topicdesk.engine"]) as session:
@@ -475,7 +476,8 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
     assert rolled_back["step"] == "rolled_back"
     assert rolled_back["finished_at"] is not None, rolled_back["last_error"]
     assert not (mirrors / "mirrors" / rollback_id / "mm2.pid").exists()
-    source_acls = AdminClient(legacy_cluster.client_config()).describe_acls(AclBindingFilter(
+    source_admin = AdminClient(legacy_cluster.client_config())  # kept alive until its answer arrives
+    source_acls = source_admin.describe_acls(AclBindingFilter(
         ResourceType.TOPIC, small, ResourcePatternType.LITERAL, None, None,  # type: ignore[arg-type]
         AclOperation.ANY,
         AclPermissionType.DENY)).result(15)
