@@ -1,38 +1,64 @@
+import { type RefObject, useEffect, useRef, useState } from "react";
 import type { MigrationLag } from "../api/types";
 import { type Box, barLength, formatClock, formatCount, layoutSeries, polylinePoints, trend } from "../lib/chart";
 import { formatNumber } from "../lib/units";
 
-const BOX: Box = { width: 640, height: 220, left: 48, right: 12, top: 12, bottom: 28 };
+const BOX: Box = { width: 900, height: 240, left: 52, right: 12, top: 12, bottom: 28 };
+const MIN_WIDTH = 280;
+
+/**
+ * The figure's width in CSS pixels, so the viewBox matches it and the labels keep their size at
+ * 1280 and at 390 px instead of scaling with the drawing. Without ResizeObserver: BOX's width.
+ */
+function useWidth(): [RefObject<HTMLElement | null>, number] {
+  const ref = useRef<HTMLElement>(null);
+  const [width, setWidth] = useState(BOX.width);
+  useEffect(() => {
+    const element = ref.current;
+    if (!element || typeof ResizeObserver === "undefined") return;
+    const measure = () => {
+      const measured = Math.round(element.getBoundingClientRect().width);
+      if (measured > 0) setWidth(Math.max(MIN_WIDTH, measured));
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
 
 /**
  * The mirror's lag over time (total and the largest partition's), drawn as SVG with attributes and
  * classes only (the CSP allows no inline style). The viewBox scales it to any width.
  */
 export function LagHistoryChart({ lag }: { lag: MigrationLag }) {
+  const [ref, width] = useWidth();
   const history = lag.history ?? [];
   if (history.length === 0) return <p className="muted" data-testid="lag-chart-empty">No measurements yet.</p>;
+  const box: Box = { ...BOX, width };
   const totals = history.map((s) => s.total);
   const maxes = history.map((s) => s.max);
-  const total = layoutSeries(history, totals, BOX);
-  const max = layoutSeries(history, maxes, BOX, totals);
+  const total = layoutSeries(history, totals, box);
+  const max = layoutSeries(history, maxes, box, totals);
   const direction = trend(history);
   const latest = history[history.length - 1];
   const summary = `Lag over the last ${history.length} measurements: total ${formatNumber(latest?.total ?? 0)} records, `
     + `largest partition ${formatNumber(latest?.max ?? 0)}; ${direction === "none" ? "one measurement" : direction}.`;
   return (
-    <figure className="chart" data-testid="lag-chart" data-trend={direction} data-total={latest?.total}>
-      <svg viewBox={`0 0 ${BOX.width} ${BOX.height}`} role="img" aria-label={summary} className="chart-svg"
+    <figure ref={ref} className="chart" data-testid="lag-chart" data-trend={direction} data-total={latest?.total}>
+      <svg viewBox={`0 0 ${box.width} ${box.height}`} width={box.width} height={box.height} role="img" aria-label={summary} className="chart-svg"
         preserveAspectRatio="xMidYMid meet">
         {total.ticks.map((tick) => (
           <g key={tick} className="chart-grid">
-            <line x1={BOX.left} x2={BOX.width - BOX.right} y1={total.y(tick)} y2={total.y(tick)} />
+            <line x1={BOX.left} x2={box.width - box.right} y1={total.y(tick)} y2={total.y(tick)} />
             <text x={BOX.left - 6} y={total.y(tick) + 4} textAnchor="end" className="chart-tick">{formatCount(tick)}</text>
           </g>
         ))}
         {total.span ? (
           <>
             <text x={BOX.left} y={BOX.height - 8} className="chart-tick">{formatClock(total.span[0])}</text>
-            <text x={BOX.width - BOX.right} y={BOX.height - 8} textAnchor="end" className="chart-tick">
+            <text x={box.width - box.right} y={box.height - 8} textAnchor="end" className="chart-tick">
               {formatClock(total.span[1])} UTC
             </text>
           </>
@@ -80,7 +106,7 @@ export function PartitionLagBars({ lag }: { lag: MigrationLag }) {
               <td data-label="Source end" className="num">{formatNumber(p.source_end)}</td>
               <td data-label="Target end" className="num">{formatNumber(p.target_end)}</td>
               <td data-label="Behind" className="num">{formatNumber(p.lag)}</td>
-              <td data-label="Bar" className="lag-bar-cell">
+              <td data-label="Against the largest" className="lag-bar-cell">
                 <svg viewBox={`0 0 ${TRACK} 10`} className="lag-bar" aria-hidden="true" preserveAspectRatio="none">
                   <rect className="lag-bar-track" x={0} y={0} width={TRACK} height={10} rx={3} />
                   <rect className={p.lag === 0 ? "lag-bar-fill lag-bar-zero" : "lag-bar-fill"} x={0} y={0}

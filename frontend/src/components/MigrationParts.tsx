@@ -45,11 +45,15 @@ export function MigrationTimeline({ migration }: { migration: Migration }) {
                       const result = upcoming && gate ? checkResultWords(check, migration.facts) : null;
                       const tone = check.passes === true ? "pass" : check.passes === false ? "fail" : "unknown";
                       return (
-                        <li key={`${check.fact}-${check.op}`} className={upcoming && gate ? `check check-${tone}` : "check"}
+                        <li key={`${check.fact}-${check.op}`} className={upcoming && gate ? `check check-${tone}` : "check check-plain"}
                           data-fact={check.fact} data-passes={upcoming && gate ? String(check.passes ?? false) : undefined}>
-                          {upcoming && gate ? <span className="check-mark" aria-hidden="true">{check.passes ? "✓" : "✗"}</span> : null}
-                          <span>{checkWords(check)}</span>
-                          {result ? <span className="small muted">: {result}</span> : null}
+                          <span className="check-mark" aria-hidden="true">
+                            {upcoming && gate ? (check.passes ? "✓" : "✗") : "·"}
+                          </span>
+                          <span>
+                            {checkWords(check)}
+                            {result ? <span className="small muted"> — {result}</span> : null}
+                          </span>
                         </li>
                       );
                     })}
