@@ -516,10 +516,11 @@ export interface LagSample {
   max: number;
 }
 
+/** Before the first measurement the server sends measured_at, total and max as null and empty lists. */
 export interface MigrationLag {
-  measured_at: string;
-  total: number;
-  max: number;
+  measured_at: string | null;
+  total: number | null;
+  max: number | null;
   partitions: PartitionLag[];
   /** The last 120 measurements, oldest first. */
   history: LagSample[];
@@ -587,4 +588,7 @@ export interface Migration {
   groups?: MigrationGroup[] | null;
   team_actions?: TeamAction[] | null;
   last_error?: string | null;
+  /** Who confirmed producers write to the target (at producers_cut_over); null until then. */
+  producers_switched_by?: string | null;
+  finished_at?: string | null;
 }

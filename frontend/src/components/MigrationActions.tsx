@@ -21,7 +21,12 @@ export function MigrationActions({ migration, clusters, onChanged }: {
   const [error, setError] = useState<string | null>(null);
   const mayRollBack = canRollBackMigration(session, migration, clusters);
   const maySwitch = canSayProducersSwitched(session, migration);
-  if (!mayRollBack && !maySwitch) return null;
+  const switched = migration.producers_switched_by ? (
+    <p className="small" data-testid="producers-switched-by">
+      <strong>{migration.producers_switched_by}</strong> confirmed producers write to {migration.target_cluster}.
+    </p>
+  ) : null;
+  if (!mayRollBack && !maySwitch) return switched;
 
   const run = async (which: "rollback" | "switched") => {
     setBusy(which);
@@ -41,6 +46,7 @@ export function MigrationActions({ migration, clusters, onChanged }: {
   const missing = !reason.trim();
   return (
     <div className="migration-actions" data-testid="migration-actions">
+      {switched}
       <div className="button-row">
         {maySwitch ? (
           <button type="button" className="button button-primary" disabled={busy !== null} data-testid="producers-switched"

@@ -7,6 +7,7 @@ import {
   checkResultWords,
   checkWords,
   isTerminal,
+  measuredLag,
   migrationTargets,
   nextForwardStep,
   ownActionsFirst,
@@ -86,6 +87,13 @@ describe("who may do what", () => {
     expect(canSayProducersSwitched(bob, atProducers)).toBe(false);
     expect(canSayProducersSwitched(pat, atProducers)).toBe(false);
     expect(canSayProducersSwitched(alice, migration)).toBe(false);
+    expect(canSayProducersSwitched(alice, { ...atProducers, producers_switched_by: "alice" })).toBe(false);
+  });
+
+  it("tells a measured lag from the server's empty one", () => {
+    expect(measuredLag(null)).toBe(false);
+    expect(measuredLag({ measured_at: null, total: null, max: null, partitions: [], history: [] })).toBe(false);
+    expect(measuredLag({ measured_at: "2026-12-01T10:00:00Z", total: 0, max: 0, partitions: [], history: [] })).toBe(true);
   });
 
   it("offers Move to my team's cluster to owners of a team with a cluster, on another team's cluster", () => {

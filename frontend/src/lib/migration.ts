@@ -134,8 +134,14 @@ export function canRollBackMigration(caller: Caller, migration: Pick<Migration, 
 }
 
 /** "Producers switched": an owner of the owning (target) team, once writes to the source are closed. */
-export function canSayProducersSwitched(caller: Caller, migration: Pick<Migration, "owner_team" | "step">): boolean {
-  return migration.step === "producers_cut_over" && isOwner(caller, migration.owner_team);
+export function canSayProducersSwitched(caller: Caller,
+  migration: Pick<Migration, "owner_team" | "step" | "producers_switched_by">): boolean {
+  return migration.step === "producers_cut_over" && !migration.producers_switched_by && isOwner(caller, migration.owner_team);
+}
+
+/** A lag report with at least one measurement (the server sends nulls before the first). */
+export function measuredLag(lag: Migration["lag"]): lag is NonNullable<Migration["lag"]> & { measured_at: string; total: number; max: number } {
+  return !!lag && lag.measured_at !== null && lag.total !== null && lag.max !== null;
 }
 
 /**

@@ -7,7 +7,7 @@ import { MigrationPlanView } from "../components/MigrationPlanView";
 import { GroupsTable, MigrationTimeline, TeamActions, VerificationView } from "../components/MigrationParts";
 import { Badge, Banner, ErrorState, KeyValues, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
-import { isTerminal, stepLabel, stepTone } from "../lib/migration";
+import { isTerminal, measuredLag, stepLabel, stepTone } from "../lib/migration";
 import { routes } from "../lib/route";
 import { formatNumber } from "../lib/units";
 import { Link } from "../router";
@@ -70,7 +70,7 @@ export function MigrationPage({ id }: { id: string }) {
 
   const m = migration;
   const ended = isTerminal(m.step);
-  const lag = m.lag ?? null;
+  const lag = measuredLag(m.lag) ? m.lag : null;
   return (
     <>
       <PageHeader title={<>{m.source_cluster} → {m.target_cluster}</>} testId="page-title">
