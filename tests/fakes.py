@@ -3,10 +3,12 @@ a webhook receiver."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from topicdesk.domain.acls import AclBinding
 from topicdesk.domain.evidence import GroupUsage, TopicEvidence
@@ -429,3 +431,50 @@ class FakeWebhookReceiver:
 def resolve_to(*addresses: str) -> Callable[[str, int], list[str]]:
     """A resolver that answers these addresses for every host (no DNS in unit tests)."""
     return lambda _host, _port: list(addresses)
+
+
+FAKE_MIRRORMAKER = '''#!{python}
+"""A stand-in for `java ... org.apache.kafka.connect.mirror.MirrorMaker <folder>/mm2.properties`:
+logs what MirrorMaker logs at the moments the process engine reads, as its <folder>/fake-behaviour says."""
+import pathlib, signal, sys, time
+
+folder = pathlib.Path(sys.argv[-1]).parent
+behaviour_file = folder / "fake-behaviour"
+behaviour = behaviour_file.read_text().strip() if behaviour_file.exists() else "ready"
+log = open(folder / "mm2.log", "a")
+
+def line(level, message):
+    log.write(f"[2026-12-01 12:00:00,000] {{level}} {{message}} (fake)\\n")
+    log.flush()
+
+line("INFO", "Kafka MirrorMaker initializing ...")
+if behaviour == "exits":
+    line("ERROR", "Stopping due to error: bad configuration")
+    sys.exit(1)
+if behaviour == "ignores-sigterm":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+else:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+time.sleep(0.2)
+if behaviour == "early-error":
+    line("ERROR", "Error querying for consumer group g on cluster target (transient)")
+if behaviour != "never-ready":
+    line("INFO", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Source task finished initialization and start")
+if behaviour == "task-fails":
+    line("ERROR", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Task threw an uncaught and unrecoverable "
+                  "exception. Task is being killed and will not recover until manually restarted")
+    line("ERROR", "org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized")
+if behaviour == "early-error":
+    for _ in range(12):
+        line("INFO", "WorkerSourceTask{{id=MirrorSourceConnector-0}} Committing offsets")
+while True:
+    time.sleep(1)
+'''
+
+
+def write_fake_mirrormaker(folder: Path) -> Path:
+    """An executable standing in for `java` in ProcessMirrorEngine (a real process, no JVM)."""
+    path = folder / "fake-java"
+    path.write_text(FAKE_MIRRORMAKER.format(python=sys.executable))
+    path.chmod(0o755)
+    return path

@@ -94,6 +94,16 @@ def _proc_cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def cmdline_of(pid: int) -> list[str] | None:
+    """The argv of a live process, from /proc; None if there is no such process."""
+    return _proc_cmdline(pid)
+
+
+def reap(pid: int) -> None:
+    """Collect `pid`'s exit status if it is a dead child of this process (no-op otherwise)."""
+    _reap(pid)
+
+
 def is_zombie(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -184,21 +194,28 @@ def find_jvms(under: Path) -> list[int]:
 
 def kill_orphan(pid: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
     log.warning("stopping local Kafka JVM %s that no state file records", pid)
+    terminate_group(pid, timeout)
+
+
+def terminate_group(pid: int, timeout: float = DEFAULT_STOP_TIMEOUT) -> bool:
+    """SIGTERM the process group led by `pid`, SIGKILL it after `timeout`; wait until it is gone
+    and reaped. True if it had to be killed. The caller has checked that `pid` is its own JVM."""
     _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
             _wait_reaped(pid)
-            return
+            return False
         time.sleep(0.1)
     _signal_group(pid, signal.SIGKILL)
     for _ in range(100):
         _reap(pid)
         if _proc_cmdline(pid) is None or is_zombie(pid):
             _wait_reaped(pid)
-            return
+            return True
         time.sleep(0.1)
+    return True
 
 
 def java_executable() -> str:

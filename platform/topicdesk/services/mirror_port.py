@@ -51,6 +51,10 @@ class MirrorSpec:
     # An offset sync every this many records: bounds the re-read after a consumer cut-over.
     offset_lag_max: int = 10
     extra: Mapping[str, str] = field(default_factory=dict)  # engine-level overrides (documented per adapter)
+    # Replication factor of the topics MirrorMaker keeps on the target (offset syncs, checkpoints,
+    # the dedicated worker's offsets/configs/status): -1 takes the target's default.replication.factor,
+    # which fits its broker count; a driver may set it explicitly.
+    internal_replication_factor: int = -1
 
 
 class MirrorState(StrEnum):
