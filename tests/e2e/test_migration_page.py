@@ -42,6 +42,7 @@ from tests.e2e.portal_fixtures import MOBILE, Portal, PortalStack, bearer
 from tests.kafka_clients import eventually
 from tests.support import register_cluster
 from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.mirror_process import ProcessMirrorEngine
 from topicdesk.adapters.tables import AccessGrantRow, ServiceAccountRow, TopicRow, utcnow
 from topicdesk.local_kafka.cluster import LocalCluster
 
@@ -101,9 +102,24 @@ def _numbers_on(cluster: LocalCluster, topic: str, partitions: int, expected: in
 
 
 @pytest.fixture(scope="module")
-def legacy(portal_stack: PortalStack, legacy_cluster: LocalCluster) -> Iterator[Legacy]:
+def mirror_engines() -> Iterator[list[ProcessMirrorEngine]]:
+    """Set up before the portal stack, so torn down after its reconciler stopped: a MirrorMaker JVM
+    runs in its own session and would outlive the stack (a failed test leaves the mirror running)."""
+    engines: list[ProcessMirrorEngine] = []
+    yield engines
+    for engine in engines:
+        for folder in sorted((engine.state_dir / "mirrors").glob("*")):
+            engine.stop(folder.name)
+        assert engine.running_pids() == [], "MirrorMaker JVMs left running"
+
+
+@pytest.fixture(scope="module")
+def legacy(mirror_engines: list[ProcessMirrorEngine], portal_stack: PortalStack, legacy_cluster: LocalCluster
+           ) -> Iterator[Legacy]:
     """legacy-monolith (Kafka 3.9, owned by platform) with TOPIC: made on Kafka directly, filled with
     RECORDS numbered records, the writer's ACLs, and registered as applied desired state."""
+    # The reconciler's default engine: dedicated processes under TOPICDESK_DATA_DIR (adapters/mirror_factory.py).
+    mirror_engines.append(ProcessMirrorEngine(portal_stack.logs["serve"].parent))
     register_cluster(portal_stack.engine, legacy_cluster, "platform", name=SOURCE)
     admin = AdminClient(legacy_cluster.client_config())
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(timeout=30)
@@ -162,7 +178,9 @@ def start_migration(portal: Portal) -> tuple[Page, str]:
     return alice, alice.url.rsplit("/", 1)[-1]
 
 
-def test_a_team_owner_moves_a_legacy_topic_and_watches_it_to_done(portal: Portal, legacy: Legacy) -> None:
+def test_a_team_owner_moves_a_legacy_topic_and_watches_it_to_done(
+    mirror_engines: list[ProcessMirrorEngine], portal: Portal, legacy: Legacy,
+) -> None:
     alice, request_id = start_migration(portal)
 
     erin = portal.login("erin", "/approvals")
@@ -192,7 +210,9 @@ def test_a_team_owner_moves_a_legacy_topic_and_watches_it_to_done(portal: Portal
 
     expect(alice.get_by_test_id("lag-chart")).to_be_visible(timeout=MIGRATION_TIMEOUT_S * 1000)
     expect(alice.get_by_test_id("partition-lag-row")).to_have_count(PARTITIONS)
-    expect(alice.get_by_test_id("mirror-state")).to_have_attribute("data-state", "running")
+    # MirrorMaker's JVM takes a while to start its tasks on a busy machine.
+    expect(alice.get_by_test_id("mirror-state")).to_have_attribute("data-state", "running",
+                                                                    timeout=MIGRATION_TIMEOUT_S * 1000)
     portal.screenshot(alice, "migration-live")
     until(mirrored, timeout=MIGRATION_TIMEOUT_S)
 
