@@ -59,6 +59,7 @@ describe("steps in words", () => {
   it("says a gate check and its result", () => {
     const lag = { fact: "max_partition_lag", op: "<=", value: 1000, description: "every partition is close behind" };
     expect(checkWords(lag)).toBe("every partition is close behind (at most 1,000 records)");
+    expect(checkWords({ ...lag, description: "no partition lags above 1000 records" })).toBe("no partition lags above 1000 records");
     expect(checkWords({ fact: "mirror_running", op: "==", value: true, description: "the mirror runs" })).toBe("the mirror runs");
     expect(checkResultWords({ ...lag, passes: true }, { max_partition_lag: 3 })).toBe("passes");
     expect(checkResultWords({ ...lag, passes: false }, { max_partition_lag: 1204 })).toBe("fails (measured: 1,204 records)");

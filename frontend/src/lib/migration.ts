@@ -98,7 +98,8 @@ function valueWords(value: unknown, fact: string): string {
  * Booleans need no bound: the description says what must be true.
  */
 export function checkWords(check: GateCheck): string {
-  if (typeof check.value === "number") {
+  // A description that names its bound already ("above 1000 records") needs no second one.
+  if (typeof check.value === "number" && !new RegExp(`\\b${check.value}\\b`).test(check.description)) {
     const bound = check.op === "<=" ? "at most" : check.op === ">=" ? "at least" : "exactly";
     return `${check.description} (${bound} ${valueWords(check.value, check.fact)})`;
   }
