@@ -102,7 +102,9 @@ export function TeamActions({ actions, caller }: { actions: TeamAction[] | null;
             <div className="team-action-head">
               <strong>{action.team}</strong> <span className="muted small">{roleWords(action.role)}</span>
               {mine ? <Badge tone="info">your team</Badge> : null}
-              {action.done ? <Badge tone="success">nothing to do</Badge> : null}
+              {/* done: nothing due in this step; lines may still say what to prepare for the next. */}
+              {action.done ? <Badge tone="success">{action.now.length ? "nothing due yet" : "nothing to do"}</Badge>
+                : <Badge tone="warning">to do now</Badge>}
             </div>
             {action.now.length ? (
               <ul className="team-action-now">
