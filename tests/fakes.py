@@ -23,6 +23,13 @@ from topicdesk.services.cluster_port import (
     ScramCredential,
 )
 from topicdesk.services.executor import ApplySettings
+from topicdesk.services.migration_probe import (
+    GroupObservation,
+    PartitionEnds,
+    ProbeUnavailable,
+    SampledRecord,
+)
+from topicdesk.services.mirror_port import MirrorSpec, MirrorState, MirrorStatus
 from topicdesk.services.notify_worker import HttpAnswer
 from topicdesk.services.reconcile import ReconcilerSettings
 
@@ -431,6 +438,109 @@ class FakeWebhookReceiver:
 def resolve_to(*addresses: str) -> Callable[[str, int], list[str]]:
     """A resolver that answers these addresses for every host (no DNS in unit tests)."""
     return lambda _host, _port: list(addresses)
+
+
+@dataclass
+class FakeMigrationProbe:
+    """The migration probe over a FakeClusterPort: records per partition live here (`records`, from
+    `earliest`), groups are the port's FakeGroups. `unreachable` makes every read raise."""
+
+    port: FakeClusterPort
+    records: dict[tuple[str, int], list[SampledRecord]] = field(default_factory=dict)
+    earliest: dict[tuple[str, int], int] = field(default_factory=dict)
+    unreachable: str | None = None
+
+    def _check(self) -> None:
+        if self.unreachable is not None:
+            raise ProbeUnavailable(self.unreachable)
+
+    def write(self, topic: str, partition: int, *values: bytes) -> None:
+        part = self.records.setdefault((topic, partition), [])
+        for value in values:
+            part.append(SampledRecord(None, value, (), 1_700_000_000_000 + len(part)))
+
+    def partition_ends(self, topics: Collection[str]) -> dict[tuple[str, int], PartitionEnds]:
+        self._check()
+        out = {}
+        for name in topics:
+            topic = self.port.topics.get(name)
+            for p in range(topic.partitions if topic else 0):
+                start = self.earliest.get((name, p), 0)
+                out[(name, p)] = PartitionEnds(start, start + len(self.records.get((name, p), [])))
+        return out
+
+    def groups(self, groups: Collection[str], topics: Collection[str]) -> dict[str, GroupObservation]:
+        self._check()
+        out = {}
+        for name in groups:
+            group = self.port.groups.get(name, FakeGroup())
+            out[name] = GroupObservation(name, group.members, group.state,
+                                         {k: v for k, v in group.committed.items() if k[0] in topics})
+        return out
+
+    def read_records(self, offsets: Mapping[tuple[str, int], Sequence[int]]
+                     ) -> dict[tuple[str, int, int], SampledRecord]:
+        self._check()
+        out = {}
+        for (topic, p), wanted in offsets.items():
+            start, part = self.earliest.get((topic, p), 0), self.records.get((topic, p), [])
+            for offset in wanted:
+                if 0 <= offset - start < len(part):
+                    out[(topic, p, offset)] = part[offset - start]
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class FakeMirrorEngine:
+    """MirrorMaker on fakes: a running mirror copies every new source record to the target and the
+    groups' commits (identity-translated: fresh targets) each time it is asked; `paused` stops the
+    copying (lag builds up), `state` forces an answer (e.g. FAILED, UNREACHABLE)."""
+
+    probes: dict[str, FakeMigrationProbe]
+    name: str = "fake"
+    running: dict[str, MirrorSpec] = field(default_factory=dict)
+    paused: bool = False
+    state: MirrorState | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def _copy(self, spec: MirrorSpec) -> None:
+        source, target = self.probes[spec.source.alias], self.probes[spec.target.alias]
+        for (topic, p), records in source.records.items():
+            if topic in spec.topics and (topic, p) in target.partition_ends([topic]):
+                copied = target.records.setdefault((topic, p), [])
+                copied.extend(records[len(copied):])
+        for name in spec.groups:
+            group = source.port.groups.get(name)
+            if group is None:
+                continue
+            on_target = target.port.groups.setdefault(name, FakeGroup())
+            if on_target.members == 0:  # MirrorMaker syncs offsets only of groups idle on the target
+                on_target.committed.update({k: v for k, v in group.committed.items() if k[0] in spec.topics})
+
+    def ensure_running(self, spec: MirrorSpec) -> MirrorStatus:
+        self.calls.append(("ensure_running", spec.mirror_id))
+        if self.state is not None:
+            return MirrorStatus(spec.mirror_id, self.state, self.name, "forced")
+        self.running[spec.mirror_id] = spec
+        if not self.paused:
+            self._copy(spec)
+        return MirrorStatus(spec.mirror_id, MirrorState.RUNNING, self.name)
+
+    def status(self, mirror_id: str) -> MirrorStatus:
+        if self.state is not None:
+            return MirrorStatus(mirror_id, self.state, self.name, "forced")
+        state = MirrorState.RUNNING if mirror_id in self.running else MirrorState.ABSENT
+        return MirrorStatus(mirror_id, state, self.name)
+
+    def stop(self, mirror_id: str) -> MirrorStatus:
+        self.calls.append(("stop", mirror_id))
+        if self.state is MirrorState.UNREACHABLE:
+            return MirrorStatus(mirror_id, self.state, self.name, "forced")
+        self.running.pop(mirror_id, None)
+        return MirrorStatus(mirror_id, MirrorState.ABSENT, self.name)
 
 
 FAKE_MIRRORMAKER = '''#!{python}

@@ -206,7 +206,14 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
         signal.signal(sig, on_signal)
     run_forever(engine, kafka_port_for, interval=interval, clusters=clusters or None, settings=settings,
                 drift_interval=drift_interval, stop=stopping.is_set,
-                notifications=_deliverer(engine, app_settings, "reconciler"))
+                notifications=_deliverer(engine, app_settings, "reconciler"), mirror_engine=_mirror_engine())
+
+
+def _mirror_engine() -> Any:
+    """The MirrorMaker 2 engine the migrations run on (TOPICDESK_MIRROR_*: adapters/mirror_factory.py)."""
+    from topicdesk.adapters.mirror_factory import mirror_engine_from_env
+
+    return mirror_engine_from_env()
 
 
 def _deliverer(engine: Any, settings: Settings, role: str) -> Any:

@@ -82,6 +82,7 @@ def seed_requests(engine: Engine) -> int:
     exception (for a platform admin, erin), submitted through the real workflow (schemas, policies,
     audit) on the first run only. Returns how many requests were submitted."""
     from topicdesk.adapters.tables import RequestRow
+    from topicdesk.bootstrap import kafka_port_for, usage_evidence_from
     from topicdesk.domain.identity import Identity
     from topicdesk.policy import build_evaluation_document, evaluate, load_bundle
     from topicdesk.schemas import validate_request
@@ -91,9 +92,13 @@ def seed_requests(engine: Engine) -> int:
         if session.exec(select(RequestRow)).first() is not None:
             return 0
     bundle = load_bundle()
+    # The same ports as the portal's (app.py): without them a seeded topic.migrate (or topic.delete)
+    # would be planned on no snapshot and denied with "no cluster port is configured".
     deps = RequestDeps(engine=engine, validate=validate_request, evaluate=lambda doc: evaluate(bundle, doc),
-                       build_document=lambda **p: build_evaluation_document(p["request"], p["requester"],
-                                                                             p["cluster"], p["topic"]))
+                       build_document=lambda **p: build_evaluation_document(
+                           p["request"], p["requester"], p["cluster"], p["topic"], evidence=p.get("evidence"),
+                           migration=p.get("migration")),
+                       usage_evidence=usage_evidence_from(kafka_port_for), cluster_ports=kafka_port_for)
     alice = Identity("alice@example.com", {"payments": Role.OWNER}, via="session")
     bob = Identity("bob@example.com", {"payments": Role.MEMBER}, via="session")
     dave = Identity("dave@example.com", {"ingest": Role.MEMBER}, via="session")

@@ -114,8 +114,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
                                      target="payments-dev", owner_team="payments", topics=["payments.orders"],
                                      plan={}, step="planned", history=[], now=utcnow())
         migration_id = migration.id
+        switching = create_migration(session, request_id=topic.json["id"], source="payments-dev",
+                                     target="payments-dev", owner_team="payments", topics=["payments.orders"],
+                                     plan={}, step="producers_cut_over", history=[], now=utcnow())
+        switching_id = switching.id
     engine.dispose()
     ids = {"subscription": hook.json["id"], "webhook_secret": hook.json["secret"], "migration": migration_id,
+           "switching_migration": switching_id,
            "topic": topic.json["id"], "access": access.json["id"], "quota": quota.json["id"],
            "password": account.json["password"], "member_token": tokens["member"].split("_")[1],
            "drift": item_id("config_unmanaged", "topic:payments.orders")}
@@ -201,6 +206,11 @@ CASES: dict[str, Case] = {
     # Cross-team access is the owner team's call; platform admins approve only what is routed to them.
     "v1.list_migrations": Case("GET", lambda w: "/api/v1/migrations", None, everyone()),
     "v1.get_migration": Case("GET", lambda w: f"/api/v1/migrations/{w.ids['migration']}", None, team()),
+    "v1.roll_back_migration": Case("POST", lambda w: f"/api/v1/migrations/{w.ids['migration']}/rollback",
+                                   lambda w: {"reason": "matrix"}, team(member=DENIED)),
+    "v1.migration_producers_switched": Case(
+        "POST", lambda w: f"/api/v1/migrations/{w.ids['switching_migration']}/producers-switched", None,
+        team(member=DENIED)),
     "v1.approve": Case("POST", lambda w: f"/api/v1/requests/{w.ids['access']}/approve", lambda w: {},
                        {**team(member=DENIED), "admin": DENIED}),
     "v1.reject": Case("POST", lambda w: f"/api/v1/requests/{w.ids['access']}/reject",

@@ -15,6 +15,7 @@ const EVENT_LABELS: Record<string, string> = {
   "topic.deletion_scheduled": "A topic we consume is to be deleted",
   "topic.quarantined": "A topic we consume was quarantined",
   "access.expiring": "Access ends soon",
+  "migration.step": "A migration we take part in moved a step",
 };
 
 /** Team settings: the team's notification endpoints (webhooks), their delivery history and state. */

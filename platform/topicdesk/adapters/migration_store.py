@@ -8,7 +8,15 @@ from typing import Any
 
 from sqlmodel import Session, and_, col, or_, select
 
-from topicdesk.adapters.tables import ClusterRow, MigrationRow, TopicRow, new_id
+from topicdesk.adapters.tables import (
+    AccessGrantRow,
+    ClusterRow,
+    MigrationRow,
+    ServiceAccountRow,
+    TopicRow,
+    new_id,
+    utcnow,
+)
 
 
 def live_topic_names(session: Session, cluster: str, names: Collection[str] | None) -> set[str]:
@@ -52,3 +60,74 @@ def migration_by_id(session: Session, migration_id: str) -> MigrationRow | None:
 
 def migration_of_request(session: Session, request_id: str) -> MigrationRow | None:
     return session.exec(select(MigrationRow).where(MigrationRow.request_id == request_id)).first()
+
+
+def unfinished_migrations(session: Session, target_clusters: Collection[str] | None) -> list[str]:
+    """Ids of migrations the driver still has work on (finished_at is NULL: one indexed lookup),
+    moving to one of `target_clusters` (None: any), oldest first."""
+    query = select(MigrationRow.id).where(col(MigrationRow.finished_at).is_(None))
+    if target_clusters is not None:
+        query = query.where(col(MigrationRow.target_cluster).in_(sorted(target_clusters)))
+    return list(session.exec(query.order_by(col(MigrationRow.created_at))).all())
+
+
+def lock_migration(session: Session, migration_id: str) -> MigrationRow | None:
+    """The row, locked for the rest of the transaction (PostgreSQL; SQLite serialises writers anyway)."""
+    return session.exec(select(MigrationRow).where(MigrationRow.id == migration_id).with_for_update()).first()
+
+
+def write_target_desired_state(session: Session, cluster: str, owner_team: str, topics: Sequence[dict[str, Any]],
+                               grants: Sequence[tuple[str, str, str, str, str]]) -> dict[str, list[str]]:
+    """The planned topics and grants as Topicdesk desired state on the target (rows the reconciler
+    applies), where they are not yet: idempotent. `grants` are (topic, principal, access, group,
+    transactional id). Returns what was written (topic names, grant keys)."""
+    from topicdesk.adapters.request_store import live_topic, upsert_grants, write_desired_state
+
+    written: dict[str, list[str]] = {"topics": [], "grants": []}
+    for spec in topics:
+        if live_topic(session, cluster, spec["name"]) is None:
+            write_desired_state(session, "topic.create", cluster, dict(spec), owner_team)
+            written["topics"].append(spec["name"])
+    connection = session.connection()
+    by_topic: dict[str, list[tuple[str, str, str, str]]] = {}
+    for topic, principal, access, group, transactional_id in grants:
+        by_topic.setdefault(topic, []).append((principal, access, group, transactional_id))
+    for topic, wanted in sorted(by_topic.items()):
+        live = {(g.principal, g.access, g.group_id, g.transactional_id) for g in session.exec(select(
+            AccessGrantRow).where(AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic,
+                                  AccessGrantRow.pattern == "literal", col(AccessGrantRow.deleted).is_(False)))}
+        missing = [w for w in wanted if w not in live]
+        if missing:
+            upsert_grants(connection, cluster, topic, "literal", missing)
+            written["grants"] += [f"{topic}:{p}:{a}" for p, a, _, _ in missing]
+    return written
+
+
+def ensure_service_account(session: Session, cluster: str, principal: str, owner_team: str) -> bool:
+    """A service_account row whose SCRAM credential the driver has just set (so observed); False
+    when Topicdesk already had a live one."""
+    row = session.exec(select(ServiceAccountRow).where(ServiceAccountRow.cluster == cluster,
+                                                       ServiceAccountRow.principal == principal)).first()
+    if row is not None and not row.deleted:
+        return False
+    if row is None:
+        row = ServiceAccountRow(cluster=cluster, principal=principal, owner_team=owner_team)
+    else:
+        row.deleted = False
+        row.generation += 1
+    row.observed_generation = row.generation
+    row.applied_at = utcnow()
+    session.add(row)
+    return True
+
+
+# Steps at which a migration may hold DENY ACLs on its source (rolled_back: until the driver removed them).
+DENY_STEPS = ("consumers_cut_over", "producers_cut_over", "source_quarantined", "done", "rolled_back")
+
+
+def topics_denied_by_migrations(session: Session, source_cluster: str) -> list[str]:
+    """Topics of `source_cluster` on which migrations keep (or may still keep) their DENY ACLs."""
+    rows = session.exec(select(MigrationRow.topics, MigrationRow.step, MigrationRow.finished_at).where(
+        MigrationRow.source_cluster == source_cluster, col(MigrationRow.step).in_(DENY_STEPS))).all()
+    return sorted({t for topics, step, finished in rows if not (step == "rolled_back" and finished is not None)
+                   for t in topics})

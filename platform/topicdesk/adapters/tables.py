@@ -522,5 +522,20 @@ class MigrationRow(SQLModel, table=True):
     history: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     # Per partition counts and sampled records compared before producers switch; None until then.
     verification: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # What the driver (services/migration_driver.py) last measured on both clusters: the gate facts,
+    # per-partition lag with its history, the mirror's status and the moved groups. Rewritten by
+    # each pass; nothing here is needed to resume (the next pass measures again).
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facts_at: datetime | None = Field(default=None)
+    lag: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    mirror: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    groups: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The step's last failed action (Kafka refusing, the mirror engine unreachable); retried next pass.
+    last_error: str | None = Field(default=None, max_length=2000)
+    # An owner's confirmation that producers write to the target (POST .../producers-switched).
+    producers_switched_by: str | None = Field(default=None, max_length=300)
+    # Set once a finished migration (done, rolled back, failed) needs nothing more from the driver:
+    # the driver's one query selects rows where this is NULL.
+    finished_at: datetime | None = Field(default=None, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

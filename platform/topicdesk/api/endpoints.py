@@ -208,6 +208,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "One migration: its step, the steps as a timeline with their gates, history, plan and verification",
              "authenticated", note="404 unless a member of the target's owner team, of the source cluster's "
              "owner team, or platform admin", tags=("migrations",), response_schema="Migration"),
+    Endpoint("POST", "/api/v1/migrations/{id}/rollback", "v1.roll_back_migration",
+             "Roll a migration back (planned, mirroring or consumers_cut_over only): the driver stops the mirror and "
+             "removes the DENY ACLs Topicdesk added on the source; consumers go back to the source. The target "
+             "topics are kept (deleting them is a separate topic.delete request)", "owner",
+             note="an owner of the target's owner team or of the source cluster's owner team, or platform admin; "
+             "409 once producers switched", tags=("migrations",), request_schema="Rejection",
+             response_schema="Migration"),
+    Endpoint("POST", "/api/v1/migrations/{id}/producers-switched", "v1.migration_producers_switched",
+             "Confirm producers write to the target (at producers_cut_over; otherwise Topicdesk waits to see records "
+             "on the target past the verified counts)", "owner", note="an owner of the target's owner team; 409 at "
+             "another step; the optional comment goes into the audit event", tags=("migrations",),
+             request_schema="Approval", body_required=False, response_schema="Migration"),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics",
              "The topic catalogue across clusters (status: applied, drifted, pending or error)", "authenticated",
              tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"),

@@ -169,6 +169,43 @@ MIGRATION: dict[str, Any] = {
         "verification": {"type": ["object", "null"], "description": "Per-partition counts and sampled records "
                                                                     "compared before producers switch"},
         "plan": {"$ref": "#/components/schemas/MigrationPlan"},
+        "facts": {"type": "object", "description": "The gate facts the driver last measured on the clusters "
+                                                   "(fact -> value; null: not measurable yet)"},
+        "facts_at": {"type": ["string", "null"], "format": "date-time"},
+        "gate": {"type": "array", "description": "The next step's gate, each check with whether it passes now",
+                 "items": {"type": "object", "properties": {
+                     "fact": {"type": "string"}, "op": {"type": "string"}, "value": {},
+                     "description": {"type": "string"}, "passes": {"type": "boolean"}}}},
+        "lag": {"type": "object", "description": "Mirror lag: records on the source not yet on the target, counted "
+                                                 "per partition (source latest-earliest minus target latest-earliest)",
+                "properties": {
+                    "measured_at": {"type": ["string", "null"]}, "total": {"type": ["integer", "null"]},
+                    "max": {"type": ["integer", "null"]},
+                    "partitions": {"type": "array", "items": {"type": "object", "properties": {
+                        "topic": {"type": "string"}, "partition": {"type": "integer"},
+                        "source_end": {"type": "integer"}, "target_end": {"type": ["integer", "null"]},
+                        "lag": {"type": "integer"}}}},
+                    "history": {"type": "array", "description": "The last 120 measurements", "items": {
+                        "type": "object", "properties": {"at": {"type": "string"}, "total": {"type": "integer"},
+                                                         "max": {"type": "integer"}}}}}},
+        "mirror": {"type": ["object", "null"], "description": "The MirrorMaker 2 engine's last answer",
+                   "properties": {"engine": {"type": "string"}, "state": {
+                       "enum": ["starting", "running", "failed", "stopped", "absent", "unreachable"]},
+                       "detail": {"type": "string"}}},
+        "groups": {"type": "array", "items": {"type": "object", "properties": {
+            "group": {"type": "string"}, "team": {"type": ["string", "null"]},
+            "source_members": {"type": "integer"}, "target_members": {"type": "integer"},
+            "offsets_translated": {"type": "boolean"}}}},
+        "team_actions": {"type": "array", "description": "What each team must do now", "items": {
+            "type": "object", "properties": {
+                "team": {"type": "string"}, "role": {"enum": ["producer", "consumer", "owner", "source_owner"]},
+                "now": _STRINGS, "done": {"type": "boolean"}}}},
+        "producers_switched_by": {"type": ["string", "null"],
+                                  "description": "Who confirmed producers write to the target"},
+        "last_error": {"type": ["string", "null"],
+                       "description": "The step's last failed action or read; retried every pass"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time",
+                        "description": "When the driver finished with it (done, or a rollback's clean-up)"},
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
     },

@@ -21,6 +21,8 @@ EVENT_TYPES = (
     "topic.deletion_scheduled",
     "topic.quarantined",
     "access.expiring",
+    # A migration moved a step, was verified or rolled back: what the teams concerned must do now.
+    "migration.step",
     # Sent only by the "send test event" action, to the one subscription it was asked for.
     "notification.test",
 )
@@ -97,7 +99,15 @@ def notices_for(action: str, subject: str, team: str | None, data: Mapping[str, 
         owner = data.get("owner_team")
         return [Notice("access.expiring", subject, dict(data),
                        teams=tuple(dict.fromkeys(t for t in (team, owner) if t)))]
+    if action in MIGRATION_ACTIONS and data.get("teams"):
+        fields = ("from", "to", "step", "source", "target", "topics", "reason", "passed", "now")
+        return [Notice("migration.step", subject, {"action": action, **{k: data[k] for k in fields if k in data}},
+                       teams=tuple(dict.fromkeys(str(t) for t in data["teams"])))]
     return []
+
+
+# Audit actions of the migration driver that tell teams (their event data names the teams).
+MIGRATION_ACTIONS = frozenset({"migration:advance", "migration:verify", "migration:rollback", "migration:done"})
 
 
 def _submitted(subject: str, request_id: str, teams: tuple[str, ...], data: dict[str, Any]) -> list[Notice]:

@@ -66,6 +66,8 @@ def summary(event: OutgoingEvent) -> str:
                                      f"and then deleted: {data.get('topic')} on {data.get('cluster')}",
         "access.expiring": lambda: f"Access ends at {data.get('expires_at')}: {data.get('principal')} "
                                    f"{data.get('access')} {data.get('topic')} on {data.get('cluster')}",
+        "migration.step": lambda: f"Migration {event.subject.partition(':')[2]}: {data.get('step') or data.get('to')}"
+                                  + (f"; now: {' '.join(data['now'])}" if data.get("now") else ""),
         "notification.test": lambda: "Test event from Topicdesk: this endpoint receives notifications",
     }
     return texts.get(event.event_type, lambda: f"{event.event_type}: {event.subject}")()

@@ -49,6 +49,10 @@ def mirror_libs_dir(version: str = KAFKA_VERSION, cache_root: Path | None = None
     return (cache_root or cache_root_default()) / f"kafka-{version}" / "mirror-libs"
 
 
+def tools_libs_dir(version: str = KAFKA_VERSION, cache_root: Path | None = None) -> Path:
+    return (cache_root or cache_root_default()) / f"kafka-{version}" / "tools-libs"
+
+
 def is_cached(version: str = KAFKA_VERSION, cache_root: Path | None = None) -> bool:
     return _complete(libs_dir(version, cache_root))
 
@@ -113,6 +117,21 @@ def ensure_mirror_libs(
                 RELEASES[version].logging_check_jar]
     return _ensure(mirror_libs_dir(version, cache_root), version, mirror_artifacts(version), required,
                    "mirror", maven_settings)
+
+
+def ensure_tools_libs(
+    version: str = KAFKA_VERSION,
+    cache_root: Path | None = None,
+    *,
+    maven_settings: Path | None = None,
+) -> Path:
+    """The folder holding Kafka's own command-line tools of `version` (kafka-tools: TopicCommand,
+    AclCommand, ConfigCommand, ...), which the broker jars do not include; tests read clusters with them."""
+    version = resolve_version(version)
+    release = RELEASES[version]
+    return _ensure(tools_libs_dir(version, cache_root), version,
+                   [Artifact("org.apache.kafka", "kafka-tools", release.version), *release.logging],
+                   [f"kafka-tools-{version}.jar", release.logging_check_jar], "tools", maven_settings)
 
 
 def _ensure(final: Path, version: str, artifacts: list[Artifact], required: list[str], purpose: str,

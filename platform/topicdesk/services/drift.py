@@ -20,7 +20,7 @@ the next scan finds the difference again anyway.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters import drift_store as store
+from topicdesk.adapters import migration_store
 from topicdesk.adapters.audit_log import NewEvent, record_event, record_events
 from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.drift_store import Resource
@@ -41,6 +42,7 @@ from topicdesk.adapters.tables import (
     TopicRow,
     utcnow,
 )
+from topicdesk.domain import migration_measure as measure
 from topicdesk.domain.acls import bindings_for, grant_key
 from topicdesk.domain.drift import DriftItem, DriftKind, drift, unmanaged
 from topicdesk.domain.drift_triage import blocks_topic_revert, item_id, revert_refusal, settled_by_apply
@@ -154,6 +156,13 @@ def _read_desired(engine: Engine, cluster: str) -> tuple[DesiredState, _Index]:
 def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
     desired, index = _read_desired(engine, cluster)
     observed = port.describe(None)
+    with unit_of_work(engine) as session:
+        denied = migration_store.topics_denied_by_migrations(session, cluster)
+    if denied:
+        # A migration's DENY ACLs on its source (services/migration_driver.py) are Topicdesk's own
+        # doing, not drift: leave them out of the comparison.
+        held = measure.write_deny(denied) | measure.quarantine_deny(denied)
+        observed = replace(observed, acls=observed.acls - held)
     scanned_at = utcnow()
     found = drift(desired, observed)
     extra = unmanaged(desired, observed)

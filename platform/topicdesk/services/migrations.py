@@ -10,19 +10,32 @@ from topicdesk.adapters import migration_store
 from topicdesk.adapters.tables import ClusterRow, MigrationRow
 from topicdesk.domain.errors import NotFound
 from topicdesk.domain.identity import Identity
-from topicdesk.domain.migration import Step, allowed_targets, can_roll_back, steps_view
+from topicdesk.domain.migration import Step, allowed_targets, can_roll_back, gates, next_step, steps_view
+from topicdesk.domain.migration_actions import team_actions
 from topicdesk.services.request_views import rfc3339
 
 
-def _may_see(session: Session, identity: Identity, row: MigrationRow) -> bool:
+def may_see(session: Session, identity: Identity, row: MigrationRow) -> bool:
     if identity.platform_admin or identity.is_member(row.owner_team):
         return True
     source = session.get(ClusterRow, row.source_cluster)
     return source is not None and identity.is_member(source.owner_team)
 
 
-def migration_view(row: MigrationRow) -> dict[str, Any]:
+EMPTY_LAG: dict[str, Any] = {"measured_at": None, "total": None, "max": None, "partitions": [], "history": []}
+
+
+def _gate(step: Step, facts: dict[str, Any]) -> list[dict[str, Any]]:
+    following = next_step(step)
+    if following is None:
+        return []
+    return [{**check.to_dict(), "passes": check.passes(facts)} for check in gates().get(following, ())]
+
+
+def migration_view(row: MigrationRow, source: ClusterRow | None = None, target: ClusterRow | None = None
+                   ) -> dict[str, Any]:
     step = Step(row.step)
+    facts = dict(row.facts or {})
     return {
         "id": row.id, "request_id": row.request_id, "source_cluster": row.source_cluster,
         "target_cluster": row.target_cluster, "owner_team": row.owner_team, "topics": list(row.topics),
@@ -30,8 +43,26 @@ def migration_view(row: MigrationRow) -> dict[str, Any]:
         "next_steps": [str(s) for s in allowed_targets(step)],
         "steps": steps_view(step, row.history), "history": list(row.history),
         "verification": row.verification, "plan": row.plan,
+        "facts": facts, "facts_at": rfc3339(row.facts_at) if row.facts_at else None,
+        "gate": _gate(step, facts),
+        "lag": row.lag or EMPTY_LAG,
+        "mirror": row.mirror,
+        "groups": [{k: g.get(k) for k in ("group", "team", "source_members", "target_members", "offsets_translated")}
+                   for g in row.groups or ()],
+        "team_actions": team_actions(
+            step, row.plan, source=row.source_cluster, target=row.target_cluster, owner_team=row.owner_team,
+            source_owner=source.owner_team if source else "", groups=row.groups or (),
+            target_bootstrap=target.bootstrap_servers if target else row.target_cluster,
+            producers_switched=row.producers_switched_by is not None),
+        "producers_switched_by": row.producers_switched_by,
+        "last_error": row.last_error,
+        "finished_at": rfc3339(row.finished_at) if row.finished_at else None,
         "created_at": rfc3339(row.created_at), "updated_at": rfc3339(row.updated_at),
     }
+
+
+def view_of(session: Session, row: MigrationRow) -> dict[str, Any]:
+    return migration_view(row, session.get(ClusterRow, row.source_cluster), session.get(ClusterRow, row.target_cluster))
 
 
 def list_migrations(session: Session, identity: Identity, *, limit: int, after: str | None
@@ -44,11 +75,11 @@ def list_migrations(session: Session, identity: Identity, *, limit: int, after: 
     rows = migration_store.visible_migrations(session, teams, limit=limit + 1, after=cursor)
     more = len(rows) > limit
     rows = rows[:limit]
-    return [migration_view(r) for r in rows], rows[-1].id if more and rows else None
+    return [view_of(session, r) for r in rows], rows[-1].id if more and rows else None
 
 
 def get_migration(session: Session, identity: Identity, migration_id: str) -> dict[str, Any]:
     row = migration_store.migration_by_id(session, migration_id)
-    if row is None or not _may_see(session, identity, row):
+    if row is None or not may_see(session, identity, row):
         raise NotFound("no such migration")
-    return migration_view(row)
+    return view_of(session, row)

@@ -26,6 +26,8 @@ from topicdesk.services.cluster_port import ClusterPort, close_port
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.expiry import seconds_until_next_pass
 from topicdesk.services.leases import LeaseKeeper, claim_lease, ensure_leases
+from topicdesk.services.migration_driver import ProbeFactory, drive_migrations
+from topicdesk.services.mirror_port import MirrorEngine
 from topicdesk.services.notify_worker import Deliverer, DelivererThread
 from topicdesk.services.reconcile import PassReport, ReconcilerSettings, reconcile_cluster
 from topicdesk.services.stale import gather_usage
@@ -127,13 +129,16 @@ def run_forever(
     engine: Engine, port_factory: PortFactory, *, interval: float = 2.0, clusters: Iterable[str] | None = None,
     settings: ReconcilerSettings | None = None, stop: Callable[[], bool] = lambda: False,
     drift_interval: float = 300.0, sleep: Callable[[float], object] | None = None,
-    notifications: Deliverer | None = None,
+    notifications: Deliverer | None = None, mirror_engine: MirrorEngine | None = None,
+    probe_factory: ProbeFactory | None = None,
 ) -> None:
     """Pass after pass; a pass that found work is followed at once by the next one. Every
     `drift_interval` seconds the clusters this process holds are also scanned for drift, and their
     topics' usage evidence is gathered for the stale report (services/stale.py). The
     wait between passes ends early when a grant's expiry comes (services/expiry.py). With
-    `notifications`, a deliverer thread sends the notification outbox meanwhile (services/notify_worker.py)."""
+    `notifications`, a deliverer thread sends the notification outbox meanwhile (services/notify_worker.py).
+    With a `mirror_engine`, every pass also drives the migrations whose target cluster this process
+    holds (services/migration_driver.py); without one, migrations wait."""
     cfg = settings or ReconcilerSettings()
     me = default_holder()
     wanted = list(clusters) if clusters is not None else None
@@ -146,6 +151,12 @@ def run_forever(
         while not stop():
             reports = run_once(engine, port_factory, holder=me, settings=cfg, clusters=wanted, keeper=keeper,
                                stop=stop)
+            held = [r.cluster for r in reports if r.claimed]
+            if mirror_engine is not None and held and not stop():
+                try:
+                    drive_migrations(engine, port_factory, mirror_engine, clusters=held, probe_factory=probe_factory)
+                except Exception:  # the database away: reconciling goes on, the next pass tries again
+                    log.exception("driving migrations failed")
             now = time.monotonic()
             for report in reports:
                 if report.claimed and now - last_scan.get(report.cluster, -drift_interval) >= drift_interval:
