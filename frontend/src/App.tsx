@@ -9,6 +9,8 @@ import { ApprovalsPage } from "./pages/Approvals";
 import { AuditPage } from "./pages/Audit";
 import { ClustersPage } from "./pages/Clusters";
 import { DashboardPage } from "./pages/Dashboard";
+import { MigrationPage } from "./pages/Migration";
+import { MigrationsPage } from "./pages/Migrations";
 import { NewTopicPage } from "./pages/NewTopic";
 import { NotFoundPage } from "./pages/NotFound";
 import { RequestPage } from "./pages/Request";
@@ -107,6 +109,8 @@ function Routes() {
   if (matchRoute("/", path)) return <DashboardPage />;
   if (matchRoute("/topics/new", path)) return <NewTopicPage />;
   if ((params = matchRoute("/requests/:id", path))) return <RequestPage key={params.id} id={params.id ?? ""} />;
+  if ((params = matchRoute("/migrations/:id", path))) return <MigrationPage key={params.id} id={params.id ?? ""} />;
+  if (matchRoute("/migrations", path)) return <MigrationsPage />;
   if (matchRoute("/approvals", path)) return <ApprovalsPage />;
   if (matchRoute("/requests", path)) return <RequestsPage />;
   if (matchRoute("/topics", path)) return <TopicsPage />;

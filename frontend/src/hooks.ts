@@ -143,7 +143,7 @@ export function usePolicyPreview(
       api.dryRun(request, controller.signal).then(
         (result) => {
           last.current = result.decision;
-          setState({ kind: "decided", decision: result.decision });
+          setState({ kind: "decided", decision: result.decision, result });
         },
         (error: unknown) => {
           if (controller.signal.aborted) return;

@@ -107,3 +107,27 @@ def test_an_unreachable_source_denies_with_the_reason(desk: tuple[Desk, dict[str
     assert [r["id"] for r in denied["decision"]["rules"]] == ["migration.snapshot-unavailable"]
     assert "legacy is down" in denied["decision"]["rules"][0]["message"]
     assert denied["migration_plan"] is None
+
+
+def test_a_platform_admin_approves_for_every_team_still_waiting(
+    desk: tuple[Desk, dict[str, FakeClusterPort]],
+) -> None:
+    """The target's owner asks (and may not approve their own request): a platform admin covers both teams,
+    and whoever is covered no longer finds the request in their inbox."""
+    api, _ports = desk
+    submitted = _submit(api, {"target_cluster": "payments-dev", "topics": [TOPIC]}, who="owner")
+    assert submitted["decision"]["approvers"] == ["team:ingest", "team:payments"]
+    inbox = api.call("admin", "GET", "/api/v1/requests?awaiting_me=true").json["items"]
+    assert [r["id"] for r in inbox] == [submitted["id"]]
+    assert api.call("owner", "GET", "/api/v1/requests?awaiting_me=true").json["items"] == []
+    assert api.call("owner", "POST", f"/api/v1/requests/{submitted['id']}/approve", {}).status_code == 403
+
+    first = api.call("ingest-owner", "POST", f"/api/v1/requests/{submitted['id']}/approve", {})
+    assert first.json["approvals"][0]["as"] == ["team:ingest"]
+    assert api.call("ingest-owner", "GET", "/api/v1/requests?awaiting_me=true").json["items"] == []
+    second = api.call("admin", "POST", f"/api/v1/requests/{submitted['id']}/approve", {})
+    assert second.status_code == 200, second.json
+    assert second.json["status"] == "approved"
+    assert second.json["approvals"][1]["as"] == ["team:payments"]
+    [migration] = api.call("owner", "GET", "/api/v1/migrations").json["items"]
+    assert migration["request_id"] == submitted["id"]

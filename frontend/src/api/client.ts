@@ -8,6 +8,7 @@ import type {
   AuditEvent,
   CreatedApiToken,
   LogoutResult,
+  Migration,
   NotificationDelivery,
   NotificationEventTypes,
   NotificationSubscription,
@@ -199,6 +200,13 @@ export const api = {
     body: { action: "revert" | "adopt" | "ignore"; reason?: string; expires_at?: string }) =>
     post<{ item: unknown; requests?: TopicRequest[] }>(
       expand("/api/v1/clusters/{cluster}/drift/{item_id}/triage", { cluster, item_id: itemId }), body),
+
+  migrations: (query: { limit?: number; cursor?: string | null }, signal?: AbortSignal) =>
+    get<Page<Migration>>(expand("/api/v1/migrations", {}, query), signal),
+  migration: (id: string, signal?: AbortSignal) => get<Migration>(expand("/api/v1/migrations/{id}", { id }), signal),
+  rollBackMigration: (id: string, reason: string) =>
+    post<Migration>(expand("/api/v1/migrations/{id}/rollback", { id }), { reason }),
+  producersSwitched: (id: string) => post<Migration>(expand("/api/v1/migrations/{id}/producers-switched", { id }), {}),
 
   audit: (query: { since?: string; subject?: string; request?: string; action?: string; hide_logins?: boolean;
     limit?: number; cursor?: string | null }, signal?: AbortSignal) =>

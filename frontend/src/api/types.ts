@@ -218,6 +218,8 @@ export interface Decision {
 export interface DryRunResult {
   decision: Decision;
   dry_run?: boolean;
+  /** topic.migrate only: the plan the request would be stored with. */
+  migration_plan?: MigrationPlan | null;
 }
 
 export interface Approval {
@@ -466,4 +468,127 @@ export interface NotificationEventTypes {
   formats: string[];
   signature_header: string;
   replay_window_seconds: number;
+}
+
+/** The steps of a migration (domain/migration.py): forward, then the two ends off the path. */
+export type MigrationStep =
+  | "planned" | "mirroring" | "consumers_cut_over" | "producers_cut_over" | "source_quarantined" | "done"
+  | "rolled_back" | "failed" | (string & {});
+
+/** One condition of a step's gate: the measured `fact` compared with `op` to `value`. */
+export interface GateCheck {
+  fact: string;
+  op: "<=" | "==" | ">=" | (string & {});
+  value: unknown;
+  description: string;
+  /** Only on `gate` (the next step's checks, against the last measured facts). */
+  passes?: boolean;
+}
+
+export interface MigrationTimelineStep {
+  step: MigrationStep;
+  status: "done" | "current" | "next" | "skipped" | (string & {});
+  entered_at: string | null;
+  gate: GateCheck[];
+  can_roll_back: boolean;
+}
+
+export interface MigrationTransition {
+  from: MigrationStep | null;
+  to: MigrationStep;
+  at: string;
+  by: string;
+  reason: string;
+  facts: Record<string, unknown> | null;
+}
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  source_end: number;
+  target_end: number;
+  lag: number;
+}
+
+export interface LagSample {
+  at: string;
+  total: number;
+  max: number;
+}
+
+/** Before the first measurement the server sends measured_at, total and max as null and empty lists. */
+export interface MigrationLag {
+  measured_at: string | null;
+  total: number | null;
+  max: number | null;
+  partitions: PartitionLag[];
+  /** The last 120 measurements, oldest first. */
+  history: LagSample[];
+}
+
+export interface MirrorState {
+  engine: string;
+  state: string;
+  detail: string;
+}
+
+export interface MigrationGroup {
+  group: string;
+  team: string | null;
+  source_members: number | null;
+  target_members: number | null;
+  offsets_translated: boolean | null;
+}
+
+export interface TeamAction {
+  team: string;
+  role: "producer" | "consumer" | "owner" | "source_owner" | (string & {});
+  now: string[];
+  done: boolean;
+}
+
+export interface PartitionVerification {
+  topic: string;
+  partition: number;
+  source_count: number;
+  target_count: number;
+  sampled: number;
+  identical: boolean;
+}
+
+export interface MigrationVerification {
+  passed: boolean;
+  at: string;
+  partitions: PartitionVerification[];
+  mismatches: Array<string | Record<string, unknown>>;
+}
+
+/** GET /api/v1/migrations/{id}; the driver's fields (facts .. last_error) may be absent on older servers. */
+export interface Migration {
+  id: string;
+  request_id: string;
+  source_cluster: string;
+  target_cluster: string;
+  owner_team: string;
+  topics: string[];
+  step: MigrationStep;
+  can_roll_back: boolean;
+  next_steps: MigrationStep[];
+  steps: MigrationTimelineStep[];
+  history: MigrationTransition[];
+  verification: MigrationVerification | null;
+  plan: MigrationPlan | null;
+  created_at: string;
+  updated_at: string;
+  facts?: Record<string, unknown> | null;
+  facts_at?: string | null;
+  gate?: GateCheck[] | null;
+  lag?: MigrationLag | null;
+  mirror?: MirrorState | null;
+  groups?: MigrationGroup[] | null;
+  team_actions?: TeamAction[] | null;
+  last_error?: string | null;
+  /** Who confirmed producers write to the target (at producers_cut_over); null until then. */
+  producers_switched_by?: string | null;
+  finished_at?: string | null;
 }

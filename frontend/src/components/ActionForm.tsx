@@ -1,5 +1,5 @@
 import type { ReactNode } from "react";
-import type { Decision, RequestSubmission } from "../api/types";
+import type { Decision, DryRunResult, RequestSubmission } from "../api/types";
 import { usePolicyPreview } from "../hooks";
 import { splitProblem, type PathRule } from "../lib/problems";
 import { PolicyPreview } from "./PolicyPreview";
@@ -12,7 +12,8 @@ const ANY_PATH: readonly PathRule[] = [];
  * A day-2 request form: its fields, the live policy preview (a dry run of `body`) and Submit, which
  * opens the stored request's page. Submit stays off while the body is incomplete or denied.
  */
-export function ActionForm({ body, issues, summary, submitLabel, children, testId, danger = false, aboutDecision }: {
+export function ActionForm({ body, issues, summary, submitLabel, children, testId, danger = false, aboutDecision,
+  wideAbout = false }: {
   body: RequestSubmission | null;
   /** Client-side problems still open (shown by the fields themselves). */
   issues: number;
@@ -22,7 +23,9 @@ export function ActionForm({ body, issues, summary, submitLabel, children, testI
   testId: string;
   danger?: boolean;
   /** More to say about the live decision (e.g. a deletion's usage evidence). */
-  aboutDecision?: (decision: Decision) => ReactNode;
+  aboutDecision?: (decision: Decision, result: DryRunResult | undefined) => ReactNode;
+  /** Show `aboutDecision` across the whole form below the fields (a plan with tables), not beside them. */
+  wideAbout?: boolean;
 }) {
   const { banner, setBanner, submitting, formRef, submit } = useRequestSubmit(ANY_PATH);
   const preview = usePolicyPreview(body, issues, (problem) => {
@@ -41,9 +44,12 @@ export function ActionForm({ body, issues, summary, submitLabel, children, testI
         <div className="form-main">{children}</div>
         <aside className="form-aside">
           <PolicyPreview state={preview.state} summary={body ? summary : []} onRetry={preview.retry} />
-          {aboutDecision && preview.state.kind === "decided" ? aboutDecision(preview.state.decision) : null}
+          {aboutDecision && !wideAbout && preview.state.kind === "decided"
+            ? aboutDecision(preview.state.decision, preview.state.result) : null}
         </aside>
       </div>
+      {aboutDecision && wideAbout && preview.state.kind === "decided"
+        ? aboutDecision(preview.state.decision, preview.state.result) : null}
       <div className="form-actions">
         <button type="submit" className={`button ${danger ? "button-danger" : "button-primary"}`}
           disabled={submitting || denied || !body} data-testid={`${testId}-submit`}>

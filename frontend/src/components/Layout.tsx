@@ -1,7 +1,7 @@
 import { type ReactNode, useEffect, useState } from "react";
 import { api } from "../api/client";
 import { useSession } from "../hooks";
-import { type Caller, canApproveAnything, ownedTeams } from "../lib/permissions";
+import { type Caller, canApproveAnything, canSeeMigrations, ownedTeams } from "../lib/permissions";
 import { routes } from "../lib/route";
 import { Link, useLocation } from "../router";
 
@@ -24,6 +24,8 @@ const NAV: NavItem[] = [
     shown: canApproveAnything },
   { to: routes.topics(), label: "Topics", match: (p) => p === "/topics" || /^\/clusters\/[^/]+\/topics\//.test(p),
     testId: "nav-topics" },
+  { to: routes.migrations(), label: "Migrations", match: (p) => p === "/migrations" || p.startsWith("/migrations/"),
+    testId: "nav-migrations", shown: canSeeMigrations },
   { to: routes.serviceAccounts(), label: "Service accounts", match: (p) => p === "/service-accounts",
     testId: "nav-service-accounts" },
   { to: routes.clusters(), label: "Clusters", match: (p) => p === "/clusters", testId: "nav-clusters" },

@@ -1,4 +1,4 @@
-import type { Decision, RuleEffect } from "../api/types";
+import type { Decision, DryRunResult, RuleEffect } from "../api/types";
 import { nextStep } from "../lib/nextSteps";
 import { OUTCOME_TONE, outcomeHeadline } from "../lib/requestStatus";
 import { Badge, Banner } from "./ui";
@@ -6,7 +6,7 @@ import { Badge, Banner } from "./ui";
 export type PreviewState =
   | { kind: "incomplete"; issues: number }
   | { kind: "checking"; previous?: Decision }
-  | { kind: "decided"; decision: Decision }
+  | { kind: "decided"; decision: Decision; result?: DryRunResult }
   | { kind: "invalid"; messages: string[] }
   | { kind: "error"; message: string };
 

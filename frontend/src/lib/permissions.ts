@@ -54,3 +54,8 @@ export function canRequestTopicOn(caller: Caller, clusterOwner: string): boolean
 export function defaultCluster<C extends { name: string; owner_team: string }>(caller: Caller, clusters: C[]): string {
   return (clusters.find((cluster) => caller.teams.includes(cluster.owner_team)) ?? clusters[0])?.name ?? "";
 }
+
+/** Migrations are listed for a team's members (owning the target or the source) and platform admins. */
+export function canSeeMigrations(caller: Caller): boolean {
+  return caller.platform_admin || caller.teams.length > 0;
+}

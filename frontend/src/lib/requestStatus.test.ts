@@ -30,6 +30,10 @@ describe("request status", () => {
   it("titles requests by kind", () => {
     expect(requestTitle(base)).toBe("Consume access to payments.invoices.v1 for User:ingest.reader");
     expect(requestTitle({ kind: "topic.create", spec: { name: "payments.x" } })).toBe("Create topic payments.x");
+    expect(requestTitle({ kind: "topic.migrate", spec: { target_cluster: "payments-dev", topics: ["a", "b"] } }))
+      .toBe("Move a, b to payments-dev");
+    expect(requestTitle({ kind: "topic.migrate", spec: { target_cluster: "payments-dev", prefix: "payments." } }))
+      .toBe("Move topics payments.* to payments-dev");
   });
 
   it("headlines decisions", () => {

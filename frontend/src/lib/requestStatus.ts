@@ -90,6 +90,11 @@ export function requestTitle(request: Pick<TopicRequest, "kind" | "spec">): stri
       return `Revoke ${str("access")} access to ${str("topic")} from ${str("principal")}`;
     case "quota.set":
       return `Quota for ${str("principal")}`;
+    case "topic.migrate": {
+      const topics = Array.isArray(spec.topics) ? (spec.topics as unknown[]).map(String) : [];
+      const what = topics.length ? topics.join(", ") : str("prefix") ? `topics ${str("prefix")}*` : "topics";
+      return `Move ${what} to ${str("target_cluster")}`;
+    }
     default:
       return request.kind;
   }

@@ -53,6 +53,8 @@ export const routes = {
   dashboard: () => "/",
   newTopic: (cluster?: string) => href(["topics", "new"], { cluster }),
   request: (id: string) => href(["requests", id]),
+  migrations: () => "/migrations",
+  migration: (id: string) => href(["migrations", id]),
   approvals: () => "/approvals",
   requests: (query: Record<string, string> = {}) => href(["requests"], query),
   topics: (query: { q?: string; cluster?: string; team?: string } = {}) => href(["topics"], query),

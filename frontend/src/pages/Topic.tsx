@@ -2,12 +2,14 @@ import { type ReactNode, useState } from "react";
 import { api } from "../api/client";
 import type { AccessGrant, TopicDetail, TopicState } from "../api/types";
 import { DriftPanel } from "../components/DriftPanel";
+import { MigrateTopic } from "../components/MigrateTopic";
 import { RequestAccess } from "../components/RequestAccess";
 import { AddPartitions, DeleteTopic, EditConfig, RevokeGrant } from "../components/TopicActions";
 import { RequestTable } from "../components/RequestTable";
 import { topicStatusTone } from "../components/TopicTable";
 import { Badge, Banner, EmptyState, ErrorState, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
+import { canStartMigration, migrationTargets } from "../lib/migration";
 import { routes } from "../lib/route";
 import { formatConfigValue } from "../lib/units";
 import { principalName } from "../lib/validation";
@@ -17,6 +19,8 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
   useTitle(name);
   const session = useSession();
   const topic = useAsync((signal) => api.topic(cluster, name, signal), [cluster, name]);
+  const clusters = useAsync((signal) => api.clusters(signal), []);
+  const [moving, setMoving] = useState(false);
   const [revoking, setRevoking] = useState<AccessGrant | null>(null);
 
   if (topic.loading && !topic.data) {
@@ -88,6 +92,19 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
       </section>}
 
       {mayChange ? <TopicActionsCard topic={data} /> : null}
+
+      {!gone && canStartMigration(session, data.cluster, clusters.data?.items ?? []) ? (
+        <section className="card" aria-labelledby="migrate-heading" data-testid="topic-migrate">
+          <h2 id="migrate-heading">Move to my team's cluster</h2>
+          <p className="muted">
+            {data.cluster} is owned by another team. Move this topic to a cluster your team owns: it is mirrored with
+            the same name, partitions and configs, and its clients cut over step by step.
+          </p>
+          <button type="button" className="button" aria-expanded={moving} data-testid="migrate-open"
+            onClick={() => setMoving((open) => !open)}>Move to my team's cluster</button>
+          {moving ? <MigrateTopic topic={data} targets={migrationTargets(session, data.cluster, clusters.data?.items ?? [])} /> : null}
+        </section>
+      ) : null}
 
       <section className="card" aria-labelledby="grants-heading" data-testid="topic-grants">
         <h2 id="grants-heading">Access grants</h2>

@@ -232,6 +232,14 @@ def _satisfies(identity: Identity, approver: str) -> bool:
     return kind == "role" and value == "platform_admin" and identity.platform_admin
 
 
+def may_approve(identity: Identity, row: RequestRow) -> bool:
+    """Whether the identity can still approve for an approver nobody has covered yet: an owner of an
+    approving team, or a platform admin (who approves for every team still waiting, e.g. when the
+    requester is the target's only owner and may not approve their own request)."""
+    done = covered(row)
+    return any(a not in done and _satisfies(identity, a) for a in row.approvers)
+
+
 def covered(row: RequestRow) -> set[str]:
     return {entry for approval in row.approvals for entry in approval.get("as", ())}
 
