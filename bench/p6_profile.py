@@ -66,6 +66,10 @@ def main() -> int:
                                       "TOPICDESK_WRITE_RATE_PER_MINUTE": "1000000000",
                                       "TOPICDESK_WRITE_BURST": "1000000000"})
         app = create_app(settings, engine=engine)
+        # As in each `topicdesk serve` worker: events are chained on a background thread, in batches.
+        sequencer = app.extensions.get("topicdesk.audit_sequencer")
+        if sequencer is not None:
+            sequencer.install().ensure_running()
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
 
