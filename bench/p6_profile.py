@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import event, text
+
 from p3_submit import seed
 from p6_concurrency import SEED_CLUSTER, seed_topics
 from topicdesk import migrations
@@ -47,6 +49,8 @@ def main() -> int:
     parser.add_argument("--kind", default="all")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-profile", action="store_true", help="CPU ms per call only (no profiler overhead)")
+    parser.add_argument("--bare", action="store_true", help="the same mix against bench/p3_bare_app.py")
+    parser.add_argument("--statements", action="store_true", help="print the SQL of one call of each kind")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="topicdesk-p6prof-", dir="/tmp"))
     pg: LocalPostgres | None = None
@@ -72,6 +76,12 @@ def main() -> int:
             sequencer.install().ensure_running()
         client = app.test_client()
         headers = {"Authorization": f"Bearer {token}"}
+        paths = {"submit": "/api/v1/requests", "topics": "/api/v1/topics", "me": "/api/v1/me", "request": ""}
+        if args.bare:
+            from p3_bare_app import create_bare_app
+
+            client, headers = create_bare_app(url).test_client(), {}
+            paths = {"submit": "/submit", "topics": "/topics", "me": "/me", "request": ""}
 
         def submit() -> None:
             body = {"kind": "topic.create", "cluster": CLUSTER, "reason": "P6 profile",
@@ -81,12 +91,14 @@ def main() -> int:
                                         "min.insync.replicas": "2"},
                              "description": "P6 profile", "producers": ["User:payments.p6-writer"],
                              "consumers": [{"principal": "User:payments.p6-reader", "group": "payments.p6-readers"}]}}
-            response = client.post("/api/v1/requests", data=json.dumps(body), headers=headers,
+            response = client.post(paths["submit"], data=json.dumps(body), headers=headers,
                                    content_type="application/json")
             assert response.status_code == 201, response.get_data()
 
         submit()
-        first = client.get("/api/v1/requests?limit=1", headers=headers).json["items"][0]["id"]  # type: ignore[index]
+        with engine.connect() as connection:
+            first = connection.execute(text("SELECT id FROM request ORDER BY created_at DESC LIMIT 1")).scalar_one()
+        paths["request"] = f"/{'requests' if args.bare else 'api/v1/requests'}/{first}"
 
         def get(path: str) -> Callable[[], None]:
             def call() -> None:
@@ -95,16 +107,28 @@ def main() -> int:
             return call
 
         kinds: dict[str, Callable[[], None]] = {
-            "topics": get("/api/v1/topics"), "request": get(f"/api/v1/requests/{first}"),
-            "me": get("/api/v1/me"), "submit": submit}
+            "topics": get(paths["topics"]), "request": get(paths["request"]), "me": get(paths["me"]), "submit": submit}
         mix = ["topics", "submit", "request", "me", "topics", "submit", "request", "me", "topics", "submit"]
         if args.kind != "all":
             mix = [args.kind]
         for _ in range(20):
             for kind in mix:
                 kinds[kind]()
+        if args.statements:
+            seen: list[str] = []
+            event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: seen.append(statement))
+            for kind, call in kinds.items():
+                seen.clear()
+                call()
+                time.sleep(0.2)  # the background sequencer's statements land in the list too
+                print(f"--- {kind}: {len(seen)} statements")
+                for statement in seen:
+                    print("   ", " ".join(statement.split())[:160])
+            stop_sequencers()
+            return 0
         spent: dict[str, list[float]] = {kind: [] for kind in kinds}
-        profiler = cProfile.Profile()
+        # CPU of the calling thread only: waits on PostgreSQL and the sequencer thread are not counted.
+        profiler = cProfile.Profile(time.thread_time)
         for n in range(args.calls):
             kind = mix[n % len(mix)]
             started = time.process_time()
