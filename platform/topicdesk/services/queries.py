@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.drift_store import items_linked_to
@@ -165,11 +166,11 @@ def _resource_status(row: Any, drifted: bool = False) -> str:
 
 
 def list_topics(
-    session: Session, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
+    connection: Connection, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
     q: str | None, status: str | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     # The catalogue is visible to every team: discovering topics is how cross-team access starts.
-    rows = topic_page(session, now=utcnow(), limit=limit, after=after, cluster=cluster, team=team, q=q,
+    rows = topic_page(connection, now=utcnow(), limit=limit, after=after, cluster=cluster, team=team, q=q,
                       status=status)
     more = len(rows) > limit
     rows = rows[:limit]
