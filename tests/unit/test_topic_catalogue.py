@@ -36,8 +36,8 @@ def engine(tmp_path: Path) -> Engine:
 
 def page(engine: Engine, **filters: Any) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     args: dict[str, Any] = {"limit": 50, "after": None, "cluster": None, "team": None, "q": None, **filters}
-    with unit_of_work(engine) as session:
-        return queries.list_topics(session, **args)
+    with engine.connect() as connection:
+        return queries.list_topics(connection, **args)
 
 
 def names(items: list[dict[str, Any]]) -> list[str]:

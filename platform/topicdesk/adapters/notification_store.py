@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -64,6 +64,8 @@ def enqueue_notifications(connection: Connection, events: Sequence[Mapping[str, 
         return 0
     if before_lookup is not None:
         before_lookup()  # ORM changes of this transaction (a request's new status) become visible
+    if not _anyone_subscribed(connection, [notice for _, notice in found]):
+        return 0
     summaries = _requests(connection, {n.request_id for _, n in found if n.request_id}
                           | {n.requester_of for _, n in found if n.requester_of})
     audiences = [(event, notice, _teams(connection, notice, summaries)) for event, notice in found]
@@ -94,6 +96,38 @@ def enqueue_notifications(connection: Connection, events: Sequence[Mapping[str, 
     if rows:
         connection.execute(insert(_OUTBOX), rows)
     return len(rows)
+
+
+def _subscribed_statement(requesters: bool, admins: bool) -> Select[Any]:
+    r = _REQUESTS.c
+    match: ColumnElement[bool] = _SUBS.c.team.in_(bindparam("teams", expanding=True))
+    if requesters:
+        match = or_(match, _SUBS.c.team.in_(select(r.requester_team).where(
+            r.id.in_(bindparam("requesters", expanding=True)))))
+    if admins:
+        match = or_(match, _SUBS.c.audience == PLATFORM_ADMINS)
+    return select(_SUBS.c.event_types).where(_SUBS.c.enabled.is_(True), match)
+
+
+# Composed once (composing cost more than running it): by (requesting teams asked, platform admins asked).
+_SUBSCRIBED = {(requesters, admins): _subscribed_statement(requesters, admins)
+               for requesters in (False, True) for admins in (False, True)}
+
+
+def _anyone_subscribed(connection: Connection, notices: Sequence[Notice]) -> bool:
+    """Whether an enabled subscription might want one of the notices (False: surely none does).
+
+    Most events reach no subscription; this answers that in one statement (the requesting teams as
+    a sub-select), where resolving every audience first takes two or more. Consuming teams need
+    their own lookup: notices with those always go the full way."""
+    if any(notice.consumers_of is not None for notice in notices):
+        return True
+    requesters = sorted({notice.requester_of for notice in notices if notice.requester_of})
+    statement = _SUBSCRIBED[bool(requesters), any(notice.platform_admins for notice in notices)]
+    teams = sorted({team for notice in notices for team in notice.teams})
+    wanted = {notice.event_type for notice in notices}
+    return any(wanted.intersection(types) for types in connection.execute(
+        statement, {"teams": teams, "requesters": requesters} if requesters else {"teams": teams}).scalars())
 
 
 def _requests(connection: Connection, ids: set[str]) -> dict[str, RequestSummary]:

@@ -52,18 +52,25 @@ def came_over_https(settings: Settings) -> bool:
 
 
 def register_security_headers(app: Flask, settings: Settings) -> None:
-    html_policy = portal_csp(settings)
+    # Built once: werkzeug's Headers is a list, and a setdefault per header scanned it each time.
+    html_headers = (*COMMON.items(), ("Content-Security-Policy", portal_csp(settings)))
+    data_headers = (*COMMON.items(), ("Content-Security-Policy", DATA_CSP))
+    ours = frozenset(name.lower() for name, _ in data_headers) | {"cache-control"}
 
     @app.after_request
     def security_headers(response: Response) -> Response:
-        for name, value in COMMON.items():
-            response.headers.setdefault(name, value)
-        response.headers.setdefault("Content-Security-Policy",
-                                    html_policy if response.mimetype == "text/html" else DATA_CSP)
+        headers = response.headers
+        # Headers a view set itself win (setdefault semantics); one pass finds them.
+        present = {name.lower() for name, _ in headers.items()} & ours
+        wanted = html_headers if response.mimetype == "text/html" else data_headers
+        headers.extend([(n, v) for n, v in wanted if n.lower() not in present] if present else wanted)
         if came_over_https(settings):
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
+            headers.setdefault("Strict-Transport-Security", HSTS)
         # API answers are per caller and may carry secrets (passwords, tokens): never stored by a cache.
         # The portal's own files keep the Cache-Control the portal blueprint gives them.
         if request.blueprint != "portal":
-            response.headers["Cache-Control"] = "no-store"
+            if "cache-control" in present:
+                headers["Cache-Control"] = "no-store"
+            else:
+                headers.add("Cache-Control", "no-store")
         return response

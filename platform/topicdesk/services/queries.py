@@ -6,15 +6,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from topicdesk.adapters.drift_store import items_linked_to
 from topicdesk.adapters.listing_store import AuditFilter, RequestFilter, audit_rows, request_rows
+from topicdesk.adapters.request_detail import request_history, request_row
 from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
-    AuditInboxRow,
     ClientQuotaRow,
     ClusterRow,
     DriftReportRow,
@@ -91,19 +92,19 @@ STATUS_BY_ACTION = {"request:submit": "pending_approval", "request:auto_approve"
 
 
 def get_request(session: Session, identity: Identity, request_id: str) -> dict[str, Any]:
-    row = session.get(RequestRow, request_id)
+    connection = session.connection()
+    row = request_row(connection, request_id)
     if row is None or not can_see(identity, row):
         raise NotFound("no such request")
     # The status timeline comes from the audit log: each transition was recorded with its actor.
-    # Chained events, then those still waiting in the inbox to be chained. The inbox is read first:
-    # an event chained in between then shows up in both reads (kept once), never in neither.
-    subject = f"request:{row.id}"
-    waiting = session.exec(select(AuditInboxRow).where(AuditInboxRow.subject == subject)
-                           .order_by(col(AuditInboxRow.id))).all()
-    chained = session.exec(select(AuditEventRow).where(AuditEventRow.subject == subject)
-                           .order_by(col(AuditEventRow.seq))).all()
-    seen = {event.event_id for event in chained}
-    events: list[AuditEventRow | AuditInboxRow] = [*chained, *(e for e in waiting if e.event_id not in seen)]
+    # Chained events, then those still waiting in the inbox to be chained (one statement, so an event
+    # chained meanwhile is read once; kept once should both tables ever hold it).
+    events = []
+    seen: set[str] = set()
+    for event in request_history(connection, f"request:{row.id}"):
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            events.append(event)
     history = []
     for event in events:
         status = STATUS_BY_ACTION.get(event.action)
@@ -122,7 +123,7 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
             if isinstance(event.data.get("quarantine"), dict):
                 entry["note"] = event.data["quarantine"]["message"]
             history.append(entry)
-    view = request_view(row)
+    view = request_view(dict(row._mapping))
     # Once approved, desired state holds the new values: the approval's event kept current -> new.
     approval = next((e.data for e in reversed(events) if e.action in ("request:approve", "request:auto_approve")
                      and "changes" in e.data), None)
@@ -165,11 +166,11 @@ def _resource_status(row: Any, drifted: bool = False) -> str:
 
 
 def list_topics(
-    session: Session, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
+    connection: Connection, *, limit: int, after: tuple[str, str] | None, cluster: str | None, team: str | None,
     q: str | None, status: str | None = None,
 ) -> tuple[list[dict[str, Any]], tuple[str, str] | None]:
     # The catalogue is visible to every team: discovering topics is how cross-team access starts.
-    rows = topic_page(session, now=utcnow(), limit=limit, after=after, cluster=cluster, team=team, q=q,
+    rows = topic_page(connection, now=utcnow(), limit=limit, after=after, cluster=cluster, team=team, q=q,
                       status=status)
     more = len(rows) > limit
     rows = rows[:limit]

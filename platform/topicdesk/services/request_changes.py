@@ -12,17 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from topicdesk.adapters.request_store import cluster_usage
-from topicdesk.adapters.tables import AccessGrantRow, ClientQuotaRow, ClusterRow, TopicRow
+from topicdesk.adapters.request_detail import change_inputs
 from topicdesk.domain.request_changes import QUOTA_FIELDS, request_changes, request_impact
 
 # Statuses whose desired state the request has written: "current" is then the snapshot of the approval.
 WRITTEN = frozenset({"approved", "applying", "applied", "failed"})
 
 
-def _topic_state(row: TopicRow) -> dict[str, Any]:
+def _topic_state(row: Any) -> dict[str, Any]:
     return {"partitions": row.partitions, "replication_factor": row.replication_factor, "config": dict(row.config),
             "description": row.description, "expected_bytes_per_second": row.expected_bytes_per_second}
 
@@ -43,20 +42,8 @@ def current_changes(session: Session, requests: Sequence[Mapping[str, Any]]) -> 
     names = sorted({n for r in requests if (n := _topic_name(r["spec"])) is not None})
     principals = sorted({p for r in requests
                          if r["kind"] == "quota.set" and isinstance(p := r["spec"].get("principal"), str)})
-    topics = {(t.cluster, t.name): t for t in session.exec(select(TopicRow).where(
-        col(TopicRow.cluster).in_(clusters), col(TopicRow.name).in_(names), col(TopicRow.deleted).is_(False)))}
-    grants: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for g in session.exec(select(AccessGrantRow).where(
-            col(AccessGrantRow.cluster).in_(clusters), col(AccessGrantRow.topic).in_(names),
-            col(AccessGrantRow.deleted).is_(False)).order_by(col(AccessGrantRow.principal))):
-        grants.setdefault((g.cluster, g.topic), []).append(
-            {"principal": g.principal, "access": g.access, "group": g.group_id or None, "team": g.granted_team})
-    quotas = {(q.cluster, q.principal): q for q in session.exec(select(ClientQuotaRow).where(
-        col(ClientQuotaRow.cluster).in_(clusters), col(ClientQuotaRow.principal).in_(principals),
-        col(ClientQuotaRow.deleted).is_(False)))} if principals else {}
-    usage = {c: cluster_usage(session, c) for c in clusters}
-    limits = {row.name: {"partition_budget": row.partition_budget, "disk_budget_bytes": row.disk_budget_bytes}
-              for row in session.exec(select(ClusterRow).where(col(ClusterRow.name).in_(clusters)))}
+    inputs = change_inputs(session.connection(), clusters, names, principals)
+    topics, grants, quotas, usage, limits = inputs.topics, inputs.grants, inputs.quotas, inputs.usage, inputs.limits
     out: dict[str, dict[str, Any]] = {}
     for request in requests:
         cluster, spec, kind = request["cluster"], request["spec"], request["kind"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -344,14 +344,14 @@ def _lock_request(session: Session, request_id: str) -> RequestRow:
     return row
 
 
-def can_see(identity: Identity, row: RequestRow) -> bool:
+def can_see(identity: Identity, row: RequestRow | Row[Any]) -> bool:
     # Routed approvers see what they are asked to approve (e.g. a consuming team, for a topic.delete).
     return (identity.platform_admin or row.requested_by == identity.subject
             or identity.is_member(row.requester_team) or identity.is_member(row.owner_team)
             or may_approve(identity, row))
 
 
-def may_approve(identity: Identity, row: RequestRow) -> bool:
+def may_approve(identity: Identity, row: RequestRow | Row[Any]) -> bool:
     if row.kind == migrate.KIND:
         # Every approver approves once, each for what is still uncovered (approval_roles).
         return migrate.may_approve(identity, row)

@@ -1,0 +1,159 @@
+"""P6's request mix in one process under cProfile: where a worker's CPU goes, call by call.
+
+A throwaway PostgreSQL (or --database-url), migrated and seeded as P6 seeds it; the Flask app that
+`topicdesk serve` runs, called through its WSGI interface with a member's API token (no socket,
+no gunicorn: the server's own cost is the same for bare and Topicdesk). The mix is P6's: per 10
+calls 3 topic lists, 2 reads of one request, 2 /me, 3 topic.create submissions.
+
+Prints CPU ms per call for each kind (time.process_time, after a warm-up), then the top functions
+by cumulative and by own time.
+
+Usage: .venv/bin/python bench/p6_profile.py [--calls 1000] [--top 40] [--kind all|topics|request|me|submit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import event, text
+
+from p3_submit import seed
+from p6_concurrency import SEED_CLUSTER, seed_topics
+from topicdesk import migrations
+from topicdesk.adapters.audit_log import stop_sequencers
+from topicdesk.adapters.db import make_engine
+from topicdesk.app import create_app
+from topicdesk.config import Settings
+from topicdesk.domain.identity import Role
+from topicdesk.local_postgres import LocalPostgres, start_local_postgres
+from topicdesk.services.tokens import create_token
+
+CLUSTER = "payments-p6-r1"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--kind", default="all")
+    parser.add_argument("--database-url", default="")
+    parser.add_argument("--no-profile", action="store_true", help="CPU ms per call only (no profiler overhead)")
+    parser.add_argument("--bare", action="store_true", help="the same mix against bench/p3_bare_app.py")
+    parser.add_argument("--statements", action="store_true", help="print the SQL of one call of each kind")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="topicdesk-p6prof-", dir="/tmp"))
+    pg: LocalPostgres | None = None
+    try:
+        url = args.database_url
+        if not url:
+            pg = start_local_postgres(work / "pg")
+            pg.create_database("p6")
+            url = pg.url("p6")
+        migrations.upgrade(url)
+        engine = make_engine(url)
+        seed(engine, [CLUSTER, SEED_CLUSTER])
+        seed_topics(engine, 200)
+        token = create_token(engine, team="payments", name="p6-prof", role=Role.MEMBER, actor="p6").token
+        settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(work / "data"),
+                                      "SECRET_KEY": "p6-profile-secret-key-0123456789",
+                                      "TOPICDESK_WRITE_RATE_PER_MINUTE": "1000000000",
+                                      "TOPICDESK_WRITE_BURST": "1000000000"})
+        app = create_app(settings, engine=engine)
+        # As in each `topicdesk serve` worker: events are chained on a background thread, in batches.
+        sequencer = app.extensions.get("topicdesk.audit_sequencer")
+        if sequencer is not None:
+            sequencer.install().ensure_running()
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {token}"}
+        paths = {"submit": "/api/v1/requests", "topics": "/api/v1/topics", "me": "/api/v1/me", "request": ""}
+        if args.bare:
+            from p3_bare_app import create_bare_app
+
+            client, headers = create_bare_app(url).test_client(), {}
+            paths = {"submit": "/submit", "topics": "/topics", "me": "/me", "request": ""}
+
+        def submit() -> None:
+            body = {"kind": "topic.create", "cluster": CLUSTER, "reason": "P6 profile",
+                    "spec": {"name": f"payments.p6prof-{uuid.uuid4().hex[:12]}", "partitions": 3,
+                             "replication_factor": 3,
+                             "config": {"retention.ms": "86400000", "cleanup.policy": "delete",
+                                        "min.insync.replicas": "2"},
+                             "description": "P6 profile", "producers": ["User:payments.p6-writer"],
+                             "consumers": [{"principal": "User:payments.p6-reader", "group": "payments.p6-readers"}]}}
+            response = client.post(paths["submit"], data=json.dumps(body), headers=headers,
+                                   content_type="application/json")
+            assert response.status_code == 201, response.get_data()
+
+        submit()
+        with engine.connect() as connection:
+            first = connection.execute(text("SELECT id FROM request ORDER BY created_at DESC LIMIT 1")).scalar_one()
+        paths["request"] = f"/{'requests' if args.bare else 'api/v1/requests'}/{first}"
+
+        def get(path: str) -> Callable[[], None]:
+            def call() -> None:
+                response = client.get(path, headers=headers)
+                assert response.status_code == 200, response.get_data()
+            return call
+
+        kinds: dict[str, Callable[[], None]] = {
+            "topics": get(paths["topics"]), "request": get(paths["request"]), "me": get(paths["me"]), "submit": submit}
+        mix = ["topics", "submit", "request", "me", "topics", "submit", "request", "me", "topics", "submit"]
+        if args.kind != "all":
+            mix = [args.kind]
+        for _ in range(20):
+            for kind in mix:
+                kinds[kind]()
+        if args.statements:
+            seen: list[str] = []
+            event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_a: seen.append(statement))
+            for kind, call in kinds.items():
+                seen.clear()
+                call()
+                time.sleep(0.2)  # the background sequencer's statements land in the list too
+                print(f"--- {kind}: {len(seen)} statements")
+                for statement in seen:
+                    print("   ", " ".join(statement.split())[:160])
+            stop_sequencers()
+            return 0
+        spent: dict[str, list[float]] = {kind: [] for kind in kinds}
+        # CPU of the calling thread only: waits on PostgreSQL and the sequencer thread are not counted.
+        profiler = cProfile.Profile(time.thread_time)
+        for n in range(args.calls):
+            kind = mix[n % len(mix)]
+            started = time.process_time()
+            if not args.no_profile:
+                profiler.enable()
+            kinds[kind]()
+            if not args.no_profile:
+                profiler.disable()
+            spent[kind].append(time.process_time() - started)
+        for kind, times in spent.items():
+            if times:
+                print(f"{kind:<8} {len(times):>5} calls  {sum(times) * 1000 / len(times):6.2f} CPU ms per call "
+                      "" + ("" if args.no_profile else "(profiled)"))
+        for order in () if args.no_profile else ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
+            print(out.getvalue())
+        stop_sequencers()
+        engine.dispose()
+    finally:
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
