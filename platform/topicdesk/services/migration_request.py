@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Row
 from sqlmodel import Session
 
 from topicdesk.adapters import migration_store
@@ -232,7 +233,7 @@ def _satisfies(identity: Identity, approver: str) -> bool:
     return kind == "role" and value == "platform_admin" and identity.platform_admin
 
 
-def may_approve(identity: Identity, row: RequestRow) -> bool:
+def may_approve(identity: Identity, row: RequestRow | Row[Any]) -> bool:
     """Whether the identity can still approve for an approver nobody has covered yet: an owner of an
     approving team, or a platform admin (who approves for every team still waiting, e.g. when the
     requester is the target's only owner and may not approve their own request)."""
@@ -240,7 +241,7 @@ def may_approve(identity: Identity, row: RequestRow) -> bool:
     return any(a not in done and _satisfies(identity, a) for a in row.approvers)
 
 
-def covered(row: RequestRow) -> set[str]:
+def covered(row: RequestRow | Row[Any]) -> set[str]:
     return {entry for approval in row.approvals for entry in approval.get("as", ())}
 
 
