@@ -413,8 +413,8 @@ def _teams(row: MigrationRow, source_owner: str) -> list[str]:
 ENTERING: dict[Step, str] = {
     Step.MIRRORING: "The target topics, grants and service accounts exist; MirrorMaker copies the records. "
                     "Owners of the new service accounts: take their passwords with a rotate (shown once).",
-    Step.CONSUMERS_CUT_OVER: "Consuming teams: stop your consumers on the source and start them on the target "
-                             "with the same group ids; they resume from the translated offsets.",
+    Step.CONSUMERS_CUT_OVER: "Consuming teams: stop your consumers on the source; once a group shows ready on the "
+                             "target, start it there with the same group id: it resumes where it stopped.",
     Step.PRODUCERS_CUT_OVER: "Verified: nothing was lost. Producing teams: switch your producers to the target now "
                              "(writes to the source are refused).",
     Step.SOURCE_QUARANTINED: "Producers write to the target; the mirror is stopped. The source topics are being "
