@@ -21,7 +21,7 @@ def test_commit_offsets_writes_the_groups_offsets_and_is_refused_while_it_has_me
     admin = AdminClient(kafka_cluster.client_config())
     admin.create_topics([NewTopic(topic, 2, 1)])[topic].result(15)
     probe = KafkaMigrationProbe(kafka_cluster.client_config(), request_timeout=5.0)
-    eventually(lambda: len(probe.partition_ends([topic])) == 2 or None, timeout=15)
+    eventually(lambda: len(probe.partition_ends([topic])) == 2 or None, timeout=15, retry_on=(ProbeUnavailable,))
 
     def commit() -> bool:
         probe.commit_offsets(group, {(topic, 0): 3, (topic, 1): 1})
