@@ -449,6 +449,7 @@ class FakeMigrationProbe:
     records: dict[tuple[str, int], list[SampledRecord]] = field(default_factory=dict)
     earliest: dict[tuple[str, int], int] = field(default_factory=dict)
     unreachable: str | None = None
+    commits: list[tuple[str, dict[tuple[str, int], int]]] = field(default_factory=list)  # commit_offsets calls
 
     def _check(self) -> None:
         if self.unreachable is not None:
@@ -489,6 +490,14 @@ class FakeMigrationProbe:
                     out[(topic, p, offset)] = part[offset - start]
         return out
 
+    def commit_offsets(self, group: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        self._check()
+        self.commits.append((group, dict(offsets)))
+        on_cluster = self.port.groups.setdefault(group, FakeGroup())
+        if on_cluster.members:
+            raise ProbeUnavailable(f"commit offsets of {group}: NON_EMPTY_GROUP")
+        on_cluster.committed.update(offsets)
+
     def close(self) -> None:
         pass
 
@@ -497,13 +506,16 @@ class FakeMigrationProbe:
 class FakeMirrorEngine:
     """MirrorMaker on fakes: a running mirror copies every new source record to the target and the
     groups' commits (identity-translated: fresh targets) each time it is asked; `paused` stops the
-    copying (lag builds up), `state` forces an answer (e.g. FAILED, UNREACHABLE)."""
+    copying (lag builds up), `state` forces an answer (e.g. FAILED, UNREACHABLE). `translation_gap`
+    makes the offset sync coarse like MirrorMaker's (a commit X arrives as X - gap); like MirrorMaker
+    it never moves a target offset backwards."""
 
     probes: dict[str, FakeMigrationProbe]
     name: str = "fake"
     running: dict[str, MirrorSpec] = field(default_factory=dict)
     paused: bool = False
     state: MirrorState | None = None
+    translation_gap: int = 0
     calls: list[tuple[str, str]] = field(default_factory=list)
 
     def _copy(self, spec: MirrorSpec) -> None:
@@ -518,7 +530,9 @@ class FakeMirrorEngine:
                 continue
             on_target = target.port.groups.setdefault(name, FakeGroup())
             if on_target.members == 0:  # MirrorMaker syncs offsets only of groups idle on the target
-                on_target.committed.update({k: v for k, v in group.committed.items() if k[0] in spec.topics})
+                for k, v in group.committed.items():
+                    if k[0] in spec.topics:
+                        on_target.committed[k] = max(on_target.committed.get(k, 0), v - self.translation_gap, 0)
 
     def ensure_running(self, spec: MirrorSpec) -> MirrorStatus:
         self.calls.append(("ensure_running", spec.mirror_id))

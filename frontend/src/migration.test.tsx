@@ -51,7 +51,8 @@ function migration(): Migration {
       history: [{ at: "2026-12-01T10:00:00Z", total: 3000, max: 2000 }, { at: "2026-12-01T10:00:30Z", total: 2400, max: 1800 },
         { at: "2026-12-01T10:01:00Z", total: 1800, max: 1500 }] },
     mirror: { engine: "mirrormaker-process", state: "running", detail: "pid 4242" },
-    groups: [{ group: "billing.readers", team: "billing", source_members: 1, target_members: 0, offsets_translated: false }],
+    groups: [{ group: "billing.readers", team: "billing", source_members: 1, target_members: 0, offsets_translated: false,
+      ready_on_target: false, translation: "mirrormaker", translation_note: "running on the source" }],
     team_actions: [{ team: "billing", role: "consumer", now: ["nothing yet: wait for the mirror"], done: true },
       { team: "payments", role: "owner", now: ["watch the lag fall"], done: false }],
     last_error: null,
@@ -186,6 +187,8 @@ describe("the migration pages", { timeout: 20_000 }, () => {
     expect(actions.map((a) => a.dataset.team)).toEqual(["payments", "billing"]);
     expect(actions[0]?.className).toContain("team-action-mine");
     expect(byTestId("group-row")?.textContent).toContain("not yet");
+    expect(byTestId("group-ready")?.textContent).toBe("not yet");
+    expect(byTestId("group-row")?.textContent).toContain("mirrormaker");
     expect(byTestId("verification-pending")).not.toBeNull();
     expect(byTestId("producers-switched")).toBeNull();
   });

@@ -2,10 +2,12 @@
 consumer group, driven by a `topicdesk reconcile` subprocess with dedicated MirrorMaker 2 processes.
 
 The reconciler is killed (-9) once mid-migration and the MirrorMaker JVM once (its pid file); the
-migration still converges to done: every record number is consumed, duplicates stay within
-MirrorSpec.offset_lag_max per partition, the verification passed, the source is quarantined and
-Kafka's own tools show the target as planned. A second, smaller migration is rolled back from
-mirroring: the mirror stops, no DENY ACL is left, consumers read on the source again.
+migration still converges to done: every record number is consumed, the group starts on the target
+only once its row shows exact offsets there (ready_on_target), so duplicates per partition stay
+within one poll batch (here none: it commits synchronously before closing), the verification
+passed, the source is quarantined and Kafka's own tools show the target as planned. A second,
+smaller migration is rolled back from mirroring: the mirror stops, no DENY ACL is left, consumers
+read on the source again.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from topicdesk.local_kafka.distribution import ensure_tools_libs, libs_dir
 from topicdesk.services.tokens import create_token
 
 REPO = Path(__file__).resolve().parents[2]
-OFFSET_LAG_MAX = 10  # MirrorSpec's default, which the driver uses
+BATCH = 200  # the test consumer's records per consume(): what it may re-read at most per partition
 PARTITIONS = 3
 
 
@@ -179,8 +181,9 @@ class LiveProducer(threading.Thread):
 
 @dataclass(eq=False)
 class GroupConsumer(threading.Thread):
-    """A consumer group member reading and committing; `move_to` stops it on the source, waits until
-    the target holds the group's translated offsets, and continues there with the same group id."""
+    """A consumer group member reading and committing each batch synchronously; `move_to` commits,
+    stops it on the source, waits until the group shows ready on the target, and continues there
+    with the same group id."""
 
     topic: str
     group: str
@@ -223,7 +226,7 @@ class GroupConsumer(threading.Thread):
                 self.wait_translated(positions)
                 consumer, on_target = self._consumer(self.target_conf), True
                 self.moved.set()
-            messages = consumer.consume(200, 0.3)
+            messages = consumer.consume(BATCH, 0.3)
             for message in messages:
                 if message.error() is None:
                     self.seen.append((int(message.partition() or 0), int(message.value() or b"0")))
@@ -398,20 +401,16 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
     gaps: dict[int, int] = {}
 
     def translated(positions: dict[int, int]) -> None:
-        # The target holds the group's offsets once MirrorMaker synced them after the stop: within
-        # offset_lag_max of the source position, or no longer moving (its offset syncs lag behind).
-        previous: dict[int, int] = {}
+        # The driver commits the exact offsets once the group is idle on both sides; the portal's
+        # row says when: only then does the group start on the target.
+        def ready() -> dict[str, Any] | None:
+            [row] = api.migration(migration_id)["groups"]
+            return row if row["ready_on_target"] else None
 
-        def settled() -> bool | None:
-            now = _committed(target, group, topic)
-            close = all(now.get(p, -1) >= end - OFFSET_LAG_MAX for p, end in positions.items())
-            still = bool(previous) and now == previous and all(p in now for p in positions)
-            previous.clear()
-            previous.update(now)
-            return close or still or None
-
-        eventually(settled, timeout=90, interval=2.5)
-        gaps.update({p: end - previous.get(p, 0) for p, end in positions.items()})
+        row = eventually(ready, timeout=90, interval=1)
+        assert row["translation"] == "exact", row
+        now = _committed(target, group, topic)
+        gaps.update({p: end - now.get(p, 0) for p, end in positions.items()})
 
     consumer.move_to(_sasl(target, reader, reader_password), translated)
     assert consumer.moved.wait(120)
@@ -433,10 +432,11 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
     numbers = Counter(n for _, n in consumer.seen)
     assert producer.delivered <= set(numbers)
     duplicates = Counter(p for p, n in set(consumer.seen) if numbers[n] > 1)
-    # What the group re-reads is exactly the translation's gap at its cut-over, per partition
-    # (MirrorSpec.offset_lag_max is MirrorMaker's aim; under load its translation lags further).
-    assert all(count <= max(gaps.get(p, 0), 0) for p, count in duplicates.items()), (duplicates, gaps)
-    print(f"duplicates per partition {dict(duplicates)}; translation gaps {gaps}; bound {OFFSET_LAG_MAX}")
+    # Exact offsets: the target position is where the group committed on the source (fresh target
+    # topics start at 0 like the source's), so it re-reads nothing; the bound is one poll batch.
+    assert gaps == dict.fromkeys(gaps, 0), gaps
+    assert all(count <= BATCH for count in duplicates.values()), duplicates
+    print(f"duplicates per partition {dict(duplicates)}; translation gaps {gaps}; bound {BATCH}")
     with unit_of_work(api.app.extensions["topicdesk.engine"]) as session:
         row = session.get(MigrationRow, migration_id)
         assert row is not None

@@ -133,7 +133,8 @@ def test_a_migration_is_driven_through_every_gate_to_done(world: World) -> None:
     assert [p["source_end"] for p in view["lag"]["partitions"]] == [12, 7]
     assert view["mirror"]["state"] == "running"
     assert view["groups"] == [{"group": GROUP, "team": "billing", "source_members": 1, "target_members": 0,
-                               "offsets_translated": True}]
+                               "offsets_translated": True, "ready_on_target": False, "translation": "mirrormaker",
+                               "translation_note": "running on the source"}]
     consumer = next(a for a in view["team_actions"] if a["role"] == "consumer")
     assert consumer["team"] == "billing"
     assert not consumer["done"]
@@ -174,6 +175,86 @@ def test_a_migration_is_driven_through_every_gate_to_done(world: World) -> None:
                                "migration:verify", "migration:advance", "migration:advance", "migration:advance",
                                "migration:done"]
     assert drive_migrations(world.api.engine, world.factory, world.mirror) == 0  # nothing left to drive
+
+
+def _at_consumers_cut_over(world: World, gap: int) -> FakeGroup:
+    """The group committed 3 and 2 on the source; MirrorMaker's sync lags `gap` records behind."""
+    world.mirror.translation_gap = gap
+    world.drive(3)
+    assert world.view()["step"] == "consumers_cut_over"
+    return world.ports["payments-dev"].groups[GROUP]
+
+
+def _consumer_now(world: World) -> str:
+    consumer = next(a for a in world.view()["team_actions"] if a["role"] == "consumer")
+    now: str = consumer["now"][0]
+    return now
+
+
+def test_a_group_idle_on_both_sides_gets_exact_offsets_on_the_target(world: World) -> None:
+    on_target = _at_consumers_cut_over(world, gap=2)
+    assert on_target.committed == {(TOPIC, 0): 1, (TOPIC, 1): 0}  # MirrorMaker's coarse translation
+    assert world.probes["payments-dev"].commits == []  # still running on the source: nothing committed
+    assert "wait until it shows ready" in _consumer_now(world)
+
+    world.ports["legacy"].groups[GROUP].members = 0  # stopped on the source, not started on the target
+    world.drive()
+    assert world.probes["payments-dev"].commits == [(GROUP, {(TOPIC, 0): 3, (TOPIC, 1): 2})]
+    assert on_target.committed == {(TOPIC, 0): 3, (TOPIC, 1): 2}
+    [row] = world.view()["groups"]
+    assert (row["ready_on_target"], row["translation"], row["translation_note"]) == (True, "exact", "")
+    assert _consumer_now(world).startswith(f"Start group {GROUP} on payments-dev now")
+
+    world.drive()  # MirrorMaker's sync does not move it back; nothing left to commit
+    assert on_target.committed == {(TOPIC, 0): 3, (TOPIC, 1): 2}
+    assert len(world.probes["payments-dev"].commits) == 1
+    on_target.members = 1
+    world.drive()
+    assert world.view()["step"] == "producers_cut_over"
+
+
+def test_a_differing_boundary_record_keeps_mirrormakers_translation(world: World) -> None:
+    on_target = _at_consumers_cut_over(world, gap=2)
+    copied = world.probes["payments-dev"].records[(TOPIC, 0)]
+    copied[2] = SampledRecord(None, b"not what the source has", (), copied[2].timestamp)
+    world.ports["legacy"].groups[GROUP].members = 0
+    world.drive()
+    [row] = world.view()["groups"]
+    assert (row["ready_on_target"], row["translation"]) == (False, "mirrormaker")
+    assert f"{TOPIC}-0: the target's record at 2 differs" in row["translation_note"]
+    # Partition 1's boundary matched: exact there; partition 0 keeps MirrorMaker's offset.
+    assert world.probes["payments-dev"].commits == [(GROUP, {(TOPIC, 1): 2})]
+    assert on_target.committed == {(TOPIC, 0): 1, (TOPIC, 1): 2}
+    assert "MirrorMaker's translated offsets" in _consumer_now(world)
+
+
+def test_no_exact_commit_while_the_group_has_members_on_the_target(world: World) -> None:
+    on_target = _at_consumers_cut_over(world, gap=2)
+    on_target.members = 1  # started on the target before it stopped on the source
+    world.drive()
+    world.ports["legacy"].groups[GROUP].members = 0
+    world.drive()
+    assert world.probes["payments-dev"].commits == []
+    assert on_target.committed == {(TOPIC, 0): 1, (TOPIC, 1): 0}
+    [row] = world.view()["groups"]
+    assert (row["ready_on_target"], row["translation"]) == (False, "mirrormaker")
+
+
+def test_the_mirror_not_yet_past_the_commit_is_pending_not_refused(world: World) -> None:
+    on_target = _at_consumers_cut_over(world, gap=2)
+    world.mirror.paused = True
+    world.probes["legacy"].write(TOPIC, 0, b"a12", b"a13")
+    world.ports["legacy"].groups[GROUP].committed[(TOPIC, 0)] = 14  # read past what the target has
+    world.ports["legacy"].groups[GROUP].members = 0
+    world.drive()
+    [row] = world.view()["groups"]
+    assert (row["ready_on_target"], row["translation"]) == (False, "mirrormaker")
+    assert "not copied offset 13" in row["translation_note"]
+    assert "wait until it shows ready" in _consumer_now(world)
+    world.mirror.paused = False
+    world.drive()
+    assert on_target.committed[(TOPIC, 0)] == 14
+    assert world.view()["groups"][0]["ready_on_target"] is True
 
 
 def test_lag_above_the_threshold_or_untranslated_offsets_hold_the_mirroring_step(world: World) -> None:

@@ -538,6 +538,10 @@ export interface MigrationGroup {
   source_members: number | null;
   target_members: number | null;
   offsets_translated: boolean | null;
+  /** Exact offsets committed on the target for every partition the group committed on the source. */
+  ready_on_target?: boolean | null;
+  translation?: "exact" | "mirrormaker" | (string & {}) | null;
+  translation_note?: string | null;
 }
 
 export interface TeamAction {

@@ -143,6 +143,8 @@ export function GroupsTable({ groups, plan }: { groups: MigrationGroup[] | null;
             <th scope="col" className="num">Members on the source</th>
             <th scope="col" className="num">Members on the target</th>
             <th scope="col">Offsets translated</th>
+            <th scope="col">Ready on the target</th>
+            <th scope="col">Translation</th>
           </tr>
         </thead>
         <tbody>
@@ -153,6 +155,11 @@ export function GroupsTable({ groups, plan }: { groups: MigrationGroup[] | null;
               <td data-label="On the source" className="num">{count(g.source_members)}</td>
               <td data-label="On the target" className="num">{count(g.target_members)}</td>
               <td data-label="Offsets translated">{yesNo(g.offsets_translated)}</td>
+              <td data-label="Ready on the target" data-testid="group-ready">{yesNo(g.ready_on_target)}</td>
+              <td data-label="Translation" title={g.translation_note || undefined}>
+                {g.translation ?? <span className="muted">not measured</span>}
+                {g.translation_note ? <div className="muted">{g.translation_note}</div> : null}
+              </td>
             </tr>
           ))}
         </tbody>

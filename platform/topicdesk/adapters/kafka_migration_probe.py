@@ -4,6 +4,7 @@
     groups    ListGroups, DescribeGroups for the moved groups it lists      2 requests
     commits   OffsetFetch, one per group, all in flight at once            G requests
     records   one consumer, assign() every partition at its n-th sample    k+2 rounds
+    commit    AlterConsumerGroupOffsets, one per group                      1 request
 
 confluent-kafka takes one group per list_consumer_group_offsets call (see adapters/kafka_evidence.py).
 """
@@ -112,6 +113,20 @@ class KafkaMigrationProbe:
             raise
         except Exception as exc:
             raise ProbeUnavailable(f"consumer groups: {exc}") from exc
+
+    def commit_offsets(self, group: str, offsets: Mapping[Partition, int]) -> None:
+        if not offsets:
+            return
+        request = [_ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o)
+                                                         for (t, p), o in sorted(offsets.items())])]
+        try:
+            answer = self._admin.alter_consumer_group_offsets(request, request_timeout=self._timeout)[group].result(
+                timeout=self._timeout + 5)
+        except Exception as exc:  # e.g. the group has members again: NON_EMPTY_GROUP / UNKNOWN_MEMBER_ID
+            raise ProbeUnavailable(f"commit offsets of {group}: {exc}") from exc
+        refused = [f"{tp.topic}-{tp.partition}: {tp.error}" for tp in answer.topic_partitions or () if tp.error]
+        if refused:
+            raise ProbeUnavailable(f"commit offsets of {group}: " + "; ".join(refused))
 
     def read_records(self, offsets: Mapping[Partition, Sequence[int]]) -> dict[tuple[str, int, int], SampledRecord]:
         rounds = max((len(v) for v in offsets.values()), default=0)

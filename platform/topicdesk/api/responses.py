@@ -195,7 +195,12 @@ MIGRATION: dict[str, Any] = {
         "groups": {"type": "array", "items": {"type": "object", "properties": {
             "group": {"type": "string"}, "team": {"type": ["string", "null"]},
             "source_members": {"type": "integer"}, "target_members": {"type": "integer"},
-            "offsets_translated": {"type": "boolean"}}}},
+            "offsets_translated": {"type": "boolean"},
+            "ready_on_target": {"type": "boolean", "description": "Exact offsets are committed on the target for "
+                                "every partition the group committed on the source: start it there now"},
+            "translation": {"enum": ["exact", "mirrormaker"], "description": "exact: committed by Topicdesk from "
+                            "the source commit (1:1 offsets, boundary record checked); mirrormaker: its checkpoint"},
+            "translation_note": {"type": "string", "description": "Why the translation is not exact (yet)"}}}},
         "team_actions": {"type": "array", "description": "What each team must do now", "items": {
             "type": "object", "properties": {
                 "team": {"type": "string"}, "role": {"enum": ["producer", "consumer", "owner", "source_owner"]},

@@ -21,6 +21,22 @@ def _accounts(plan: Mapping[str, Any], team: str) -> list[str]:
             if s.get("team") == team and s.get("action") == "create_scram_credentials"]
 
 
+def _cut_over(group: str, row: Mapping[str, Any], source: str, target: str) -> str:
+    """A group starts on the target only once it stopped on the source and its offsets there are
+    exact (or the exact check failed for good and MirrorMaker's translation is what it gets)."""
+    if row.get("source_members"):
+        return (f"Stop group {group} on {source}; wait until it shows ready on {target}, then start it there "
+                "with the same group id.")
+    if row.get("ready_on_target"):
+        return (f"Start group {group} on {target} now with the same group id; it resumes exactly where it "
+                f"stopped on {source}.")
+    if not row.get("translation_pending", True):
+        return (f"Start group {group} on {target} now with the same group id; it resumes from MirrorMaker's "
+                f"translated offsets and re-reads some records ({row.get('translation_note')}).")
+    return (f"Group {group} stopped on {source}: wait until it shows ready on {target} (its exact offsets are "
+            "being committed there), then start it with the same group id.")
+
+
 def team_actions(step: Step, plan: Mapping[str, Any], *, source: str, target: str, owner_team: str,
                  source_owner: str, target_bootstrap: str, groups: Sequence[Mapping[str, Any]] = (),
                  producers_switched: bool = False) -> list[dict[str, Any]]:
@@ -44,8 +60,7 @@ def team_actions(step: Step, plan: Mapping[str, Any], *, source: str, target: st
             elif step is Step.CONSUMERS_CUT_OVER:
                 waiting = [g for g in change.get("consumer_groups", []) if by_group.get(g, {}).get("source_members")
                            or not by_group.get(g, {}).get("target_members")]
-                now = [f"Stop group {g} on {source} and start it on {target} with the same group id; it resumes "
-                       "from its translated offsets." for g in waiting]
+                now = [_cut_over(g, by_group.get(g, {}), source, target) for g in waiting]
                 done = not waiting
             elif step is Step.ROLLED_BACK:
                 now = [f"Run your consumers on {source} again (their offsets there are where they left them)."]

@@ -21,6 +21,7 @@ LAG_HISTORY = 120  # measurements kept for the portal's chart
 EVERYONE = "User:*"
 
 Partition = tuple[str, int]  # (topic, partition)
+TRANSLATION_FIELDS = ("ready_on_target", "translation", "translation_note", "translation_pending")
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def lag_view(source: Mapping[Partition, PartitionEnds], target: Mapping[Partitio
 
 
 def group_facts(moved: Sequence[Mapping[str, Any]], source: Mapping[str, GroupObservation],
-                target: Mapping[str, GroupObservation], previous: Sequence[Mapping[str, Any]] = ()
+                target: Mapping[str, GroupObservation], previous: Sequence[Mapping[str, Any]] = (),
+                exact: Mapping[str, Mapping[str, Any]] | None = None
                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Per moved group its members on both sides and whether its offsets are on the target; and the
     facts `offsets_translated`, `groups_active_on_source` (members on the source, summed) and
@@ -90,7 +92,12 @@ def group_facts(moved: Sequence[Mapping[str, Any]], source: Mapping[str, GroupOb
 
     `moved` are the plan's consumer_groups ({group, team, members}); `previous` the last pass's
     rows, which remember that a group had members once (it stops on the source before it starts
-    on the target, and the gate must still wait for it)."""
+    on the target, and the gate must still wait for it).
+
+    `exact` has, per group idle on both sides this pass, the exact translation's row fields
+    (domain/migration_offsets.py): `ready_on_target`, `translation`, `translation_note` and
+    `translation_pending`. A group running on the target keeps what its last row said; one
+    running on the source (or not translated) has MirrorMaker's translation and is not ready."""
     before = {str(g["group"]): g for g in previous}
     rows, translated, on_source, on_target = [], True, 0, True
     for move in moved:
@@ -104,8 +111,17 @@ def group_facts(moved: Sequence[Mapping[str, Any]], source: Mapping[str, GroupOb
         translated = translated and ok
         on_source += source_members
         on_target = on_target and (target_members > 0 or not had_members)
+        if exact and name in exact:
+            translation = dict(exact[name])
+        elif target_members > 0 and source_members == 0 and name in before:
+            translation = {k: before[name].get(k) for k in TRANSLATION_FIELDS}
+        else:
+            translation = {"ready_on_target": False, "translation": "mirrormaker",
+                           "translation_note": "running on the source" if source_members else "",
+                           "translation_pending": True}
         rows.append({"group": name, "team": move.get("team"), "source_members": source_members,
-                     "target_members": target_members, "offsets_translated": ok, "had_members": had_members})
+                     "target_members": target_members, "offsets_translated": ok, "had_members": had_members,
+                     **translation})
     return rows, {"offsets_translated": translated, "groups_active_on_source": on_source,
                   "groups_active_on_target": on_target}
 

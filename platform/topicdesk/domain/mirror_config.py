@@ -9,7 +9,8 @@ Both renderings carry the same decisions (docs/migration.md, "Mirroring"):
 - nothing is written to the legacy source: offset syncs live on the target, no heartbeats, and
   in dedicated mode the reverse flow gets no herder at all;
 - checkpoints and group offset sync run every `sync_interval_seconds`, so a consumer cut-over
-  waits seconds; an offset sync every `offset_lag_max` records bounds its re-read;
+  waits seconds; an offset sync every `offset_lag_max` records (the driver commits exact
+  offsets at the cut-over, so this is not what bounds a consumer's re-read);
 - records are copied at least once with an idempotent acks=all producer, partition for
   partition, keys, values, headers and timestamps as they are (byte-array converters).
 

@@ -33,10 +33,11 @@ from topicdesk.adapters.db import unit_of_work
 from topicdesk.adapters.secrets import resolve_credentials
 from topicdesk.adapters.tables import ClusterRow, MigrationRow, RequestRow, utcnow
 from topicdesk.domain import migration_measure as measure
+from topicdesk.domain import migration_offsets as offsets
 from topicdesk.domain.migration import DEFAULT_LAG_THRESHOLD, TERMINAL, Step, TransitionRefused, advance
 from topicdesk.domain.migration_verify import DEFAULT_SAMPLES, samples, verify
 from topicdesk.services.cluster_port import ClusterPort, ScramCredential, close_port
-from topicdesk.services.migration_probe import MigrationProbe, PartitionEnds, ProbeUnavailable
+from topicdesk.services.migration_probe import GroupObservation, MigrationProbe, PartitionEnds, ProbeUnavailable
 from topicdesk.services.mirror_port import ClusterEndpoint, MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ STOPPED = frozenset({MirrorState.ABSENT, MirrorState.STOPPED})
 class DriverSettings:
     lag_threshold: int = DEFAULT_LAG_THRESHOLD
     samples: int = DEFAULT_SAMPLES  # spread samples per partition, besides the first and the last record
-    offset_lag_max: int = 10  # MirrorSpec.offset_lag_max: bounds the re-read after a consumer cut-over
+    offset_lag_max: int = 100  # MirrorSpec.offset_lag_max; the exact translation bounds the re-read, not this
     request_timeout: float = 10.0
 
 
@@ -226,11 +227,50 @@ def _ends(sides: _Sides, row: MigrationRow) -> tuple[dict[Any, PartitionEnds], d
     return sides.probe("source").partition_ends(row.topics), sides.probe("target").partition_ends(row.topics)
 
 
-def _groups(sides: _Sides, row: MigrationRow) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _groups(sides: _Sides, row: MigrationRow, *, exact: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The moved groups' rows and facts; with `exact`, first the exact offsets of the groups idle
+    on both sides are committed on the target (domain/migration_offsets.py)."""
     moved = row.plan.get("consumer_groups", ())
     names = [str(g["group"]) for g in moved]
-    return measure.group_facts(moved, sides.probe("source").groups(names, row.topics),
-                               sides.probe("target").groups(names, row.topics), row.groups)
+    on_source = sides.probe("source").groups(names, row.topics)
+    on_target = sides.probe("target").groups(names, row.topics)
+    translated = _translate_exactly(sides, row, on_source, on_target) if exact else None
+    if translated:
+        on_target = {**on_target, **translated[1]}
+    return measure.group_facts(moved, on_source, on_target, row.groups, translated[0] if translated else None)
+
+
+def _translate_exactly(sides: _Sides, row: MigrationRow, on_source: Mapping[str, GroupObservation],
+                       on_target: Mapping[str, GroupObservation]
+                       ) -> tuple[dict[str, dict[str, Any]], dict[str, GroupObservation]] | None:
+    """Commit the exact target offsets of every moved group with no members on either side; its row
+    fields, and its target observation as committed now. One boundary read per side for all groups,
+    one commit per group."""
+    idle = {name: group for name, group in on_source.items() if group.members == 0 and group.committed
+            and (on_target.get(name) is None or on_target[name].members == 0)}
+    if not idle:
+        return None
+    source, target = _ends(sides, row)
+    src_offsets, tgt_offsets = offsets.boundary_offsets(idle, source, target)
+    src_records = sides.probe("source").read_records(src_offsets) if src_offsets else {}
+    tgt_records = sides.probe("target").read_records(tgt_offsets) if tgt_offsets else {}
+    fields: dict[str, dict[str, Any]] = {}
+    committed: dict[str, GroupObservation] = {}
+    for name, group in idle.items():
+        before = on_target.get(name)
+        translation = offsets.translate(group, before, source, target, src_records, tgt_records)
+        exact, pending, note = translation.exact, translation.pending, translation.note
+        if translation.commit:
+            try:
+                sides.probe("target").commit_offsets(name, translation.commit)
+            except ProbeUnavailable as exc:  # it started on the target meanwhile, or a refusal: next pass
+                exact, pending, note = False, True, str(exc)
+            else:
+                committed[name] = GroupObservation(name, 0, before.state if before else "EMPTY",
+                                                   {**(before.committed if before else {}), **translation.commit})
+        fields[name] = {"ready_on_target": exact, "translation": offsets.EXACT if exact else offsets.MIRRORMAKER,
+                        "translation_note": note, "translation_pending": pending}
+    return fields, committed
 
 
 def _mirroring(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, cfg: DriverSettings,
@@ -251,7 +291,7 @@ def _consumers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, 
     """Consumers move; once none is left on the source and they run on the target, writes to the
     source are denied; once the mirror drained, the counts and samples are verified."""
     status = mirror.ensure_running(_spec(row, sides, cfg))
-    groups, group_facts = _groups(sides, row)
+    groups, group_facts = _groups(sides, row, exact=True)
     port = sides.port("source")
     deny = measure.write_deny(row.topics)
     acls = port.describe(row.topics).acls
@@ -373,8 +413,8 @@ def _teams(row: MigrationRow, source_owner: str) -> list[str]:
 ENTERING: dict[Step, str] = {
     Step.MIRRORING: "The target topics, grants and service accounts exist; MirrorMaker copies the records. "
                     "Owners of the new service accounts: take their passwords with a rotate (shown once).",
-    Step.CONSUMERS_CUT_OVER: "Consuming teams: stop your consumers on the source and start them on the target "
-                             "with the same group ids; they resume from the translated offsets.",
+    Step.CONSUMERS_CUT_OVER: "Consuming teams: stop your consumers on the source; once a group shows ready on the "
+                             "target, start it there with the same group id: it resumes where it stopped.",
     Step.PRODUCERS_CUT_OVER: "Verified: nothing was lost. Producing teams: switch your producers to the target now "
                              "(writes to the source are refused).",
     Step.SOURCE_QUARANTINED: "Producers write to the target; the mirror is stopped. The source topics are being "

@@ -1,9 +1,10 @@
 """The migration probe: what the driver reads from a cluster beyond the cluster port's describe.
 
 Per-partition earliest/latest offsets, the moved consumer groups (members, committed partitions)
-and sampled records at given offsets. Bulk like every read: one ListOffsets per spec for all
-partitions, one DescribeGroups for all groups, one OffsetFetch per group (all in flight at once),
-and one consumer that reads every sampled offset of every partition in a few rounds. A failure
+and sampled records at given offsets; it also commits a group's exact offsets at the cut-over.
+Bulk like every read: one ListOffsets per spec for all partitions, one DescribeGroups for all
+groups, one OffsetFetch per group (all in flight at once), and one consumer that reads every
+sampled offset of every partition in a few rounds. A failure
 raises `ProbeUnavailable`; the driver stores it as the step's last_error and measures again next pass.
 """
 
@@ -31,4 +32,9 @@ class MigrationProbe(Protocol):
 
     def read_records(self, offsets: Mapping[Partition, Sequence[int]]) -> dict[tuple[str, int, int], SampledRecord]:
         """The record at each asked offset; an offset the partition no longer (or not yet) holds is absent."""
+        ...
+
+    def commit_offsets(self, group: str, offsets: Mapping[Partition, int]) -> None:
+        """Commit the group's offsets (AlterConsumerGroupOffsets; the group must have no members);
+        raises ProbeUnavailable when the cluster refuses any of them."""
         ...

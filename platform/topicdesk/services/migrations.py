@@ -47,8 +47,11 @@ def migration_view(row: MigrationRow, source: ClusterRow | None = None, target: 
         "gate": _gate(step, facts),
         "lag": row.lag or EMPTY_LAG,
         "mirror": row.mirror,
-        "groups": [{k: g.get(k) for k in ("group", "team", "source_members", "target_members", "offsets_translated")}
-                   for g in row.groups or ()],
+        "groups": [{**{k: g.get(k) for k in ("group", "team", "source_members", "target_members",
+                                             "offsets_translated")},
+                    "ready_on_target": bool(g.get("ready_on_target")),
+                    "translation": g.get("translation") or "mirrormaker", "translation_note": g.get("translation_note")
+                    or ""} for g in row.groups or ()],
         "team_actions": team_actions(
             step, row.plan, source=row.source_cluster, target=row.target_cluster, owner_team=row.owner_team,
             source_owner=source.owner_team if source else "", groups=row.groups or (),
