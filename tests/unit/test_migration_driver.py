@@ -432,3 +432,18 @@ def test_the_migrations_deny_acls_are_not_drift_on_the_source(world: World) -> N
     scan = scan_cluster(world.api.engine, "legacy", world.ports["legacy"])
     assert not [b for b in scan.unmanaged_acls if b["principal"] == "User:*"]
     assert not [i for i in scan.items if "User:*" in str(i)]
+
+
+def test_a_group_without_commits_on_the_source_is_ready_on_the_target_at_once() -> None:
+    from topicdesk.domain.migration_measure import GroupObservation, group_facts
+
+    moved = [{"group": "billing.new-readers", "team": "billing", "members": 0}]
+    source = {"billing.new-readers": GroupObservation("billing.new-readers", 0, "EMPTY", {})}
+    rows, _facts = group_facts(moved, source, {})
+    assert rows[0]["ready_on_target"] is True
+    assert rows[0]["translation_pending"] is False
+    assert "auto.offset.reset" in rows[0]["translation_note"]
+    running = {"billing.new-readers": GroupObservation("billing.new-readers", 2, "STABLE", {})}
+    rows, _ = group_facts(moved, running, {})
+    assert rows[0]["ready_on_target"] is False
+    assert rows[0]["translation_note"] == "running on the source"

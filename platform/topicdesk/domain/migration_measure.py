@@ -115,6 +115,11 @@ def group_facts(moved: Sequence[Mapping[str, Any]], source: Mapping[str, GroupOb
             translation = dict(exact[name])
         elif target_members > 0 and source_members == 0 and name in before:
             translation = {k: before[name].get(k) for k in TRANSLATION_FIELDS}
+        elif source_members == 0 and not committed:
+            # Nothing to translate: waiting would keep the team waiting for ever.
+            translation = {"ready_on_target": True, "translation": "exact",
+                           "translation_note": "nothing committed on the source: the group starts on the target "
+                                               "from its auto.offset.reset", "translation_pending": False}
         else:
             translation = {"ready_on_target": False, "translation": "mirrormaker",
                            "translation_note": "running on the source" if source_members else "",
