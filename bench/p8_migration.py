@@ -32,7 +32,7 @@ read on the source) and the records missed (must be 0) once the producer stopped
 consumers' numbers are compared with what was produced.
 
 Usage: PYTHONPATH=platform .venv/bin/python bench/p8_migration.py [--records 200000] [--size 1024]
-       [--partitions 6] [--rounds 1] [--mm2-tasks 1] [--pause-rate 2000] [--offset-lag-max 10]
+       [--partitions 6] [--rounds 1] [--mm2-tasks 1] [--pause-rate 2000] [--offset-lag-max 100]
 Exit status 1 when the ratio is below 0.5 or a record was missed.
 """
 
@@ -99,7 +99,7 @@ def produce_records(cluster: lk.LocalCluster, topic: str, records: int, size: in
 
 
 def mirror_spec(mirror_id: str, source: lk.LocalCluster, target: lk.LocalCluster, topics: tuple[str, ...],
-                groups: tuple[str, ...], tasks: int, offset_lag_max: int = 10) -> MirrorSpec:
+                groups: tuple[str, ...], tasks: int, offset_lag_max: int = MirrorSpec.offset_lag_max) -> MirrorSpec:
     return MirrorSpec(mirror_id=mirror_id, source=endpoint(source), target=endpoint(target), topics=topics,
                       groups=groups, offset_lag_max=offset_lag_max, internal_replication_factor=1,
                       extra={"tasks.max": str(tasks)})
@@ -296,7 +296,8 @@ def main() -> int:
     parser.add_argument("--mm2-tasks", type=int, default=1)
     parser.add_argument("--pause-rate", type=int, default=2000)
     # MirrorSpec's default (10); MirrorMaker's own default is 100.
-    parser.add_argument("--offset-lag-max", type=int, default=10)
+    parser.add_argument("--offset-lag-max", type=int, default=MirrorSpec.offset_lag_max,
+                        help="records between offset syncs (the port's default)")
     args = parser.parse_args()
 
     ensure_kafka_libs("3.9")
