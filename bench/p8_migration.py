@@ -32,7 +32,7 @@ read on the source) and the records missed (must be 0) once the producer stopped
 consumers' numbers are compared with what was produced.
 
 Usage: PYTHONPATH=platform .venv/bin/python bench/p8_migration.py [--records 200000] [--size 1024]
-       [--partitions 6] [--rounds 1] [--mm2-tasks 1] [--pause-rate 2000] [--offset-lag-max 100]
+       [--partitions 6] [--rounds 1] [--mm2-tasks 2] [--pause-rate 2000] [--offset-lag-max 100]
 Exit status 1 when the ratio is below 0.5 or a record was missed.
 """
 
@@ -293,7 +293,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--mm2-tasks", type=int, default=1)
+    parser.add_argument("--mm2-tasks", type=int, default=MirrorSpec.tasks)
     parser.add_argument("--pause-rate", type=int, default=2000)
     # MirrorSpec's default (10); MirrorMaker's own default is 100.
     parser.add_argument("--offset-lag-max", type=int, default=MirrorSpec.offset_lag_max,

@@ -188,7 +188,7 @@ def mm2_properties(spec: MirrorSpec) -> dict[str, str]:
               # the worker's producer above): see OFFSET_SYNC_PRODUCER.
               **_prefixed(f"{src}->{tgt}.target.producer.", OFFSET_SYNC_PRODUCER)}
     props |= _flow_settings(spec)
-    props |= {"tasks.max": "1",
+    props |= {"tasks.max": str(max(1, spec.tasks)),
               # The worker's stored source offsets and the last record's offset sync are flushed
               # this often: it bounds what a killed MirrorMaker copies twice and how stale the
               # tail's offset translation is.
@@ -231,7 +231,7 @@ def connector_configs(spec: MirrorSpec) -> dict[str, dict[str, str]]:
         **_prefixed("target.cluster.", client_settings(tgt)),
         **_flow_settings(spec),
     }
-    source = {"name": names["source"], "connector.class": SOURCE_CONNECTOR, "tasks.max": "1",
+    source = {"name": names["source"], "connector.class": SOURCE_CONNECTOR, "tasks.max": str(max(1, spec.tasks)),
               **base,
               **_prefixed("source.consumer.", _consumer_settings()),
               **_prefixed("producer.override.", {**client_settings(tgt), **_producer_settings()}),
