@@ -12,6 +12,7 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -225,8 +226,21 @@ def run_demo(settings: Settings) -> None:
         with suppress(LocalKafkaError):
             down(state_dir, [demo_legacy.LEGACY_NAME])
         supervisor.stop_all()
+        _stop_mirrors(settings.data_dir)
         down(state_dir)
         click.echo("stopped the portal, the reconciler, the OpenID provider and the local clusters")
+
+
+def _stop_mirrors(data_dir: Path) -> None:
+    """A migration's MirrorMaker JVM runs in its own session so that a killed reconciler does not
+    stop the mirror; the demo stops them itself when it ends (the next start brings them back: the
+    driver is level-triggered)."""
+    from topicdesk.adapters.mirror_process import ProcessMirrorEngine
+
+    engine = ProcessMirrorEngine(data_dir.resolve())
+    for folder in sorted((data_dir / "mirrors").glob("*")):
+        if folder.is_dir():
+            engine.stop(folder.name)
 
 
 def _start_provider(supervisor: Supervisor, settings: Settings, port: int) -> MockProvider:
