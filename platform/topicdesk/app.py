@@ -10,6 +10,7 @@ from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.engine import Engine
 
+import topicdesk.api.migrations
 import topicdesk.api.notifications  # noqa: F401  (adds the notification routes to the v1 blueprint)
 from topicdesk import schemas
 from topicdesk.adapters.audit_log import AuditSequencer

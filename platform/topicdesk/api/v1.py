@@ -190,44 +190,6 @@ def get_request(request_id: str) -> ResponseReturnValue:
         return jsonify(queries.get_request(session, identity, request_id))
 
 
-@v1.get("/migrations")
-def list_migrations() -> ResponseReturnValue:
-    from topicdesk.services import migrations
-
-    identity = caller()
-    limit, cursor = page_args()
-    with unit_of_work(engine()) as session:
-        items, nxt = migrations.list_migrations(session, identity, limit=limit, after=cursor)
-    return jsonify(items=items, next_cursor=nxt)
-
-
-@v1.get("/migrations/<migration_id>")
-def get_migration(migration_id: str) -> ResponseReturnValue:
-    from topicdesk.services import migrations
-
-    identity = caller()
-    with unit_of_work(engine()) as session:
-        return jsonify(migrations.get_migration(session, identity, migration_id))
-
-
-@v1.post("/migrations/<migration_id>/rollback")
-def roll_back_migration(migration_id: str) -> ResponseReturnValue:
-    from topicdesk.services import migration_commands
-
-    return jsonify(migration_commands.roll_back_migration(engine(), caller(), migration_id, json_body()))
-
-
-@v1.post("/migrations/<migration_id>/producers-switched")
-def migration_producers_switched(migration_id: str) -> ResponseReturnValue:
-    from topicdesk.services import migration_commands
-
-    comment = json_body(optional=True).get("comment", "")
-    if not (isinstance(comment, str) and len(comment) <= MAX_TEXT):
-        raise ValidationFailed("bad comment", errors=[FieldError("/comment", f"must be a string of at most "
-                                                                            f"{MAX_TEXT} characters")])
-    return jsonify(migration_commands.confirm_producers_switched(engine(), caller(), migration_id, comment))
-
-
 @v1.post("/requests/<request_id>/approve")
 def approve(request_id: str) -> ResponseReturnValue:
     body = json_body(optional=True)
