@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,16 +21,15 @@ from topicdesk.local_kafka.errors import LocalKafkaError
 CLUSTER_NAMES = ("it-1", "it-2")
 
 
-@pytest.fixture(scope="session")
-def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[lk.LocalCluster]]:
-    """Two running single-node clusters (SASL/SCRAM, ACLs enforced), stopped after the session."""
-    state_dir = tmp_path_factory.mktemp("local-kafka")
+def _running(state_dir: Path, names: list[str], what: str, **options: Any) -> Iterator[list[lk.LocalCluster]]:
+    """Start `names` (a failure fails the test, never skips it), yield them, stop them and check that
+    no JVM of theirs is left."""
     try:
-        clusters = lk.up(list(CLUSTER_NAMES), state_dir)
+        clusters = lk.up(names, state_dir, **options)
     except LocalKafkaError as exc:
         lk.down(state_dir)
         where = "in CI" if os.environ.get("CI") == "true" else "on this machine"
-        pytest.fail(f"local Kafka clusters could not start {where}: {exc.message}", pytrace=False)
+        pytest.fail(f"{what} could not start {where}: {exc.message}", pytrace=False)
     try:
         yield clusters
     finally:
@@ -36,6 +37,12 @@ def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[lk
         left = lk.find_jvms(state_dir)
         if left:
             pytest.fail(f"local Kafka JVMs still running after down: pids {left}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_clusters(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[lk.LocalCluster]]:
+    """Two running single-node clusters (SASL/SCRAM, ACLs enforced), stopped after the session."""
+    yield from _running(tmp_path_factory.mktemp("local-kafka"), list(CLUSTER_NAMES), "local Kafka clusters")
 
 
 @pytest.fixture(scope="session")
@@ -51,20 +58,9 @@ LEGACY_VERSION = "3.9"
 def legacy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[lk.LocalCluster]:
     """A running single-node Kafka 3.9 cluster (SASL/SCRAM, ACLs enforced): the source of the
     migration tests, whose target is `kafka_clusters[0]` (Kafka 4.3.1). Shared by the session."""
-    state_dir = tmp_path_factory.mktemp("local-kafka-legacy")
-    try:
-        (cluster,) = lk.up([LEGACY_NAME], state_dir, kafka_version=LEGACY_VERSION)
-    except LocalKafkaError as exc:
-        lk.down(state_dir)
-        where = "in CI" if os.environ.get("CI") == "true" else "on this machine"
-        pytest.fail(f"a local Kafka {LEGACY_VERSION} cluster could not start {where}: {exc.message}", pytrace=False)
-    try:
+    for (cluster,) in _running(tmp_path_factory.mktemp("local-kafka-legacy"), [LEGACY_NAME],
+                               f"a local Kafka {LEGACY_VERSION} cluster", kafka_version=LEGACY_VERSION):
         yield cluster
-    finally:
-        lk.down(state_dir)
-        left = lk.find_jvms(state_dir)
-        if left:
-            pytest.fail(f"local Kafka JVMs still running after down: pids {left}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from topicdesk.adapters import migration_store
 from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.secrets import resolve_credentials
+from topicdesk.adapters.migration_clients import endpoint, kafka_probe_for
 from topicdesk.adapters.tables import ClusterRow, MigrationRow, RequestRow, utcnow
 from topicdesk.domain import migration_measure as measure
 from topicdesk.domain import migration_offsets as offsets
@@ -38,7 +38,7 @@ from topicdesk.domain.migration import DEFAULT_LAG_THRESHOLD, TERMINAL, Step, Tr
 from topicdesk.domain.migration_verify import DEFAULT_SAMPLES, samples, verify
 from topicdesk.services.cluster_port import ClusterPort, ScramCredential, close_port
 from topicdesk.services.migration_probe import GroupObservation, MigrationProbe, PartitionEnds, ProbeUnavailable
-from topicdesk.services.mirror_port import ClusterEndpoint, MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
+from topicdesk.services.mirror_port import MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +54,6 @@ class DriverSettings:
     samples: int = DEFAULT_SAMPLES  # spread samples per partition, besides the first and the last record
     offset_lag_max: int = 100  # MirrorSpec.offset_lag_max; the exact translation bounds the re-read, not this
     request_timeout: float = 10.0
-
-
-def kafka_probe_for(cluster: ClusterRow, *, request_timeout: float = 10.0) -> MigrationProbe:
-    from topicdesk.adapters.kafka_migration_probe import KafkaMigrationProbe
-    from topicdesk.adapters.secrets import client_config
-
-    credentials = resolve_credentials(cluster.admin_secret_ref)
-    return KafkaMigrationProbe(client_config(cluster.bootstrap_servers, cluster.security_protocol,
-                                             cluster.sasl_mechanism, credentials), request_timeout=request_timeout)
-
-
-def endpoint(cluster: ClusterRow) -> ClusterEndpoint:
-    """How MirrorMaker reaches a cluster: its admin credentials, from the cluster's secret reference."""
-    credentials = resolve_credentials(cluster.admin_secret_ref)
-    return ClusterEndpoint(cluster.name, cluster.bootstrap_servers, credentials.username, credentials.password,
-                           cluster.security_protocol, cluster.sasl_mechanism)
 
 
 @dataclass
