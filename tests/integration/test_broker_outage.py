@@ -88,10 +88,11 @@ def test_a_stopped_broker_shows_retries_and_the_request_applies_once_it_is_back(
     assert (item["attempts"], item["last_error"], item["next_attempt_at"]) == (
         view["attempts"], view["last_error"], view["next_attempt_at"])
 
-    # The topic page does not wait for the dead broker.
+    # The topic page does not wait for the dead broker (its live read gives up after 1 s; the
+    # client's own timeouts are tens of seconds). Loose: a loaded CI machine stalls threads.
     started = time.monotonic()
     page = client.get(f"/api/v1/clusters/{cluster}/topics/{name}", headers=headers).json
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0
     assert page is not None
     assert page["stale"] is True
     assert page["observed_error"]

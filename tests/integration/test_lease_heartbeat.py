@@ -50,7 +50,8 @@ def test_renewal_expiry_and_takeover(engine: Engine, cluster: str) -> None:
         second = claim_lease(engine, cluster, "b", 1.0)
         time.sleep(0.05)
     assert second == first + 1
-    assert time.monotonic() - started < 1.5  # expired about a lease length after the last renewal
+    # About a lease length after the last renewal; loose because a loaded CI machine stalls threads.
+    assert time.monotonic() - started < 3.0
     assert not renew_lease(engine, cluster, "a", first, 1.0)  # the old holder's late heartbeat
     with unit_of_work(engine) as session:
         assert not still_holds(session, cluster, "a", first)

@@ -30,11 +30,14 @@ def _client(tmp_path: Path, port: FakeClusterPort, **env: str) -> tuple[FlaskCli
 
 
 def test_a_slow_cluster_gets_the_stored_observation_marked_stale_quickly(tmp_path: Path) -> None:
-    client, headers = _client(tmp_path, FakeClusterPort(describe_delay=3.0),
+    # The cluster takes 6 s; the page must answer after the 0.5 s wait, not after the cluster.
+    # The bound is loose on purpose (a loaded 2-core CI machine): it separates 0.5 s from 6 s.
+    client, headers = _client(tmp_path, FakeClusterPort(describe_delay=6.0),
                               TOPICDESK_TOPIC_LIVE_READ_SECONDS="0.5")
+    assert client.get("/api/v1/me", headers=headers).status_code == 200  # first-request set-up out of the timing
     started = time.monotonic()
     body = client.get(PATH, headers=headers).json
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 4.0
     assert body is not None
     assert body["observed"] == {"partitions": 3, "replication_factor": 1, "config": {}}
     assert body["stale"] is True
