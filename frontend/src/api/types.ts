@@ -265,6 +265,8 @@ export interface TopicRequest {
   next_attempt_at?: string | null;
   /** topic.migrate only: the plan computed at submission (null: the clusters could not be read). */
   migration_plan?: MigrationPlan | null;
+  /** topic.migrate only: the migration its last approval started (null until then). */
+  migration_id?: string | null;
 }
 
 /** One field a request changes: null current = not set (the default); null new = back to the default. */

@@ -62,6 +62,15 @@ def migration_of_request(session: Session, request_id: str) -> MigrationRow | No
     return session.exec(select(MigrationRow).where(MigrationRow.request_id == request_id)).first()
 
 
+def migration_ids_of_requests(session: Session, request_ids: Collection[str]) -> dict[str, str]:
+    """Request id -> the id of the migration it started, for those of `request_ids` that started one."""
+    if not request_ids:
+        return {}
+    rows = session.exec(select(MigrationRow.request_id, MigrationRow.id)
+                        .where(col(MigrationRow.request_id).in_(sorted(request_ids)))).all()
+    return dict(rows)
+
+
 def unfinished_migrations(session: Session, target_clusters: Collection[str] | None) -> list[str]:
     """Ids of migrations the driver still has work on (finished_at is NULL: one indexed lookup),
     moving to one of `target_clusters` (None: any), oldest first."""
