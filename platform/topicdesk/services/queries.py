@@ -187,7 +187,8 @@ def list_topics(
 
 def grant_view(row: AccessGrantRow, drifted: bool = False) -> dict[str, Any]:
     return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
-            "group": row.group_id or None, "transactional_id": row.transactional_id or None,
+            "group": row.group_id or None, "group_pattern": row.group_pattern if row.group_id else None,
+            "transactional_id": row.transactional_id or None,
             "team": row.granted_team, "status": _resource_status(row, drifted), "last_error": row.last_error,
             "expires_at": rfc3339(row.expires_at) if row.expires_at else None, "managed_by": row.managed_by}
 
