@@ -102,3 +102,21 @@ def test_the_openapi_document_says_the_token_may_be_required(desk: Desk) -> None
     operation = document["paths"]["/metrics"]["get"]
     assert operation["security"] == [{}, {"metrics_token": []}]
     assert operation["responses"]["401"]["content"]["application/problem+json"]
+
+
+def test_the_demo_reconciler_serves_metrics_and_the_banner_says_where(monkeypatch: pytest.MonkeyPatch) -> None:
+    from topicdesk.demo import extra_processes, metrics_lines, reconciler_metrics_port
+
+    settings = Settings.from_env({"DATABASE_URL": "sqlite://", "PORT": "8080"})
+    monkeypatch.delenv("TOPICDESK_RECONCILER_METRICS_PORT", raising=False)
+    assert reconciler_metrics_port(settings) == 8082  # 8081 is the OpenID provider's
+    monkeypatch.setenv("TOPICDESK_RECONCILER_METRICS_PORT", "9464")
+    assert reconciler_metrics_port(settings) == 9464
+    [(_name, command)] = extra_processes("127.0.0.1", 9464)
+    assert command[0] == "reconcile"
+    assert command[command.index("--metrics-port") + 1] == "9464"
+    assert metrics_lines(settings, 9464)[1:] == ["  the portal:     curl http://127.0.0.1:8080/metrics",
+                                                 "  the reconciler: curl http://127.0.0.1:9464/metrics"]
+    closed = Settings.from_env({"DATABASE_URL": "sqlite://", "TOPICDESK_METRICS_TOKEN": TOKEN})
+    assert all("Bearer $TOPICDESK_METRICS_TOKEN" in line for line in metrics_lines(closed, 9464)[1:])
+    assert not any(TOKEN in line for line in metrics_lines(closed, 9464))
