@@ -365,6 +365,8 @@ export interface AccessGrant {
   access: "consume" | "produce";
   pattern?: "literal" | "prefixed";
   group?: string | null;
+  /** How `group` matches: prefixed = every group starting with it (kept from a migration's source). */
+  group_pattern?: "literal" | "prefixed" | null;
   transactional_id?: string | null;
   team?: string;
   status?: ResourceStatus;
