@@ -102,7 +102,7 @@ class FakeApi {
       return json(200, { id: "req-mig", kind: "topic.migrate", cluster: "legacy-monolith",
         spec: { target_cluster: "payments-dev", topics: ["payments.invoices.v1"] }, requested_by: "alice",
         created_at: "2026-12-01T10:00:00Z", status: "approved", decision: { outcome: "needs_approval", approvers: [], rules: [] },
-        approvals: [], error: null, applied_at: null, migration_plan: plan });
+        approvals: [], error: null, applied_at: null, migration_plan: plan, migration_id: "mig-1" });
     }
     return json(404, { type: "about:blank", title: "Not Found", status: 404, detail: `fake API has no ${route}` });
   };
@@ -221,9 +221,12 @@ describe("the migration pages", { timeout: 20_000 }, () => {
     const dryRun = fake.calls.filter((c) => c.method === "POST" && c.path === "/api/v1/requests").at(-1);
     expect(dryRun?.body).toEqual({ kind: "topic.migrate", cluster: "legacy-monolith",
       spec: { target_cluster: "payments-dev", topics: ["payments.invoices.v1"] }, reason: "leave the monolith" });
+    const submitted = fake.calls.length;
     (byTestId("migrate-topic-submit") as HTMLButtonElement).click();
     await until(() => window.location.hash === "#/requests/req-mig", "the request page");
     const link = await until(() => byTestId("migration-link")?.querySelector("a"), "the link to the migration");
     expect(link.getAttribute("href")).toBe("#/migrations/mig-1");
+    // The request names its migration: the page does not search the caller's migrations for it.
+    expect(fake.calls.slice(submitted).some((c) => c.path === "/api/v1/migrations")).toBe(false);
   });
 });

@@ -242,7 +242,8 @@ function topic(): TopicDetail {
     drift: [{ resource: "topic:payments.invoices.v1", field: "retention.ms", desired: "604800000", observed: "86400000" }],
     drift_scanned_at: "2025-01-02T08:00:00Z",
     access_grants: [{ principal: "User:payments.writer", topic: "payments.invoices.v1", access: "produce", team: "payments",
-      status: "applied" }],
+      status: "applied" }, { principal: "User:billing.reader", topic: "payments.invoices.v1", access: "consume",
+      group: "billing.", group_pattern: "prefixed", team: "billing", status: "applied" }],
     history: [],
   };
 }
@@ -443,6 +444,9 @@ describe("the portal", { timeout: 20_000 }, () => {
     await until(() => byTestId("drift-item"), "drift");
     expect(byTestId("topic-state")?.textContent).toContain("differs");
     expect(byTestId("grant-row")?.dataset.principal).toBe("User:payments.writer");
+    // A prefixed group (kept from a migration's source) reads as its prefix and *.
+    const prefixed = allByTestId("grant-row").find((row) => row.dataset.principal === "User:billing.reader");
+    expect(prefixed?.querySelector("[data-label=Group]")?.textContent).toBe("billing.*");
     const principal = await until(() => byTestId("access-principal") as HTMLSelectElement | null, "the access form");
     expect([...principal.options].map((o) => o.value)).toEqual(["User:payments.writer", "User:payments.reader"]);
     setValue(byTestId("access-group") as HTMLElement, "payments.auditors");

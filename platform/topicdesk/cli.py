@@ -173,7 +173,7 @@ def reconcile(once: bool, interval: float, clusters: tuple[str, ...], lease_seco
     if metrics_port and not once:
         from topicdesk.observability.process import start_reconciler_metrics
 
-        start_reconciler_metrics(metrics_port, metrics_host)
+        start_reconciler_metrics(metrics_port, metrics_host, Settings.from_env().metrics_token)
 
     from topicdesk.adapters.db import make_engine
     from topicdesk.bootstrap import kafka_port_for

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from topicdesk.observability.metrics_auth import metrics_token
+
 _N = TypeVar("_N", int, float)
 
 
@@ -69,6 +71,8 @@ class Settings:
     threads: int = 8
     keepalive_seconds: int = 75
     notify: NotifySettings = field(default_factory=lambda: NotifySettings())
+    # TOPICDESK_METRICS_TOKEN: when set, /metrics needs it as a bearer token (observability/metrics_auth.py).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def cookie_secure(self) -> bool:
@@ -113,6 +117,7 @@ class Settings:
             threads=_positive_int(env, "TOPICDESK_THREADS", "8"),
             keepalive_seconds=_keepalive(env),
             notify=NotifySettings.from_env(env),
+            metrics_token=metrics_token(env),
         )
 
 

@@ -36,6 +36,7 @@ from topicdesk.local_oidc import (
     provider_env,
     wait_until_serving,
 )
+from topicdesk.observability.process import RECONCILER_PORT_ENV
 from topicdesk.ports import PortInUse, ensure_port_free
 from topicdesk.services.tokens import create_token
 from topicdesk.supervisor import Backoff, BrokerChild, ProcessChild, Supervisor
@@ -165,6 +166,9 @@ def run_demo(settings: Settings) -> None:
     state_dir = settings.data_dir / "local"
     oidc_port = int(os.environ.get("OIDC_PORT", str(settings.port + 1)))
     ensure_port_free(settings.host, oidc_port, "the demo's OpenID provider (set OIDC_PORT to move it)")
+    metrics_port = reconciler_metrics_port(settings)
+    ensure_port_free(settings.host, metrics_port,
+                     "the demo reconciler's metrics (set TOPICDESK_RECONCILER_METRICS_PORT to move it)")
     supervisor = Supervisor(Backoff(), emit=_log)
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
@@ -204,7 +208,7 @@ def run_demo(settings: Settings) -> None:
         server = ProcessChild("the portal", [*exe, "serve", "--no-migrate", "--host", settings.host,
                                              "--port", str(settings.port)], env)
         supervisor.add(server)
-        for name, command in extra_processes():
+        for name, command in extra_processes(settings.host, metrics_port):
             supervisor.add(ProcessChild(name, [*exe, *command], env))
         demo_legacy.wait_for_topics(legacy)
         for role in ("produce", "consume"):
@@ -214,7 +218,7 @@ def run_demo(settings: Settings) -> None:
                 [sys.executable, "-m", "topicdesk.demo_clients", role, "--state-file", str(legacy.state_file),
                  "--accounts", str(accounts), "--rate", "20"], env, log_path=log_path))
         _wait_healthy(settings, server)
-        _print_banner(settings, clusters, provider.issuer, tokens)
+        _print_banner(settings, clusters, provider.issuer, tokens, metrics_port)
         supervisor.run(every=0.5)
     except _Stopped:
         pass
@@ -259,7 +263,7 @@ def _start_provider(supervisor: Supervisor, settings: Settings, port: int) -> Mo
 
 
 def _print_banner(settings: Settings, clusters: list[LocalCluster], issuer: str,
-                  tokens: list[tuple[str, Role, str]]) -> None:
+                  tokens: list[tuple[str, Role, str]], metrics_port: int) -> None:
     click.echo("")
     for cluster in clusters:
         click.echo(f"  cluster {cluster.name}: {cluster.bootstrap} (admin credentials in {cluster.state_file})")
@@ -277,13 +281,35 @@ def _print_banner(settings: Settings, clusters: list[LocalCluster], issuer: str,
     token_file.write_text("\n".join(lines) + "\n")
     token_file.chmod(0o600)
     click.echo(f"\n  curl -H 'Authorization: Bearer {tokens[0][2]}' http://{settings.host}:{settings.port}/api/v1/me")
+    for line in metrics_lines(settings, metrics_port):
+        click.echo(line)
     click.echo("\nA process that dies is restarted (see the `demo:` lines). Press Ctrl-C to stop everything.")
 
 
-def extra_processes() -> list[tuple[str, list[str]]]:
+def reconciler_metrics_port(settings: Settings) -> int:
+    """The demo reconciler's metrics port: TOPICDESK_RECONCILER_METRICS_PORT, else two above the
+    portal's (the OpenID provider has the one above)."""
+    configured = os.environ.get(RECONCILER_PORT_ENV, "").strip()
+    if not configured:
+        return settings.port + 2
+    if not configured.isdigit() or not 0 < int(configured) < 65536:
+        raise click.ClickException(f"{RECONCILER_PORT_ENV} must be a port number, not {configured!r}")
+    return int(configured)
+
+
+def metrics_lines(settings: Settings, metrics_port: int) -> list[str]:
+    """Where Prometheus scrapes the demo (and how, when TOPICDESK_METRICS_TOKEN closes /metrics)."""
+    auth = " -H 'Authorization: Bearer $TOPICDESK_METRICS_TOKEN'" if settings.metrics_token else ""
+    return ["Prometheus metrics:",
+            f"  the portal:     curl{auth} http://{settings.host}:{settings.port}/metrics",
+            f"  the reconciler: curl{auth} http://{settings.host}:{metrics_port}/metrics"]
+
+
+def extra_processes(host: str, metrics_port: int) -> list[tuple[str, list[str]]]:
     """Processes that run beside the portal."""
     # A short lease: after a crash the restarted reconciler waits for the dead one's lease to run out.
-    return [("the reconciler", ["reconcile", "--interval", "1", "--drift-interval", "30", "--lease-seconds", "6"])]
+    return [("the reconciler", ["reconcile", "--interval", "1", "--drift-interval", "30", "--lease-seconds", "6",
+                                "--metrics-port", str(metrics_port), "--metrics-host", host])]
 
 
 def _wait_healthy(settings: Settings, server: ProcessChild) -> None:

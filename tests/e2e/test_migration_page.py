@@ -1,16 +1,18 @@
 """Issue 15's portal story in real headless Chromium against the real server, reconciler (with the
 cut-over driver and a MirrorMaker 2 process), OIDC provider and Kafka: a Kafka 3.9 "legacy-monolith"
-owned by the platform team holds a payments topic with numbered records and a producer's grant,
-made on Kafka behind Topicdesk's back and registered as applied, as the demo does.
+owned by the platform team holds a payments topic with numbered records, a producer's grant and a
+reader's grant with its consumer group (which committed half way through and is stopped), made on
+Kafka behind Topicdesk's back and registered as applied, as the demo does.
 
 1. alice (payments owner) opens the topic, chooses "Move to my team's cluster", sees the plan and the
    policy decision in the live preview and submits; the request waits for both owners;
 2. erin (platform admin: she approves for the platform team and for payments) approves in Approvals;
 3. alice follows the request to its migration: the page shows the mirror's lag falling to zero on the
    chart and per partition, the verification passing, and — after she presses "Producers switched" —
-   every step done.
+   every step done, and the consumer group ready on the target.
 Read back from Kafka: the target (Kafka 4.3.1) has the topic with the source's partitions and every
-record; the producer's own account, which wrote to the source before, is refused there afterwards.
+record, and the group's commits at the same offsets as on the source; the producer's own account,
+which wrote to the source before, is refused there afterwards.
 Screenshots: migration-live, migration, migration-mobile, migrations.
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import pytest
 import requests
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AclBinding,
     AclOperation,
@@ -54,6 +56,9 @@ TARGET = "payments-dev"
 TOPIC = "payments.ledger.v1"
 WRITER = "User:payments.ledger-writer"
 WRITER_PASSWORD = "ledger-writer-e2e-password"
+READER = "User:payments.ledger-reader"
+READER_PASSWORD = "ledger-reader-e2e-password"
+GROUP = "payments.ledger-readers"
 PARTITIONS = 2
 RECORDS = 3000
 # MirrorMaker's start, the gates and the cut-over on a busy 2-core machine.
@@ -65,6 +70,7 @@ class Legacy:
     cluster: LocalCluster
     target: LocalCluster
     ends: dict[int, int]
+    committed: dict[int, int]  # GROUP's commits on the source
 
 
 def until(condition: Callable[[], bool], timeout: float = 30) -> None:
@@ -72,9 +78,31 @@ def until(condition: Callable[[], bool], timeout: float = 30) -> None:
     eventually(lambda: True if condition() else None, timeout=timeout)
 
 
-def _acl(name: str, principal: str, operation: AclOperation) -> AclBinding:
-    return AclBinding(ResourceType.TOPIC, name, ResourcePatternType.LITERAL, principal, "*", operation,
+def _acl(name: str, principal: str, operation: AclOperation,
+         resource: ResourceType = ResourceType.TOPIC) -> AclBinding:
+    return AclBinding(resource, name, ResourcePatternType.LITERAL, principal, "*", operation,
                       AclPermissionType.ALLOW)
+
+
+def _committed(cluster: LocalCluster, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The group's committed offsets, read back from the cluster (the admin is a super user)."""
+    # Kept in a name until the answer is in: a client collected meanwhile never answers.
+    admin = AdminClient(cluster.client_config())
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])]
+    answer = admin.list_consumer_group_offsets(request)[group].result(30)
+    return {tp.partition: tp.offset for tp in answer.topic_partitions if tp.offset >= 0}
+
+
+def _commit_half_way(cluster: LocalCluster, ends: dict[int, int]) -> dict[int, int]:
+    """GROUP read half of each partition, committed, and stopped: idle on the source, as a consumer
+    that its team stopped for the move."""
+    offsets = {p: end // 2 for p, end in ends.items()}
+    consumer = Consumer({**cluster.client_config(), "group.id": GROUP, "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(TOPIC, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        consumer.close()
+    return offsets
 
 
 def _end_offsets(cluster: LocalCluster, topic: str, partitions: int) -> dict[int, int]:
@@ -126,10 +154,14 @@ def legacy(mirror_engines: list[ProcessMirrorEngine], portal_stack: PortalStack,
     admin = AdminClient(legacy_cluster.client_config())
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(timeout=30)
     for future in admin.create_acls([_acl(TOPIC, WRITER, AclOperation.WRITE),
-                                     _acl(TOPIC, WRITER, AclOperation.DESCRIBE)]).values():
+                                     _acl(TOPIC, WRITER, AclOperation.DESCRIBE),
+                                     _acl(TOPIC, READER, AclOperation.READ),
+                                     _acl(TOPIC, READER, AclOperation.DESCRIBE),
+                                     _acl(GROUP, READER, AclOperation.READ, ResourceType.GROUP)]).values():
         future.result(timeout=30)
     with KafkaCluster(legacy_cluster.client_config(), request_timeout=30) as kafka:
-        assert all(o.ok for o in kafka.upsert_scram_users([ScramCredential(WRITER, WRITER_PASSWORD)]).values())
+        assert all(o.ok for o in kafka.upsert_scram_users([ScramCredential(WRITER, WRITER_PASSWORD),
+                                                           ScramCredential(READER, READER_PASSWORD)]).values())
     producer = Producer({**legacy_cluster.client_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 20})
     for n in range(RECORDS - 1):
         producer.produce(TOPIC, json.dumps({"n": n}).encode(), key=str(n).encode())
@@ -146,12 +178,17 @@ def legacy(mirror_engines: list[ProcessMirrorEngine], portal_stack: PortalStack,
                              description="The ledger, pre-Topicdesk", observed_generation=1, applied_at=now))
         session.add(AccessGrantRow(cluster=SOURCE, topic=TOPIC, principal=WRITER, access="produce", group_id="",
                                    granted_team="payments", observed_generation=1, applied_at=now))
-        session.add(ServiceAccountRow(cluster=SOURCE, principal=WRITER, owner_team="payments",
-                                      observed_generation=1, applied_at=now))
+        session.add(AccessGrantRow(cluster=SOURCE, topic=TOPIC, principal=READER, access="consume",
+                                   group_id=GROUP, granted_team="payments", observed_generation=1, applied_at=now))
+        for principal in (WRITER, READER):
+            session.add(ServiceAccountRow(cluster=SOURCE, principal=principal, owner_team="payments",
+                                          observed_generation=1, applied_at=now))
     ends = _end_offsets(legacy_cluster, TOPIC, PARTITIONS)
     assert sum(ends.values()) == RECORDS
+    committed = _commit_half_way(legacy_cluster, ends)
+    assert _committed(legacy_cluster, GROUP, TOPIC, PARTITIONS) == committed
     target = portal_stack.clusters[TARGET]
-    yield Legacy(legacy_cluster, target, ends)
+    yield Legacy(legacy_cluster, target, ends, committed)
     # Both clusters are shared by the session: leave no topic behind for the next module.
     for cluster in (legacy_cluster, target):
         for future in AdminClient(cluster.client_config()).delete_topics([TOPIC]).values():
@@ -179,6 +216,7 @@ def start_migration(portal: Portal) -> tuple[Page, str]:
     expect(plan).to_contain_text(f"From {SOURCE} to {TARGET}")
     expect(plan.locator("table tbody tr")).to_have_count(1)
     expect(plan).to_contain_text(WRITER)
+    expect(plan).to_contain_text(GROUP)
     form.get_by_test_id("migrate-topic-submit").click()
     alice.wait_for_url("**/#/requests/*")
     expect(alice.get_by_test_id("request-status")).to_have_attribute("data-status", "pending_approval")
@@ -244,6 +282,12 @@ def test_a_team_owner_moves_a_legacy_topic_and_watches_it_to_done(
     statuses = alice.get_by_test_id("migration-timeline-step").evaluate_all("els => els.map(e => e.dataset.status)")
     assert statuses == ["done"] * 6, statuses
     expect(alice.get_by_test_id("rollback-open")).to_have_count(0)
+    # The group, stopped on the source, is ready on the target where it left off (exact offsets).
+    group = alice.locator(f"[data-testid='group-row'][data-group='{GROUP}']")
+    expect(group.get_by_test_id("group-ready")).to_have_text("yes")
+    [moved] = api(portal, "alice", f"/api/v1/migrations/{migration_id}")["groups"]
+    assert (moved["group"], moved["ready_on_target"], moved["translation"]) == (GROUP, True, "exact"), moved
+    assert _committed(legacy.target, GROUP, TOPIC, PARTITIONS) == legacy.committed
     portal.screenshot(alice, "migration")
 
     # The source's producer lost its write access (quarantine); the target kept everything.

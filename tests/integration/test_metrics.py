@@ -1,7 +1,8 @@
 """A real Prometheus (Debian's binary) scrapes a real `topicdesk serve --workers 2` and a real
 `topicdesk reconcile --metrics-port`, with docs/prometheus/rules.yml loaded; after a topic request is
 applied on real Kafka, Prometheus's own query API shows the expected series with the expected
-values. The server's stderr is JSON lines carrying the request ids we sent and no secret."""
+values. Both /metrics need the metrics token (TOPICDESK_METRICS_TOKEN), which Prometheus sends from a
+credentials file. The server's stderr is JSON lines carrying the request ids we sent and no secret."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = "metrics-dev"
 ME_CALLS = 24
+METRICS_TOKEN = f"scrape-{uuid.uuid4().hex}"
 
 
 @dataclass
@@ -80,12 +82,18 @@ def _start_prometheus(directory: Path, server_port: int, reconciler_port: int) -
     assert binary, "prometheus is not installed: apt-get install prometheus (make system-deps)"
     port = free_port()
     (directory / "rules.yml").write_text((REPO / "docs" / "prometheus" / "rules.yml").read_text())
+    token_file = directory / "metrics-token"
+    token_file.write_text(METRICS_TOKEN)
+    token_file.chmod(0o600)
+    authorization = {"type": "Bearer", "credentials_file": str(token_file)}
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "900ms"},
         "rule_files": [str(directory / "rules.yml")],
         "scrape_configs": [
-            {"job_name": "topicdesk", "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}]},
-            {"job_name": "topicdesk-reconciler", "static_configs": [{"targets": [f"127.0.0.1:{reconciler_port}"]}]},
+            {"job_name": "topicdesk", "authorization": authorization,
+             "static_configs": [{"targets": [f"127.0.0.1:{server_port}"]}]},
+            {"job_name": "topicdesk-reconciler", "authorization": authorization,
+             "static_configs": [{"targets": [f"127.0.0.1:{reconciler_port}"]}]},
         ],
     }
     (directory / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
@@ -132,7 +140,7 @@ def observed(kafka_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFacto
            "METRICS_DEV_ADMIN_USERNAME": kafka_cluster.admin_username,
            "METRICS_DEV_ADMIN_PASSWORD": kafka_cluster.admin_password,
            "SECRET_KEY": "metrics-test-secret-key-0123456789abcdef", "TOPICDESK_AUDIT_POLL_SECONDS": "0.2",
-           "TOPICDESK_LOG_FORMAT": "json", "TOPICDESK_WRITE_BURST": "1000"}
+           "TOPICDESK_LOG_FORMAT": "json", "TOPICDESK_WRITE_BURST": "1000", "TOPICDESK_METRICS_TOKEN": METRICS_TOKEN}
     topicdesk = [sys.executable, "-m", "topicdesk.cli"]
     commands = {
         "serve": ([*topicdesk, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-migrate", "--workers", "2"],
@@ -163,6 +171,14 @@ def test_prometheus_sees_a_topic_request_applied_on_real_kafka(observed: Observe
                                                                kafka_cluster: LocalCluster) -> None:
     observed.value('up{job="topicdesk"}', 1)
     observed.value('up{job="topicdesk-reconciler"}', 1)
+    # Prometheus is let in with the token; anyone else gets a 401 problem, from both processes.
+    for url in (f"{observed.base}/metrics", f"http://127.0.0.1:{observed.reconciler_port}/metrics"):
+        for headers in ({}, {"Authorization": f"Bearer {observed.tokens['ada']}"}):
+            refused = requests.get(url, headers=headers, timeout=10)
+            assert refused.status_code == 401, (url, refused.text)
+            assert refused.headers["Content-Type"].startswith("application/problem+json")
+            assert "topicdesk_" not in refused.text
+        assert "topicdesk_" in requests.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10).text
     name = f"payments.metrics-{uuid.uuid4().hex[:8]}"
     submitted = observed.api("POST", "/api/v1/requests", "alice", {
         "kind": "topic.create", "cluster": CLUSTER, "spec": {"name": name, "partitions": 2, "replication_factor": 1}},
@@ -249,5 +265,5 @@ def test_server_and_reconciler_log_json_lines_with_request_ids_and_no_secret(
     assert {"resources", "failed", "retrying", "duration_ms", "error"} <= applied[0].keys()
     everything = observed.log("serve") + observed.log("reconcile")
     for secret in [*observed.tokens.values(), *(t.split("_", 2)[2] for t in observed.tokens.values()),
-                   "metrics-test-secret-key-0123456789abcdef", kafka_cluster.admin_password]:
+                   "metrics-test-secret-key-0123456789abcdef", kafka_cluster.admin_password, METRICS_TOKEN]:
         assert secret not in everything

@@ -27,11 +27,11 @@ from topicdesk.adapters.tables import (
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain import migration_measure as measure
-from topicdesk.domain.acls import bindings_for
+from topicdesk.domain.acls import ResourceType, bindings_for
 from topicdesk.domain.identity import Role
 from topicdesk.domain.migration_measure import PartitionEnds, SampledRecord
 from topicdesk.domain.migration_verify import sample_offsets, verify
-from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
+from topicdesk.domain.model import Access, AccessGrant, DesiredTopic, PatternType
 from topicdesk.services.cluster_port import Outcome, OutcomeReason
 from topicdesk.services.drift import scan_cluster
 from topicdesk.services.migration_driver import drive_migrations
@@ -73,14 +73,18 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("X_USERNAME", "admin")
     monkeypatch.setenv("X_PASSWORD", "secret")
     engine = desk_engine(tmp_path, clusters={"legacy": "ingest", "payments-dev": "payments"},
                          teams=(*TEAMS, "billing"))
     ports = {"legacy": FakeClusterPort(), "payments-dev": FakeClusterPort()}
     ports["legacy"].create_topics([DesiredTopic(TOPIC, 2, 1, {"retention.ms": "86400000"})])
-    reader = AccessGrant("User:billing.reader", TOPIC, Access.CONSUME, group=GROUP)
+    # indirect "prefixed-group": the reader may use every group under "billing." (a prefixed ACL).
+    reader = (AccessGrant("User:billing.reader", TOPIC, Access.CONSUME, group="billing.",
+                          group_pattern=PatternType.PREFIXED)
+              if getattr(request, "param", None) == "prefixed-group"
+              else AccessGrant("User:billing.reader", TOPIC, Access.CONSUME, group=GROUP))
     writer = AccessGrant(WRITER, TOPIC, Access.PRODUCE)
     ports["legacy"].create_acls(sorted(bindings_for(reader) | bindings_for(writer)))
     ports["legacy"].groups[GROUP] = FakeGroup({(TOPIC, 0): 3, (TOPIC, 1): 2}, members=1)
@@ -422,6 +426,26 @@ def test_teams_concerned_are_notified_of_each_step_in_the_transition(world: Worl
     assert [(n.event_type, n.data["to"]) for n in sent] == [("migration.step", "mirroring"),
                                                             ("migration.step", "consumers_cut_over")]
     assert "Consuming teams" in sent[-1].data["now"][0]
+
+
+@pytest.mark.parametrize("world", ["prefixed-group"], indirect=True)
+def test_a_prefixed_group_grant_is_prefixed_on_the_target(world: World) -> None:
+    """The target gets the source's prefixed group ACL as it was (not a literal group named "billing."),
+    as desired state the reconciler applies and the drift scan finds managed."""
+    world.drive(2)
+    assert world.view()["step"] == "mirroring", world.view()["facts"]
+    target = world.ports["payments-dev"]
+    groups = {(b.resource_name, b.pattern) for b in target.acls
+              if b.resource_type is ResourceType.GROUP and b.principal == "User:billing.reader"}
+    assert groups == {("billing.", PatternType.PREFIXED)}
+    with unit_of_work(world.api.engine) as session:
+        grant = session.exec(select(AccessGrantRow).where(AccessGrantRow.cluster == "payments-dev",
+                                                          AccessGrantRow.access == "consume")).one()
+        assert (grant.group_id, grant.group_pattern) == ("billing.", "prefixed")
+    scan = scan_cluster(world.api.engine, "payments-dev", target)
+    assert not [b for b in scan.unmanaged_acls if b["principal"] == "User:billing.reader"]
+    world.drive()  # written once: the next passes find it in place
+    assert world.actions().count("migration:prepare") == 1
 
 
 def test_the_migrations_deny_acls_are_not_drift_on_the_source(world: World) -> None:

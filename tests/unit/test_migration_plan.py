@@ -11,7 +11,7 @@ from topicdesk.domain.migration_plan import (
     refuse_topic,
     select_topics,
 )
-from topicdesk.domain.model import Access, AccessGrant, DesiredTopic
+from topicdesk.domain.model import Access, AccessGrant, DesiredTopic, PatternType
 from topicdesk.services.cluster_port import ScramCredential
 
 WRITER, READER, BILLING = "User:payments.writer", "User:payments.reader", "User:billing.reader"
@@ -84,6 +84,20 @@ def test_grants_service_accounts_groups_and_team_changes_come_from_the_source() 
     as_dict = plan.to_dict()
     assert as_dict["grants"][0] == {"topic": "payments.invoices.v1", "principal": BILLING, "access": "consume",
                                     "group": "billing.invoice-readers"}
+
+
+def test_a_prefixed_group_acl_stays_prefixed_in_the_plan() -> None:
+    """A reader allowed every group under a prefix on the source gets the same prefix on the target, not
+    a literal group of the prefix's name (which no consumer uses)."""
+    port = legacy()
+    analytics = AccessGrant("User:analytics.reader", "payments.refunds.v1", Access.CONSUME, group="analytics.",
+                            group_pattern=PatternType.PREFIXED)
+    port.create_acls(sorted(bindings_for(analytics)))
+    port.groups["analytics.refunds-job"] = FakeGroup({("payments.refunds.v1", 0): 1})
+    plan = plan_migration(snapshot(port), TARGET, topics=["payments.refunds.v1"])
+    assert plan.grants == (analytics,)
+    assert plan.to_dict()["grants"] == [{"topic": "payments.refunds.v1", "principal": "User:analytics.reader",
+                                         "access": "consume", "group": "analytics.", "group_pattern": "prefixed"}]
 
 
 def test_a_prefix_selects_topics_and_named_groups_without_commits_are_added() -> None:

@@ -84,6 +84,13 @@ def test_the_plan_adjusts_to_the_target_and_every_approver_must_approve(
     [migration] = api.call("member", "GET", "/api/v1/migrations").json["items"]
     assert (migration["step"], migration["topics"]) == ("planned", [TOPIC, "payments.refunds.v1"])
     assert [s["status"] for s in migration["steps"]][:2] == ["current", "next"]
+    # The request names the migration its last approval started: in the approval's answer, the request
+    # and the list (the portal links to it without searching the migrations).
+    assert (submitted["migration_id"], first.json["migration_id"]) == (None, None)
+    assert second.json["migration_id"] == migration["id"]
+    assert api.call("member", "GET", f"/api/v1/requests/{submitted['id']}").json["migration_id"] == migration["id"]
+    [listed] = api.call("member", "GET", "/api/v1/requests?cluster=legacy").json["items"]
+    assert listed["migration_id"] == migration["id"]
 
 
 def test_the_target_policies_refuse_a_topic_and_the_migration_is_denied(

@@ -265,6 +265,8 @@ export interface TopicRequest {
   next_attempt_at?: string | null;
   /** topic.migrate only: the plan computed at submission (null: the clusters could not be read). */
   migration_plan?: MigrationPlan | null;
+  /** topic.migrate only: the migration its last approval started (null until then). */
+  migration_id?: string | null;
 }
 
 /** One field a request changes: null current = not set (the default); null new = back to the default. */
@@ -363,6 +365,8 @@ export interface AccessGrant {
   access: "consume" | "produce";
   pattern?: "literal" | "prefixed";
   group?: string | null;
+  /** How `group` matches: prefixed = every group starting with it (kept from a migration's source). */
+  group_pattern?: "literal" | "prefixed" | null;
   transactional_id?: string | null;
   team?: string;
   status?: ResourceStatus;

@@ -8,6 +8,7 @@ import {
   defaultCluster,
   isMember,
   isOwner,
+  ownedTeams,
   type Caller,
 } from "./permissions";
 
@@ -23,6 +24,13 @@ describe("roles", () => {
     expect(isOwner(alice, "payments")).toBe(true);
     expect(isOwner(alice, "ingest")).toBe(false);
     expect(isMember(bob, undefined)).toBe(false);
+  });
+
+  it("names the teams the caller owns (tokens, service accounts, migrations); an admin owns none by that alone", () => {
+    expect(ownedTeams({ teams: ["payments", "ingest"], roles: ["ingest:owner", "payments:member"] })).toEqual(["ingest"]);
+    expect(ownedTeams(alice)).toEqual(["payments"]);
+    expect(ownedTeams(bob)).toEqual([]);
+    expect(ownedTeams(erin)).toEqual([]);
   });
 
   it("lets platform admins do what any owner may", () => {

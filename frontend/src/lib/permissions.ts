@@ -16,8 +16,8 @@ export function isOwner(caller: Caller, team: string | null | undefined): boolea
   return caller.platform_admin || (!!team && caller.roles.includes(`${team}:owner`));
 }
 
-/** Teams the caller owns (platform admins own no team by that alone). */
-export function ownedTeams(caller: Caller): string[] {
+/** Teams the caller owns, from the roles ("payments:owner"); platform admins own no team by that alone. */
+export function ownedTeams(caller: Pick<Caller, "teams" | "roles">): string[] {
   return caller.teams.filter((team) => caller.roles.includes(`${team}:owner`));
 }
 

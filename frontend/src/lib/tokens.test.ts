@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ApiToken } from "../api/types";
-import { ownedTeams, sortTokens, tokenState, validateTokenName } from "./tokens";
+import { sortTokens, tokenState, validateTokenName } from "./tokens";
 
 const token = (over: Partial<ApiToken>): ApiToken => ({
   id: "t", team: "payments", name: "ci", role: "member", created_at: "2026-01-01T00:00:00Z",
@@ -9,11 +9,6 @@ const token = (over: Partial<ApiToken>): ApiToken => ({
 const now = new Date("2026-06-01T00:00:00Z");
 
 describe("tokens", () => {
-  it("offers token management for the teams the caller owns", () => {
-    expect(ownedTeams({ teams: ["payments", "ingest"], roles: ["ingest:owner", "payments:member"] })).toEqual(["ingest"]);
-    expect(ownedTeams({ teams: [], roles: ["platform_admin"] })).toEqual([]);
-  });
-
   it("tells active, expired and revoked tokens apart and lists active ones first", () => {
     const expired = token({ id: "e", expires_at: "2026-05-01T00:00:00Z" });
     const revoked = token({ id: "r", revoked_at: "2026-02-01T00:00:00Z", created_at: "2026-03-01T00:00:00Z" });

@@ -2,12 +2,7 @@
  * Team API tokens in the portal: who may manage them (owners of the team), the expiry choices
  * and a token's state. The server stays the authority; this only decides what to offer.
  */
-import type { ApiToken, Session } from "../api/types";
-
-/** Teams the caller owns, from the session's roles ("payments:owner"). */
-export function ownedTeams(session: Pick<Session, "roles" | "teams">): string[] {
-  return session.teams.filter((team) => session.roles.includes(`${team}:owner`));
-}
+import type { ApiToken } from "../api/types";
 
 export const EXPIRY_CHOICES: ReadonlyArray<{ days: number; label: string }> = [
   { days: 7, label: "7 days" },

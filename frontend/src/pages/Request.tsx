@@ -7,7 +7,7 @@ import { MigrationPlanView } from "../components/MigrationPlanView";
 import { DecisionRules, DecisionSummary } from "../components/PolicyPreview";
 import { SpecView } from "../components/SpecView";
 import { Banner, ErrorState, Loading, PageHeader, StatusBadge, Time, errorMessage } from "../components/ui";
-import { useAsync, useSession, useTitle } from "../hooks";
+import { useSession, useTitle } from "../hooks";
 import { canCancel } from "../lib/permissions";
 import { isFinal, requestTimeline, requestTitle } from "../lib/requestStatus";
 import { routes } from "../lib/route";
@@ -225,7 +225,7 @@ export function RequestPage({ id }: { id: string }) {
           {request.impact ? <><h3>Impact</h3><ImpactView impact={request.impact} /></> : null}
         </section>
       ) : null}
-      {request.kind === "topic.migrate" && request.status === "approved" ? <MigrationLink requestId={request.id} /> : null}
+      {request.kind === "topic.migrate" && request.migration_id ? <MigrationLink migrationId={request.migration_id} /> : null}
       {request.kind === "topic.migrate" ? (
         <section className="card" aria-labelledby="plan-heading">
           <h2 id="plan-heading">Migration plan</h2>
@@ -241,22 +241,11 @@ export function RequestPage({ id }: { id: string }) {
   );
 }
 
-/** An approved topic.migrate started a migration: find it among the caller's (newest first) and link to it. */
-function MigrationLink({ requestId }: { requestId: string }) {
-  const found = useAsync(async (signal) => {
-    let cursor: string | null = null;
-    for (let page = 0; page < 5; page += 1) {
-      const list = await api.migrations({ limit: 100, cursor }, signal);
-      const match = list.items.find((m) => m.request_id === requestId);
-      if (match || !list.next_cursor) return match ?? null;
-      cursor = list.next_cursor;
-    }
-    return null;
-  }, [requestId]);
-  if (!found.data) return null;
+/** An approved topic.migrate started a migration: the request names it. */
+function MigrationLink({ migrationId }: { migrationId: string }) {
   return (
     <Banner tone="info" title="Approved: the migration started" testId="migration-link">
-      <Link to={routes.migration(found.data.id)}>Follow the migration</Link> — its steps, lag and what each team does.
+      <Link to={routes.migration(migrationId)}>Follow the migration</Link> — its steps, lag and what each team does.
     </Banner>
   );
 }

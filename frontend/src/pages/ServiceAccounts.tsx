@@ -7,14 +7,13 @@ import {
   Banner, CopyButton, EmptyState, ErrorState, Field, Loading, PageHeader, StatusBadge, Time, errorMessage,
 } from "../components/ui";
 import { useAsync, usePolicyPreview, useSession, useTitle } from "../hooks";
-import { defaultCluster } from "../lib/permissions";
+import { defaultCluster, ownedTeams } from "../lib/permissions";
 import { mergeFieldErrors, SERVICE_ACCOUNT_RULES, splitProblem } from "../lib/problems";
 import {
   describeChange, formatQuotaValue, formatRate, formFromQuota, planQuota, QUOTA_DEFAULTS, QUOTA_KEYS, QUOTA_LABEL,
   type QuotaForm,
 } from "../lib/quota";
 import { routes } from "../lib/route";
-import { ownedTeams } from "../lib/tokens";
 import { principalName, principalTeam, teamPrefix, validateServiceAccountName } from "../lib/validation";
 import { Link, navigate, useLocation } from "../router";
 

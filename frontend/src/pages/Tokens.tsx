@@ -4,7 +4,8 @@ import type { ApiToken, CreatedApiToken } from "../api/types";
 import { Badge, Banner, CopyButton, EmptyState, ErrorState, Field, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
 import { splitProblem } from "../lib/problems";
-import { EXPIRY_CHOICES, ownedTeams, sortTokens, tokenState, validateTokenName } from "../lib/tokens";
+import { ownedTeams } from "../lib/permissions";
+import { EXPIRY_CHOICES, sortTokens, tokenState, validateTokenName } from "../lib/tokens";
 
 const TOKEN_RULES = [
   { pattern: "/name", field: "name" },

@@ -128,7 +128,11 @@ export function TopicPage({ cluster, name }: { cluster: string; name: string }) 
                     data-principal={grant.principal} data-access={grant.access}>
                     <td data-label="Service account" className="mono">{principalName(grant.principal)}</td>
                     <td data-label="Access">{grant.access}</td>
-                    <td data-label="Group" className="mono">{grant.group ?? grant.transactional_id ?? "–"}</td>
+                    <td data-label="Group" className="mono">
+                      {grant.group && grant.group_pattern === "prefixed"
+                        ? <span title={`every group whose name starts with ${grant.group}`}>{grant.group}*</span>
+                        : grant.group ?? grant.transactional_id ?? "–"}
+                    </td>
                     <td data-label="Team">
                       {grant.team ?? "–"}
                       {grant.managed_by ? <div className="small muted mono">file: {grant.managed_by}</div> : null}

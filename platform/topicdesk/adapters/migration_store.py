@@ -62,6 +62,15 @@ def migration_of_request(session: Session, request_id: str) -> MigrationRow | No
     return session.exec(select(MigrationRow).where(MigrationRow.request_id == request_id)).first()
 
 
+def migration_ids_of_requests(session: Session, request_ids: Collection[str]) -> dict[str, str]:
+    """Request id -> the id of the migration it started, for those of `request_ids` that started one."""
+    if not request_ids:
+        return {}
+    rows = session.exec(select(MigrationRow.request_id, MigrationRow.id)
+                        .where(col(MigrationRow.request_id).in_(sorted(request_ids)))).all()
+    return dict(rows)
+
+
 def unfinished_migrations(session: Session, target_clusters: Collection[str] | None) -> list[str]:
     """Ids of migrations the driver still has work on (finished_at is NULL: one indexed lookup),
     moving to one of `target_clusters` (None: any), oldest first."""
@@ -77,11 +86,13 @@ def lock_migration(session: Session, migration_id: str) -> MigrationRow | None:
 
 
 def write_target_desired_state(session: Session, cluster: str, owner_team: str, topics: Sequence[dict[str, Any]],
-                               grants: Sequence[tuple[str, str, str, str, str]]) -> dict[str, list[str]]:
+                               grants: Sequence[tuple[str, str, str, str, str, str]]) -> dict[str, list[str]]:
     """The planned topics and grants as Topicdesk desired state on the target (rows the reconciler
     applies), where they are not yet: idempotent. `grants` are (topic, principal, access, group,
-    transactional id). Returns what was written (topic names, grant keys)."""
-    from topicdesk.adapters.request_store import live_topic, upsert_grants, write_desired_state
+    group pattern, transactional id): a prefixed group stays prefixed. Returns what was written
+    (topic names, grant keys)."""
+    from topicdesk.adapters.request_store import grant_rows, live_topic, write_desired_state
+    from topicdesk.adapters.submission_store import GRANT_UPSERTS
 
     written: dict[str, list[str]] = {"topics": [], "grants": []}
     for spec in topics:
@@ -89,17 +100,22 @@ def write_target_desired_state(session: Session, cluster: str, owner_team: str, 
             write_desired_state(session, "topic.create", cluster, dict(spec), owner_team)
             written["topics"].append(spec["name"])
     connection = session.connection()
-    by_topic: dict[str, list[tuple[str, str, str, str]]] = {}
-    for topic, principal, access, group, transactional_id in grants:
-        by_topic.setdefault(topic, []).append((principal, access, group, transactional_id))
+    by_topic: dict[str, list[tuple[str, str, str, str, str]]] = {}
+    for topic, principal, access, group, group_pattern, transactional_id in grants:
+        by_topic.setdefault(topic, []).append((principal, access, group, group_pattern, transactional_id))
+    rows: list[dict[str, Any]] = []
     for topic, wanted in sorted(by_topic.items()):
-        live = {(g.principal, g.access, g.group_id, g.transactional_id) for g in session.exec(select(
+        live = {(g.principal, g.access, g.group_id, g.group_pattern, g.transactional_id) for g in session.exec(select(
             AccessGrantRow).where(AccessGrantRow.cluster == cluster, AccessGrantRow.topic == topic,
                                   AccessGrantRow.pattern == "literal", col(AccessGrantRow.deleted).is_(False)))}
-        missing = [w for w in wanted if w not in live]
-        if missing:
-            upsert_grants(connection, cluster, topic, "literal", missing)
-            written["grants"] += [f"{topic}:{p}:{a}" for p, a, _, _ in missing]
+        missing = sorted({w for w in wanted if w not in live})
+        for principal, access, group, group_pattern, transactional_id in missing:
+            [row] = grant_rows(cluster, topic, "literal", [(principal, access, group, transactional_id)])
+            rows.append({**row, "group_pattern": group_pattern})
+            written["grants"].append(f"{topic}:{principal}:{access}")
+    if rows:
+        # The submission path's upsert (a deleted grant comes back with a new generation), one statement.
+        connection.execute(GRANT_UPSERTS[connection.dialect.name], rows)
     return written
 
 

@@ -44,7 +44,7 @@ from topicdesk.adapters.tables import (
 
 _REQUESTS, _TOPICS, _GRANTS = table_of(RequestRow), table_of(TopicRow), table_of(AccessGrantRow)
 _LINKS, _INBOX, _KEYS = table_of(RequestResourceRow), table_of(AuditInboxRow), table_of(IdempotencyKeyRow)
-GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id")
+GRANT_KEY = ("cluster", "topic", "pattern", "principal", "access", "group_id", "group_pattern", "transactional_id")
 
 
 @dataclass

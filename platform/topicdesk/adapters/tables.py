@@ -124,7 +124,8 @@ class TopicRow(_Reconciled, table=True):
 class AccessGrantRow(_Reconciled, table=True):
     __tablename__ = "access_grant"
     __table_args__ = (
-        UniqueConstraint("cluster", "topic", "pattern", "principal", "access", "group_id", "transactional_id"),
+        UniqueConstraint("cluster", "topic", "pattern", "principal", "access", "group_id", "group_pattern",
+                         "transactional_id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -135,6 +136,9 @@ class AccessGrantRow(_Reconciled, table=True):
     access: str = Field(max_length=16)
     # "" rather than NULL: NULLs never collide in a UNIQUE constraint on PostgreSQL.
     group_id: str = Field(default="", max_length=255)
+    # How group_id matches groups: literal, or prefixed (a source's prefixed group ACL that a
+    # migration keeps on the target; requests and files grant literal groups).
+    group_pattern: str = Field(default="literal", max_length=16)
     transactional_id: str = Field(default="", max_length=255)
     granted_team: str = Field(max_length=64, index=True)
     # When the grant ends (None: never). A request's `duration` becomes a moment at approval; the

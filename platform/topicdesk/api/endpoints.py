@@ -45,6 +45,9 @@ class Endpoint:
     also: tuple[tuple[int, str], ...] = ()
     # More for the OpenAPI description (after access and note), e.g. what clients the response works with.
     details: str = ""
+    # A public endpoint that a deployment may close with a credential of its own: the OpenAPI security
+    # scheme it then needs (an empty requirement says it may also be open).
+    optional_security: str | None = None
 
 
 PAGE: tuple[tuple[str, str | dict[str, Any]], ...] = (("limit", "integer"), ("cursor", "string"))
@@ -109,8 +112,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", "metrics.metrics",
              "Prometheus metrics: HTTP, requests, approvals, drift, leases, audit (docs/architecture.md, "
              "\"Observability\")", "public", note="for the scraper on the internal network; no label carries "
-             "a topic, request id or principal", tags=("health",), response_schema="PrometheusText",
-             response_media=("text/plain",)),
+             "a topic, request id or principal. With TOPICDESK_METRICS_TOKEN set it needs Authorization: Bearer "
+             "<that token> (401 otherwise; API tokens and sessions do not open it), as the reconciler's "
+             "--metrics-port does", tags=("health",), response_schema="PrometheusText",
+             response_media=("text/plain",), also=((401, "Problem"),), optional_security="metrics_token"),
     Endpoint("GET", "/api/v1/openapi.json", "v1.openapi", "This document", "public", tags=("meta",),
              response_schema="OpenApiDocument"),
     Endpoint("GET", "/api/v1/me", "v1.me", "The caller: subject, teams, roles", "authenticated", tags=("identity",),

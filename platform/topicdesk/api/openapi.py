@@ -66,6 +66,9 @@ def openapi_document(schemas: Mapping[str, Mapping[str, Any]], *, session_cookie
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "A Topicdesk API token (tdk_...) or an OIDC access token (JWT)"},
+                "metrics_token": {"type": "http", "scheme": "bearer",
+                                  "description": "The deployment's TOPICDESK_METRICS_TOKEN (only /metrics, only "
+                                                 "when set)"},
                 "session": {"type": "apiKey", "in": "cookie", "name": session_cookie,
                             "description": "Browser session (from /auth/login); writes also need the "
                                            "X-CSRF-Token header from GET /auth/session"},
@@ -85,6 +88,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     }
     if endpoint.access != "public":
         operation["security"] = [{"bearer": []}, {"session": []}]
+    elif endpoint.optional_security:
+        operation["security"] = [{}, {endpoint.optional_security: []}]
     if endpoint.request_schema:
         schema = _schema_ref(endpoint.request_schema)
         if endpoint.endpoint == "v1.submit":

@@ -107,6 +107,9 @@ REQUEST: dict[str, Any] = {
         "migration_plan": {"$ref": "#/components/schemas/MigrationPlan",
                            "description": "topic.migrate only: the plan computed at submission, shown before "
                                           "approval (null when the clusters could not be read)"},
+        "migration_id": {"type": ["string", "null"],
+                         "description": "topic.migrate only: the migration its last approval started "
+                                        "(GET /api/v1/migrations/{id}); null until then"},
     },
 }
 

@@ -9,6 +9,7 @@ a label per topic or request and leak names into logs. Query strings and headers
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -19,6 +20,8 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 
 from topicdesk.api.endpoints import REQUEST_ID_PATTERN
+from topicdesk.api.problems import PROBLEM_MEDIA_TYPE
+from topicdesk.observability import metrics_auth
 from topicdesk.observability.collector import DatabaseCollector
 from topicdesk.observability.metrics import exposition, record_http
 
@@ -60,6 +63,10 @@ def _finish(response: Response) -> Response:
 
 @metrics_blueprint.get("/metrics")
 def metrics() -> ResponseReturnValue:
+    token = current_app.extensions["topicdesk.settings"].metrics_token
+    if not metrics_auth.authorized(request.headers.get("Authorization"), token):
+        return Response(json.dumps(metrics_auth.problem(request.path)), status=401, mimetype=PROBLEM_MEDIA_TYPE,
+                        headers={"WWW-Authenticate": metrics_auth.CHALLENGE})
     body = exposition(current_app.extensions[COLLECTOR])
     # 0.0.4: the text format every Prometheus 2.x parses; our names need none of 1.0.0's escaping.
     return Response(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -12,8 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RECONCILER_PORT_ENV = "TOPICDESK_RECONCILER_METRICS_PORT"
@@ -55,8 +59,22 @@ def worker_exited(pid: int) -> None:
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-def start_reconciler_metrics(port: int, host: str = "0.0.0.0") -> None:
-    """Serve this process's metrics on `port` from a daemon thread."""
-    from prometheus_client import start_http_server
+def start_reconciler_metrics(port: int, host: str = "0.0.0.0", token: str | None = None) -> None:
+    """Serve this process's metrics on `port` from a daemon thread; with `token`, only to a scrape
+    that sends it as a bearer token (observability/metrics_auth.py), as the web server's /metrics."""
+    from prometheus_client import make_wsgi_app
 
-    start_http_server(port, addr=host)
+    from topicdesk.observability.metrics_auth import guarded_wsgi
+
+    server = make_server(host, port, guarded_wsgi(make_wsgi_app(), token), _ThreadingServer, _QuietHandler)
+    threading.Thread(target=server.serve_forever, name="topicdesk-metrics", daemon=True).start()
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    # A slow scrape must not hold the next one; the threads die with the reconciler.
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Each scrape would print an access line on stderr, among the JSON log lines."""

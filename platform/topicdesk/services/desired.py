@@ -16,7 +16,7 @@ from topicdesk.domain.plan import DesiredState
 def grant_value(row: AccessGrantRow) -> AccessGrant:
     return AccessGrant(principal=row.principal, topic=row.topic, access=Access(row.access),
                        pattern=PatternType(row.pattern), group=row.group_id or None,
-                       transactional_id=row.transactional_id or None)
+                       group_pattern=PatternType(row.group_pattern), transactional_id=row.transactional_id or None)
 
 
 def topic_value(row: TopicRow) -> DesiredTopic:
@@ -34,7 +34,8 @@ def resource_subject(kind: str, row: Any) -> str:
     if kind == "topic":
         return f"topic:{row.cluster}/{row.name}"
     if kind == "access_grant":
-        group = f"/group={row.group_id}" if row.group_id else ""
+        # A prefixed group reads as its prefix and `*`, the way Kafka's tools show prefixes.
+        group = f"/group={row.group_id}{'*' if row.group_pattern == 'prefixed' else ''}" if row.group_id else ""
         return f"access_grant:{row.cluster}/{row.topic}/{row.principal}/{row.access}{group}"
     return f"{kind}:{row.cluster}/{row.principal}"
 

@@ -176,7 +176,8 @@ def _planned(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine, _cfg: Driv
     specs = [{"name": t["name"], "partitions": t["partitions"], "replication_factor": t["replication_factor"],
               "config": dict(t.get("config") or {}),
               "description": f"migrated from {row.source_cluster} (migration {row.id})"} for t in topics]
-    wanted = [(g.topic, g.principal, str(g.access), g.group or "", g.transactional_id or "") for g in grants]
+    wanted = [(g.topic, g.principal, str(g.access), g.group or "", str(g.group_pattern), g.transactional_id or "")
+              for g in grants]
     with unit_of_work(sides.engine) as session:
         written = migration_store.write_target_desired_state(session, row.target_cluster, row.owner_team, specs,
                                                              wanted)

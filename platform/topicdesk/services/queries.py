@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from topicdesk.adapters.drift_store import items_linked_to
 from topicdesk.adapters.listing_store import AuditFilter, RequestFilter, audit_rows, request_rows
+from topicdesk.adapters.migration_store import migration_ids_of_requests
 from topicdesk.adapters.request_detail import request_history, request_row
 from topicdesk.adapters.request_store import cluster_usage
 from topicdesk.adapters.tables import (
@@ -71,16 +72,21 @@ def list_requests(
             if awaiting_me and (row.requested_by == identity.subject or not may_approve(identity, row)):
                 continue
             if len(items) == limit:
-                return _with_pending_changes(session, items), (last.created_at.isoformat(), last.id) if last else None
+                return _page(session, items), (last.created_at.isoformat(), last.id) if last else None
             items.append(request_view(row))
             last = row
         if len(rows) < limit + 1:
             break
-    return _with_pending_changes(session, items), None
+    return _page(session, items), None
 
 
-def _with_pending_changes(session: Session, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lists carry current -> new for the requests that wait for a decision (the approvals inbox)."""
+def _page(session: Session, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Lists carry current -> new for the requests that wait for a decision (the approvals inbox), and
+    each approved topic.migrate names its migration (one query for the page)."""
+    started = migration_ids_of_requests(session, [i["id"] for i in items if i["kind"] == "topic.migrate"])
+    for item in items:
+        if item["id"] in started:
+            item["migration_id"] = started[item["id"]]
     waiting = [item for item in items if item["status"] == "pending_approval"]
     return with_changes(items, current_changes(session, waiting))
 
@@ -123,7 +129,8 @@ def get_request(session: Session, identity: Identity, request_id: str) -> dict[s
             if isinstance(event.data.get("quarantine"), dict):
                 entry["note"] = event.data["quarantine"]["message"]
             history.append(entry)
-    view = request_view(dict(row._mapping))
+    started = migration_ids_of_requests(session, [row.id]) if row.kind == "topic.migrate" else {}
+    view = request_view(dict(row._mapping), started.get(row.id))
     # Once approved, desired state holds the new values: the approval's event kept current -> new.
     approval = next((e.data for e in reversed(events) if e.action in ("request:approve", "request:auto_approve")
                      and "changes" in e.data), None)
@@ -180,7 +187,8 @@ def list_topics(
 
 def grant_view(row: AccessGrantRow, drifted: bool = False) -> dict[str, Any]:
     return {"principal": row.principal, "topic": row.topic, "pattern": row.pattern, "access": row.access,
-            "group": row.group_id or None, "transactional_id": row.transactional_id or None,
+            "group": row.group_id or None, "group_pattern": row.group_pattern if row.group_id else None,
+            "transactional_id": row.transactional_id or None,
             "team": row.granted_team, "status": _resource_status(row, drifted), "last_error": row.last_error,
             "expires_at": rfc3339(row.expires_at) if row.expires_at else None, "managed_by": row.managed_by}
 

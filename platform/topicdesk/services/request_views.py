@@ -40,8 +40,9 @@ def decision_view(decision: DecisionLike, evidence: Mapping[str, Any] | None = N
     return view
 
 
-def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
-    """The API's view of a request: from a loaded row, or from the values just inserted."""
+def request_view(row: RequestRow | Mapping[str, Any], migration_id: str | None = None) -> dict[str, Any]:
+    """The API's view of a request: from a loaded row, or from the values just inserted. A
+    topic.migrate's view names the migration its approval started (`migration_id`, None before)."""
     get: Callable[[str], Any] = row.__getitem__ if isinstance(row, Mapping) else partial(getattr, row)
     applied_at = get("applied_at")
     return {
@@ -64,7 +65,8 @@ def request_view(row: RequestRow | Mapping[str, Any]) -> dict[str, Any]:
         "source": get("source"),
         **progress_view(row),
         # A topic.migrate's plan, shown before approval (other kinds have none).
-        **({"migration_plan": get("migration_plan")} if get("kind") == "topic.migrate" else {}),
+        **({"migration_plan": get("migration_plan"), "migration_id": migration_id}
+           if get("kind") == "topic.migrate" else {}),
     }
 
 

@@ -410,12 +410,15 @@ def _approve_migration(session: Session, identity: Identity, row: RequestRow, co
                                       "as": roles}]
     row.updated_at = now
     events: list[NewEvent] = []
+    migration_id = None
     if migrate.fully_approved(row):
         row.status = "approved"
-        events.append(migrate.start_migration(session, {"id": row.id, "cluster": row.cluster, "spec": row.spec,
-                                                        "owner_team": row.owner_team,
-                                                        "migration_plan": row.migration_plan},
-                                              identity.subject, now))
+        started = migrate.start_migration(session, {"id": row.id, "cluster": row.cluster, "spec": row.spec,
+                                                    "owner_team": row.owner_team,
+                                                    "migration_plan": row.migration_plan},
+                                          identity.subject, now)
+        events.append(started)
+        migration_id = started.subject.removeprefix("migration:")
     session.add(row)
     session.flush()  # the migration row references the request
     awaiting = [a for a in row.approvers if a not in migrate.covered(row)]
@@ -423,7 +426,7 @@ def _approve_migration(session: Session, identity: Identity, row: RequestRow, co
                  team=row.owner_team, data={"before": "pending_approval", "after": row.status,
                                             "comment": comment or "", "as": roles, "awaiting": awaiting})
     record_events(session, events)
-    return request_view(row)
+    return request_view(row, migration_id)
 
 
 def reject_request(engine: Engine, identity: Identity, request_id: str, reason: str) -> dict[str, Any]:
