@@ -13,13 +13,12 @@ pick the topic rows. Either way the matches, order and pages are exactly the sca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import re
-
-from sqlalchemy import DateTime, and_, bindparam, column, false, func, literal_column, or_, select, table, union_all
+from sqlalchemy import DateTime, Select, and_, bindparam, column, false, func, literal_column, or_, select, table
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -72,7 +71,7 @@ SEARCH_INDEX_OBJECTS = frozenset({
     "ix_topic_search_name", "ix_topic_search_description",
 })
 _SEARCH = table("topic_search", column("rowid"), column("name"), column("description"))
-_TOPIC_ROWID = literal_column("topic.rowid")
+_TOPIC_ROWID: ColumnElement[Any] = literal_column("topic.rowid")
 # The trigram index can only look up runs of 3+ characters between the pattern's wildcards; a term
 # without one (1-2 characters, mostly) keeps the scan.
 _TRIGRAM_RUN = re.compile(r"[^%_]{3,}")
@@ -80,7 +79,7 @@ _MATCH = literal_column("topic_search").op("MATCH")(bindparam("match"))
 _COMMON_TERM_CANDIDATES = 1000
 _CANDIDATE_PROBE = select(func.count()).select_from(
     select(literal_column("1")).select_from(_SEARCH).where(_MATCH).limit(_COMMON_TERM_CANDIDATES).subquery())
-_HAS_SEARCH_TABLE = select(literal_column("1")).select_from(table("sqlite_master")).where(
+_HAS_SEARCH_TABLE: Select[Any] = select(literal_column("1")).select_from(table("sqlite_master")).where(
     literal_column("type") == "table", literal_column("name") == "topic_search")
 
 # What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
