@@ -14,7 +14,6 @@ pick the topic rows. Either way the matches, order and pages are exactly the sca
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from topicdesk.adapters.drift_store import drifted_clause
+from topicdesk.adapters.precompiled import Precompiled
 from topicdesk.adapters.tables import TopicRow
 
 _TOPIC = TopicRow.__table__  # type: ignore[attr-defined]
@@ -61,8 +61,8 @@ _NOW = bindparam("now", type_=DateTime())
 _PAGE = select(*(_TOPIC.c[name] for name in TopicListing._fields if name != "drifted"),
                drifted_clause("topic", _TOPIC.c.id, _NOW).label("drifted")).where(_TOPIC.c.deleted == false())
 _ORDER = (_TOPIC.c.cluster, _TOPIC.c.name)
-# The catalogue's first page, unfiltered: the page most asked for, composed once too.
-_FIRST_PAGE = _PAGE.order_by(*_ORDER).limit(bindparam("limit"))
+# The catalogue's first page, unfiltered: the page most asked for, compiled once per dialect too.
+_FIRST_PAGE = Precompiled(_PAGE.order_by(*_ORDER).limit(bindparam("limit")))
 
 # The search index's objects (revision 0016), by name: on SQLite the FTS5 table and the shadow tables
 # FTS5 keeps; on PostgreSQL the trigram indexes. They are not models (migrations/env.py skips them).
@@ -103,8 +103,7 @@ def topic_page(
 ) -> list[TopicListing]:
     """Up to limit + 1 live topics in (cluster, name) order after the cursor."""
     if not (cluster or team or status or q or after):
-        rows: Sequence[tuple[Any, ...]] = connection.execute(_FIRST_PAGE, {"now": now, "limit": limit + 1}).all()
-        return [TopicListing._make(row) for row in rows]
+        return [TopicListing._make(row) for row in _FIRST_PAGE.rows(connection, {"now": now, "limit": limit + 1})]
     query = _PAGE
     if cluster:
         query = query.where(_TOPIC.c.cluster == cluster)
