@@ -49,11 +49,11 @@ class Precompiled:
             else {compiled.names.get(name, name): value for name, value in values.items()})
         result = connection.exec_driver_sql(compiled.sql, arguments)
         try:
-            raw: list[tuple[Any, ...]] = result.cursor.fetchall()  # type: ignore[union-attr]
+            raw: Sequence[tuple[Any, ...]] = result.cursor.fetchall()
         finally:
             result.close()
         if not compiled.decoders:
-            return raw
+            return list(raw)
         decoded = []
         for row in raw:
             cells = list(row)
