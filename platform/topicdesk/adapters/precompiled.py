@@ -69,12 +69,13 @@ class Precompiled:
             return None
         binds = []
         for name, bind in compiled.binds.items():
-            processor = bind.type.bind_processor(dialect)
+            # The dialect's own type (SQLite's DATETIME text format, ...), as execute() would use.
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 binds.append((name, processor))
         decoders = []
         for index, column in enumerate(self._statement.selected_columns):
-            processor = column.type.result_processor(dialect, None)
+            processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
             if processor is not None:
                 decoders.append((index, processor))
         result = _Compiled(sql=compiled.string, compiled=compiled,
