@@ -4,7 +4,6 @@ timestamps bound and read in the dialect's format, JSON, booleans and drift mark
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -21,7 +20,7 @@ DRIFT_LINK = DriftLinkRow.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def engine(search_engine: Engine) -> Iterator[Engine]:  # noqa: F811
+def engine(search_engine: Engine) -> Engine:  # noqa: F811
     now = utcnow()
     rows = [{**topic_row(CLUSTERS[0], f"payments.first-{n:02d}", f"topic {n}"),
              "config": {"retention.ms": str(n * 1000)} if n % 3 else {"cleanup.policy": "compact", "x": "é"},
@@ -40,7 +39,7 @@ def engine(search_engine: Engine) -> Iterator[Engine]:  # noqa: F811
         connection.execute(insert(DRIFT_LINK), [{"cluster": CLUSTERS[0], "item_id": item, "resource_kind": "topic",
                                                  "resource_id": topic} for topic, item, _ in drift])
         connection.execute(insert(TOPIC), rows)
-    yield search_engine
+    return search_engine
 
 
 def test_the_first_page_is_what_execute_returns(engine: Engine) -> None:
