@@ -6,33 +6,29 @@ computed in the same statement. The page walks the (cluster, name) unique index 
 after limit + 1 matches; see docs/benchmarks.md, P5.
 
 A search (`q`) is a case-insensitive substring match over name and description, served by an index
-where the database has one (revision 0016): on PostgreSQL the same LIKE, which the planner answers
-from pg_trgm GIN indexes; on SQLite a LIKE on the FTS5 trigram table `topic_search`, whose rowids
-pick the topic rows. Either way the matches, order and pages are exactly the scan's.
+where the database has one (revision 0016, adapters/topic_search.py); the matches, their order and
+the pages are exactly the scan's.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     DateTime,
-    Select,
+    String,
     Text,
     TypeDecorator,
     and_,
     bindparam,
-    column,
     false,
     func,
     literal_column,
     or_,
     select,
-    table,
     type_coerce,
 )
 from sqlalchemy.engine import Connection, Dialect
@@ -41,6 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from topicdesk.adapters.drift_store import drifted_clause
 from topicdesk.adapters.precompiled import Precompiled
 from topicdesk.adapters.tables import TopicRow
+from topicdesk.adapters.topic_search import search_term
 
 _TOPIC = TopicRow.__table__  # type: ignore[attr-defined]
 
@@ -108,23 +105,14 @@ _ORDER = (_TOPIC.c.cluster, _TOPIC.c.name)
 # The catalogue's first page, unfiltered: the page most asked for, compiled once per dialect too.
 _FIRST_PAGE = Precompiled(_PAGE.order_by(*_ORDER).limit(bindparam("limit")))
 
-# The search index's objects (revision 0016), by name: on SQLite the FTS5 table and the shadow tables
-# FTS5 keeps; on PostgreSQL the trigram indexes. They are not models (migrations/env.py skips them).
-SEARCH_INDEX_OBJECTS = frozenset({
-    "topic_search", "topic_search_data", "topic_search_idx", "topic_search_docsize", "topic_search_config",
-    "ix_topic_search_name", "ix_topic_search_description",
-})
-_SEARCH = table("topic_search", column("rowid"), column("name"), column("description"))
-_TOPIC_ROWID: ColumnElement[Any] = literal_column("topic.rowid")
-# The trigram index can only look up runs of 3+ characters between the pattern's wildcards; a term
-# without one (1-2 characters, mostly) keeps the scan.
-_TRIGRAM_RUN = re.compile(r"[^%_]{3,}")
-_MATCH = literal_column("topic_search").op("MATCH")(bindparam("match"))
-_COMMON_TERM_CANDIDATES = 1000
-_CANDIDATE_PROBE = select(func.count()).select_from(
-    select(literal_column("1")).select_from(_SEARCH).where(_MATCH).limit(_COMMON_TERM_CANDIDATES).subquery())
-_HAS_SEARCH_TABLE: Select[Any] = select(literal_column("1")).select_from(table("sqlite_master")).where(
-    literal_column("type") == "table", literal_column("name") == "topic_search")
+# A search (adapters/topic_search.py): the LIKE, and on SQLite the index's candidates by rowid.
+_LIKE = bindparam("like", type_=String())
+_SCAN = or_(func.lower(_TOPIC.c.name).like(_LIKE), func.lower(_TOPIC.c.description).like(_LIKE))
+_CANDIDATE = literal_column("topic.rowid").in_(
+    select(literal_column("value")).select_from(func.json_each(bindparam("rowids", type_=String()))))
+# The first page of a search, without other filters: what the portal's search box asks; compiled once.
+_FIRST_SCAN_PAGE = Precompiled(_PAGE.where(_SCAN).order_by(*_ORDER).limit(bindparam("limit")))
+_FIRST_INDEXED_PAGE = Precompiled(_PAGE.where(_CANDIDATE, _SCAN).order_by(*_ORDER).limit(bindparam("limit")))
 
 # What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
 TOPIC_STATUSES = ("applied", "drifted", "pending", "error")
@@ -146,8 +134,16 @@ def topic_page(
     team: str | None, q: str | None, status: str | None,
 ) -> list[TopicListing]:
     """Up to limit + 1 live topics in (cluster, name) order after the cursor."""
-    if not (cluster or team or status or q or after):
-        return [TopicListing._make(row) for row in _FIRST_PAGE.rows(connection, {"now": now, "limit": limit + 1})]
+    params: dict[str, Any] = {"now": now, "limit": limit + 1}
+    term = None
+    if q:
+        term = search_term(connection, q)
+        if term is None:  # the index has no candidate
+            return []
+        params.update(like=term.like, rowids=term.rowids)
+    if not (cluster or team or status or after):
+        first = _FIRST_PAGE if term is None else _FIRST_SCAN_PAGE if term.rowids is None else _FIRST_INDEXED_PAGE
+        return [TopicListing._make(row) for row in first.rows(connection, params)]
     query = _PAGE
     if cluster:
         query = query.where(_TOPIC.c.cluster == cluster)
@@ -155,35 +151,12 @@ def topic_page(
         query = query.where(_TOPIC.c.owner_team == team)
     if status:
         query = query.where(_status_clause(status))
-    if q:
-        query = query.where(_search_clause(connection, q))
+    if term is not None:
+        query = query.where(_SCAN) if term.rowids is None else query.where(_CANDIDATE, _SCAN)
     if after is not None:
         query = query.where(or_(_TOPIC.c.cluster > after[0],
                                 and_(_TOPIC.c.cluster == after[0], _TOPIC.c.name > after[1])))
-    query = query.order_by(*_ORDER).limit(limit + 1)
+    query = query.order_by(*_ORDER).limit(bindparam("limit"))
     # fetchall, then positional construction: iterating the result row by row cost more than the query.
-    rows = connection.execute(query, {"now": now}).all()
+    rows = connection.execute(query, params).all()
     return [TopicListing._make(row) for row in rows]
-
-
-def _search_clause(connection: Connection, q: str) -> ColumnElement[bool]:
-    """What a search matches: `%` and `_` in the term stay LIKE wildcards, as they always were."""
-    like = f"%{q.lower()}%"
-    scan = or_(func.lower(_TOPIC.c.name).like(like), func.lower(_TOPIC.c.description).like(like))
-    # A NUL ends SQLite's LIKE pattern early, and an FTS5 query string too: such a term keeps the scan.
-    runs = _TRIGRAM_RUN.findall(like) if "\x00" not in like else []
-    if connection.dialect.name != "sqlite" or not runs or connection.execute(_HAS_SEARCH_TABLE).first() is None:
-        # PostgreSQL's planner answers these very expressions from the trigram indexes when it has them.
-        return scan
-    # The trigram index names the candidates: rows holding every literal run of the pattern (in
-    # either column; case folded, so a superset of LIKE's ASCII-only folding); the LIKE then decides
-    # on the row itself. A MATCH, not a LIKE on topic_search: FTS5 would re-read each candidate's text
-    # through the content table, which cost 3x the MATCH for a term in 10% of the topics.
-    match = " AND ".join('"' + run.replace('"', '""') + '"' for run in runs)
-    # SQLite's planner cannot tell a rare term from a common one. A common term fills the page after
-    # a few hundred rows of the (cluster, name) walk, sooner than the index lists its thousands of
-    # candidates; a rare one makes that walk read every row. So count candidates, up to a bound.
-    if connection.execute(_CANDIDATE_PROBE, {"match": match}).scalar_one() >= _COMMON_TERM_CANDIDATES:
-        return scan
-    candidates = select(_SEARCH.c.rowid).where(literal_column("topic_search").op("MATCH")(match))
-    return and_(_TOPIC_ROWID.in_(candidates), scan)

@@ -7,7 +7,7 @@ from sqlmodel import SQLModel
 
 import topicdesk.adapters.tables  # noqa: F401  (registers every table on SQLModel.metadata)
 from topicdesk.adapters.db import make_engine
-from topicdesk.adapters.topic_catalogue import SEARCH_INDEX_OBJECTS
+from topicdesk.adapters.topic_search import SEARCH_INDEX_OBJECTS
 from topicdesk.config import Settings
 
 config = context.config

@@ -5,7 +5,7 @@ Revises: 0014
 Create Date: 2026-12-01 18:00:00
 
 What GET /api/v1/topics?q= matches (lower(name) or lower(description) LIKE '%term%') gets an index
-on each database; the query keeps its meaning (adapters/topic_catalogue.py). Neither object is a
+on each database; the query keeps its meaning (adapters/topic_search.py). Neither object is a
 SQLModel table or index: the model/migration drift check skips them by name (migrations/env.py).
 If the database cannot have the index (pg_trgm not installable, SQLite without FTS5's trigram
 tokenizer) the revision still succeeds and search keeps scanning, as before.
