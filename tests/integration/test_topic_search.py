@@ -182,3 +182,18 @@ def test_the_search_index_exists_at_head(engine: Engine) -> None:
                 "EXPLAIN SELECT id FROM topic WHERE lower(description) LIKE '%wombat%'")).scalars())
             assert "ix_topic_search_description" in plan, plan
     assert names & SEARCH_INDEX_OBJECTS
+
+
+def test_a_database_without_the_index_scans(engine: Engine, database_url: str) -> None:
+    """Downgraded under a running server (or never indexed: no pg_trgm, no FTS5 trigram): the same
+    results from the scan, with no error."""
+    terms = ["orders", "école", "-0", "payments.orders.v1", "nothing-matches-this"]
+    assert assert_same_as_scan(engine, terms) == 3  # with the index, and the engine has seen it
+    migrations.downgrade(database_url, "0014")
+    with engine.connect() as connection:
+        assert not set(connection.execute(text(
+            "SELECT name FROM sqlite_master" if engine.dialect.name == "sqlite" else
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'topic'")).scalars()) & SEARCH_INDEX_OBJECTS
+    assert assert_same_as_scan(engine, terms) == 3
+    migrations.upgrade(database_url)  # and back: the revision indexes the rows already there
+    assert assert_same_as_scan(engine, terms + TERMS[:20]) >= 3 + 10

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, column, literal_column, select, table
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 
 from topicdesk.adapters.precompiled import Precompiled
 
@@ -37,6 +39,9 @@ _CANDIDATES = Precompiled(select(_SEARCH.c.rowid).where(
     literal_column("topic_search").op("MATCH")(bindparam("match"))).limit(COMMON_TERM_CANDIDATES))
 _HAS_INDEX = Precompiled(select(literal_column("1")).select_from(table("sqlite_master")).where(
     literal_column("type") == "table", literal_column("name") == "topic_search"))
+# Engines whose database was seen with the index: looked up until found, then trusted. A lookup of
+# candidates that finds the table gone (a downgrade under a running server) forgets the engine.
+_INDEXED: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 class SearchTerm(NamedTuple):
@@ -50,7 +55,7 @@ def search_term(connection: Connection, q: str) -> SearchTerm | None:
     like = f"%{q.lower()}%"
     # A NUL ends SQLite's LIKE pattern early, and an FTS5 query string too: such a term keeps the scan.
     runs = _TRIGRAM_RUN.findall(like) if "\x00" not in like else []
-    if connection.dialect.name != "sqlite" or not runs or not _HAS_INDEX.rows(connection, {}):
+    if connection.dialect.name != "sqlite" or not runs or not _has_index(connection):
         return SearchTerm(like, None)
     # Rows holding every literal run of the pattern, in either column, case folded (a superset of
     # LIKE's ASCII-only folding). A MATCH, not a LIKE on topic_search: FTS5 would re-read each
@@ -58,9 +63,24 @@ def search_term(connection: Connection, q: str) -> SearchTerm | None:
     match = " AND ".join('"' + run.replace('"', '""') + '"' for run in runs)
     # SQLite's planner cannot tell a rare term from a common one, so the candidates are listed up to
     # a bound, once, and handed to the page query as a JSON array (one statement text for any number).
-    rowids = [row[0] for row in _CANDIDATES.rows(connection, {"match": match})]
+    try:
+        rowids = [row[0] for row in _CANDIDATES.rows(connection, {"match": match})]
+    except OperationalError as error:  # SQLite keeps the transaction going after a failed statement
+        if "no such table" not in str(error.orig):
+            raise
+        _INDEXED.discard(connection.engine)
+        return SearchTerm(like, None)
     if not rowids:
         return None
     if len(rowids) >= COMMON_TERM_CANDIDATES:
         return SearchTerm(like, None)
     return SearchTerm(like, json.dumps(rowids))
+
+
+def _has_index(connection: Connection) -> bool:
+    if connection.engine in _INDEXED:
+        return True
+    if _HAS_INDEX.rows(connection, {}):
+        _INDEXED.add(connection.engine)
+        return True
+    return False
