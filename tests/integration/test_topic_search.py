@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import delete, event, insert, text, update
 from sqlalchemy.engine import Connection, Engine
 
@@ -17,6 +18,7 @@ from topicdesk.adapters.db import make_engine
 from topicdesk.adapters.tables import ClusterRow, TeamRow, TopicRow, utcnow
 from topicdesk.adapters.topic_catalogue import topic_page
 from topicdesk.adapters.topic_search import SEARCH_INDEX_OBJECTS
+from topicdesk.local_postgres import LocalPostgres
 
 TOPIC = TopicRow.__table__  # type: ignore[attr-defined]
 CLUSTERS = ("payments-dev", "ingest-prod")
@@ -55,6 +57,12 @@ TERMS = [
 def engine(database_url: str) -> Iterator[Engine]:
     migrations.upgrade(database_url)
     engine = make_engine(database_url)
+    seed(engine)
+    yield engine
+    engine.dispose()
+
+
+def seed(engine: Engine) -> None:
     now = utcnow()
     with engine.begin() as connection:
         connection.execute(insert(TeamRow.__table__),  # type: ignore[attr-defined]
@@ -70,8 +78,6 @@ def engine(database_url: str) -> Iterator[Engine]:
         # A tombstone matches nothing: the catalogue lists live topics only.
         connection.execute(insert(TOPIC), [{**topic_row(CLUSTERS[0], "payments.orders.deleted", "orders"),
                                             "deleted": True, "lifecycle": "deleting"}])
-    yield engine
-    engine.dispose()
 
 
 def topic_row(cluster: str, name: str, description: str) -> dict[str, Any]:
@@ -197,3 +203,27 @@ def test_a_database_without_the_index_scans(engine: Engine, database_url: str) -
     assert assert_same_as_scan(engine, terms) == 3
     migrations.upgrade(database_url)  # and back: the revision indexes the rows already there
     assert assert_same_as_scan(engine, terms + TERMS[:20]) >= 3 + 10
+
+
+def test_postgresql_without_pg_trgm_still_migrates_and_searches(postgres_server: LocalPostgres) -> None:
+    """A role that may not create extensions (no CREATE on the database): revision 0016 rolls back
+    its savepoint, the rest of the migration commits, and search scans."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_server.create_database(name)
+    admin = make_engine(postgres_server.url(name))
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+        connection.execute(text(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}"))
+    admin.dispose()
+    url = postgres_server.url(name).replace(f"{postgres_server.user}@", f"{role}@")
+    migrations.upgrade(url)
+    command.check(migrations.alembic_config(url))  # the model/migration check passes without the index
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        assert not set(connection.execute(text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'topic'")).scalars()) & SEARCH_INDEX_OBJECTS
+        assert connection.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).first() is None
+    seed(engine)
+    assert assert_same_as_scan(engine, ["orders", "école", "a_b", "nothing-matches-this"]) == 3
+    engine.dispose()
