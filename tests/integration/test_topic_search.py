@@ -4,6 +4,7 @@ with inserts, updates and deletes, and the index really used."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -136,6 +137,23 @@ def test_every_term_finds_what_the_scan_finds_in_the_same_order_and_pages(engine
         # then the page of those.
         assert any("topic_search MATCH" in s for s in statements)
         assert any("json_each" in s and "ORDER BY topic.cluster" in s for s in statements)
+
+
+def test_random_terms_find_what_the_scan_finds(engine: Engine) -> None:
+    # Substrings of the names and descriptions, cut anywhere, some with a letter swapped for a
+    # wildcard or its case changed: terms that match, nearly match, and straddle word boundaries.
+    chooser = random.Random(13)
+    texts = [text_ for topic in TOPICS for text_ in topic if text_]
+    terms = []
+    for _ in range(150):
+        source = chooser.choice(texts)
+        start = chooser.randrange(len(source))
+        term = list(source[start:start + chooser.randint(1, 12)])
+        for _ in range(chooser.randint(0, 2)):
+            at = chooser.randrange(len(term))
+            term[at] = chooser.choice(["%", "_", term[at].upper(), term[at].lower(), "x"])
+        terms.append("".join(term))
+    assert assert_same_as_scan(engine, terms) > 50
 
 
 def test_the_index_follows_inserts_updates_and_deletes(engine: Engine) -> None:
