@@ -5,7 +5,9 @@ the statement for its cache key and wraps every row in a Row with per-column pro
 call, which cost about as much as SQLite running the query (docs/benchmarks.md, P5). Here the SQL
 text, its parameter order and the columns' result processors are worked out once; each call binds
 the values, runs the text through the same connection (events and transactions as usual) and
-decodes only the columns whose type needs it, skipping NULLs.
+decodes only the columns whose type needs it, skipping NULLs. Result processors are asked without
+the driver's column type code (execute() passes it): fine for the text, number, boolean, timestamp
+and JSON columns used here; a type whose decoding depends on it does not belong in such a statement.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ class _Compiled:
 class Precompiled:
     def __init__(self, statement: Select[Any]) -> None:
         self._statement = statement
-        self._by_dialect: dict[str, _Compiled] = {}
+        # Keyed by what shapes the SQL text and its parameters: the dialect, its driver, the paramstyle.
+        self._by_dialect: dict[tuple[str, str, str], _Compiled | None] = {}
 
     def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
-        compiled = self._by_dialect.get(dialect.name) or self._compile(dialect)
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        compiled = self._by_dialect[key] if key in self._by_dialect else self._compile(dialect, key)
         if compiled is None:  # a statement this dialect renders per call (post-compile binds)
             return [tuple(row) for row in connection.execute(self._statement, params).all()]
         values = compiled.compiled.construct_params(params, escape_names=False)
@@ -63,9 +67,10 @@ class Precompiled:
             decoded.append(tuple(cells))
         return decoded
 
-    def _compile(self, dialect: Dialect) -> _Compiled | None:
+    def _compile(self, dialect: Dialect, key: tuple[str, str, str]) -> _Compiled | None:
         compiled: Any = self._statement.compile(dialect=dialect)
         if compiled.literal_execute_params or compiled.post_compile_params:
+            self._by_dialect[key] = None
             return None
         binds = []
         for name, bind in compiled.binds.items():
@@ -81,5 +86,5 @@ class Precompiled:
         result = _Compiled(sql=compiled.string, compiled=compiled,
                            positions=tuple(compiled.positiontup) if compiled.positional else None,
                            names=dict(compiled.escaped_bind_names), binds=tuple(binds), decoders=tuple(decoders))
-        self._by_dialect[dialect.name] = result
+        self._by_dialect[key] = result
         return result
