@@ -4,20 +4,40 @@ Rows come back as `TopicListing` values built from Core rows of only the columns
 ORM objects (building 50 ORM instances cost more than the query), with each topic's drift mark
 computed in the same statement. The page walks the (cluster, name) unique index in order and stops
 after limit + 1 matches; see docs/benchmarks.md, P5.
+
+A search (`q`) is a case-insensitive substring match over name and description, served by an index
+where the database has one (revision 0016, adapters/topic_search.py); the matches, their order and
+the pages are exactly the scan's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import json
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import DateTime, and_, bindparam, false, func, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import (
+    DateTime,
+    String,
+    Text,
+    TypeDecorator,
+    and_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
 from topicdesk.adapters.drift_store import drifted_clause
+from topicdesk.adapters.precompiled import Precompiled
 from topicdesk.adapters.tables import TopicRow
+from topicdesk.adapters.topic_search import search_term
 
 _TOPIC = TopicRow.__table__  # type: ignore[attr-defined]
 
@@ -50,13 +70,49 @@ class TopicListing(NamedTuple):
 # A topic as the views read it: an ORM row (one topic's page) or a catalogue listing.
 TopicRecord = TopicRow | TopicListing
 _NOW = bindparam("now", type_=DateTime())
+
+
+class _ConfigJSON(TypeDecorator[dict[str, str]]):
+    """A topic's config as the catalogue reads it: the JSON text decoded once per distinct text (a
+    catalogue holds few distinct configs; json.loads per row was a tenth of the first page's query
+    time), each row given its own copy. PostgreSQL's driver hands over the dict itself."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dict[str, str] | None:
+        if isinstance(value, str):
+            return dict(_decoded_config(value))
+        return cast("dict[str, str] | None", value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoded_config(text: str) -> dict[str, str]:
+    decoded: dict[str, str] = json.loads(text)
+    return decoded
+
+
+def _listing_column(name: str) -> ColumnElement[Any]:
+    column_ = _TOPIC.c[name]
+    return type_coerce(column_, _ConfigJSON).label(name) if name == "config" else column_
+
+
 # Built once: composing the drift mark's EXISTS costs about as much as running the page query.
 # `deleted = false`, not `IS false`: an equality the planner can match against a partial index.
-_PAGE = select(*(_TOPIC.c[name] for name in TopicListing._fields if name != "drifted"),
+_PAGE = select(*(_listing_column(name) for name in TopicListing._fields if name != "drifted"),
                drifted_clause("topic", _TOPIC.c.id, _NOW).label("drifted")).where(_TOPIC.c.deleted == false())
 _ORDER = (_TOPIC.c.cluster, _TOPIC.c.name)
-# The catalogue's first page, unfiltered: the page most asked for, composed once too.
-_FIRST_PAGE = _PAGE.order_by(*_ORDER).limit(bindparam("limit"))
+# The catalogue's first page, unfiltered: the page most asked for, compiled once per dialect too.
+_FIRST_PAGE = Precompiled(_PAGE.order_by(*_ORDER).limit(bindparam("limit")))
+
+# A search (adapters/topic_search.py): the LIKE, and on SQLite the index's candidates by rowid.
+_LIKE = bindparam("like", type_=String())
+_SCAN = or_(func.lower(_TOPIC.c.name).like(_LIKE), func.lower(_TOPIC.c.description).like(_LIKE))
+_CANDIDATE = literal_column("topic.rowid").in_(
+    select(literal_column("value")).select_from(func.json_each(bindparam("rowids", type_=String()))))
+# The first page of a search, without other filters: what the portal's search box asks; compiled once.
+_FIRST_SCAN_PAGE = Precompiled(_PAGE.where(_SCAN).order_by(*_ORDER).limit(bindparam("limit")))
+_FIRST_INDEXED_PAGE = Precompiled(_PAGE.where(_CANDIDATE, _SCAN).order_by(*_ORDER).limit(bindparam("limit")))
 
 # What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
 TOPIC_STATUSES = ("applied", "drifted", "pending", "error")
@@ -78,9 +134,16 @@ def topic_page(
     team: str | None, q: str | None, status: str | None,
 ) -> list[TopicListing]:
     """Up to limit + 1 live topics in (cluster, name) order after the cursor."""
-    if not (cluster or team or status or q or after):
-        rows: Sequence[tuple[Any, ...]] = connection.execute(_FIRST_PAGE, {"now": now, "limit": limit + 1}).all()
-        return [TopicListing._make(row) for row in rows]
+    params: dict[str, Any] = {"now": now, "limit": limit + 1}
+    term = None
+    if q:
+        term = search_term(connection, q)
+        if term is None:  # the index has no candidate
+            return []
+        params.update(like=term.like, rowids=term.rowids)
+    if not (cluster or team or status or after):
+        first = _FIRST_PAGE if term is None else _FIRST_SCAN_PAGE if term.rowids is None else _FIRST_INDEXED_PAGE
+        return [TopicListing._make(row) for row in first.rows(connection, params)]
     query = _PAGE
     if cluster:
         query = query.where(_TOPIC.c.cluster == cluster)
@@ -88,13 +151,12 @@ def topic_page(
         query = query.where(_TOPIC.c.owner_team == team)
     if status:
         query = query.where(_status_clause(status))
-    if q:
-        like = f"%{q.lower()}%"
-        query = query.where(or_(func.lower(_TOPIC.c.name).like(like), func.lower(_TOPIC.c.description).like(like)))
+    if term is not None:
+        query = query.where(_SCAN) if term.rowids is None else query.where(_CANDIDATE, _SCAN)
     if after is not None:
         query = query.where(or_(_TOPIC.c.cluster > after[0],
                                 and_(_TOPIC.c.cluster == after[0], _TOPIC.c.name > after[1])))
-    query = query.order_by(*_ORDER).limit(limit + 1)
+    query = query.order_by(*_ORDER).limit(bindparam("limit"))
     # fetchall, then positional construction: iterating the result row by row cost more than the query.
-    rows = connection.execute(query, {"now": now}).all()
+    rows = connection.execute(query, params).all()
     return [TopicListing._make(row) for row in rows]

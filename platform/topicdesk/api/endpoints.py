@@ -227,8 +227,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              request_schema="Approval", body_required=False, response_schema="Migration"),
     Endpoint("GET", "/api/v1/topics", "v1.list_topics",
              "The topic catalogue across clusters (status: applied, drifted, pending or error)", "authenticated",
-             tags=("topics",), query=(("cluster", "string"), ("team", "string"), ("q", "string"),
-                                      ("status", {"enum": list(TOPIC_STATUSES)}), *PAGE),
+             note="q: a case-insensitive substring of the name or the description, where % matches any "
+             "characters and _ one (SQL LIKE)", tags=("topics",),
+             query=(("cluster", "string"), ("team", "string"), ("q", "string"),
+                    ("status", {"enum": list(TOPIC_STATUSES)}), *PAGE),
              response_schema="TopicList"),
     Endpoint("GET", "/api/v1/clusters/{cluster}/topics/{name}", "v1.get_topic",
              "Desired and observed state, drift, access grants, deletion phase, history (also of a deleted topic)",

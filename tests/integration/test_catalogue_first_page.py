@@ -1,0 +1,63 @@
+"""The catalogue's first page, compiled once per dialect and run as SQL text (adapters/precompiled.py),
+gives exactly the rows SQLAlchemy's own execution of the same statement gives, on both databases:
+timestamps bound and read in the dialect's format, JSON, booleans and drift marks decoded."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert
+from sqlalchemy.engine import Engine
+
+from tests.integration.test_topic_search import CLUSTERS, TOPIC, topic_row
+from tests.integration.test_topic_search import engine as search_engine  # noqa: F401  (the seeded database)
+from topicdesk.adapters.tables import DriftItemRow, DriftLinkRow, utcnow
+from topicdesk.adapters.topic_catalogue import _ORDER, _PAGE, TopicListing, topic_page
+
+DRIFT_ITEM = DriftItemRow.__table__  # type: ignore[attr-defined]
+DRIFT_LINK = DriftLinkRow.__table__  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def engine(search_engine: Engine) -> Engine:  # noqa: F811
+    now = utcnow()
+    rows = [{**topic_row(CLUSTERS[0], f"payments.first-{n:02d}", f"topic {n}"),
+             "config": {"retention.ms": str(n * 1000)} if n % 3 else {"cleanup.policy": "compact", "x": "é"},
+             "quarantined_until": now + timedelta(days=n) if n % 4 == 0 else None,
+             "lifecycle": "quarantined" if n % 4 == 0 else "active",
+             "last_error": "boom" if n == 5 else None, "generation": 2 if n % 5 == 0 else 1}
+            for n in range(12)]
+    drift = []
+    for n, ignored_until in ((1, None), (2, now + timedelta(hours=1)), (3, now - timedelta(hours=1))):
+        drift.append((rows[n]["id"], f"item{n}", ignored_until))
+    with search_engine.begin() as connection:
+        connection.execute(insert(DRIFT_ITEM), [
+            {"cluster": CLUSTERS[0], "id": item, "kind": "config_differs", "key": f"{topic}/x", "team": "payments",
+             "subject": f"topic:{topic}", "message": "differs", "first_seen_at": now, "last_seen_at": now,
+             "ignored_until": ignored_until} for topic, item, ignored_until in drift])
+        connection.execute(insert(DRIFT_LINK), [{"cluster": CLUSTERS[0], "item_id": item, "resource_kind": "topic",
+                                                 "resource_id": topic} for topic, item, _ in drift])
+        connection.execute(insert(TOPIC), rows)
+    return search_engine
+
+
+def test_the_first_page_is_what_execute_returns(engine: Engine) -> None:
+    statement = _PAGE.order_by(*_ORDER).limit(bindparam("limit"))
+    now = utcnow()
+    for limit in (1, 7, 50):
+        with engine.connect() as connection:
+            expected = [TopicListing._make(row) for row in
+                        connection.execute(statement, {"now": now, "limit": limit + 1}).all()]
+            got = topic_page(connection, now=now, limit=limit, after=None, cluster=None, team=None, q=None,
+                             status=None)
+        assert got == expected
+        assert [type(value) for value in got[0]] == [type(value) for value in expected[0]]
+    marks = {row.name: row.drifted for row in got}
+    # Drift marks: an open item, one ignored until later (not drifted), one whose ignore has run out.
+    assert [marks[f"payments.first-{n:02d}"] for n in (0, 1, 2, 3)] == [False, True, False, True]
+    quarantined = next(row for row in got if row.name == "payments.first-04")
+    assert quarantined.quarantined_until is not None
+    assert quarantined.quarantined_until.utcoffset() == timedelta(0)
+    assert next(row for row in got if row.name == "payments.first-00").config == {"cleanup.policy": "compact",
+                                                                                    "x": "é"}
