@@ -1,7 +1,7 @@
 """access grants: the group's pattern (a migration keeps a source's prefixed group ACL prefixed)
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-01 18:05:00
 """
 
@@ -14,7 +14,7 @@ import sqlmodel
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
