@@ -240,8 +240,9 @@ def test_renewal_moves_the_expiry_without_touching_acls_and_an_expired_grant_can
 def test_the_loop_wakes_for_the_next_expiry_instead_of_sleeping_the_interval(desk: Desk) -> None:
     assert seconds_until_next_pass(desk.engine, 30.0) == 30.0
     assert desk.grant("payments", {"topic": TOPIC, "principal": READER, "access": "consume", "group": "payments.g",
-                                   "duration": "PT2S"}).status_code == 201
-    assert 1.0 < seconds_until_next_pass(desk.engine, 30.0) <= 2.1
+                                   "duration": "PT20S"}).status_code == 201
+    # 20 s, not 2: on a loaded CI machine the grant's own call can take over a second.
+    assert 10.0 < seconds_until_next_pass(desk.engine, 30.0) <= 20.1
     assert seconds_until_next_pass(desk.engine, 0.5) == 0.5
     assert seconds_until_next_pass(desk.engine, 30.0, clusters=["elsewhere"]) == 30.0
 
@@ -250,7 +251,7 @@ def test_the_loop_wakes_for_the_next_expiry_instead_of_sleeping_the_interval(des
     run_forever(desk.engine, lambda _c, **_o: desk.port, interval=30.0, settings=FAST, drift_interval=1e9,
                 stop=lambda: len(slept) >= 2, sleep=slept.append)
     assert slept
-    assert all(s <= 2.1 for s in slept)
+    assert all(s <= 20.1 for s in slept)  # the expiry's time, not the 30 s interval
 
 
 # --- expiring soon ---------------------------------------------------------------------------------
