@@ -209,4 +209,6 @@ def installed_triggers(engine: Engine) -> set[str]:
              "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'topic'")
     with engine.connect() as connection:
         names = {row[0] for row in connection.execute(text(query))}
-    return names - {"topic_usage_truncate"}  # PostgreSQL only: TRUNCATE fires no row trigger
+    # Ours only (other revisions have their own triggers on topic); topic_usage_truncate is PostgreSQL's
+    # extra, as TRUNCATE fires no row trigger.
+    return {name for name in names if name.startswith("topic_usage_")} - {"topic_usage_truncate"}
