@@ -113,13 +113,13 @@ class Run:
 
 # --- data ------------------------------------------------------------------------------------------
 
-def seed_topics(engine: Engine, count: int) -> None:
+def seed_topics(engine: Engine, count: int, cluster: str = SEED_CLUSTER, prefix: str = "p6-seed") -> None:
     """`count` live topic rows, inserted directly (the catalogue the reads page through)."""
     if count <= 0:
         return
     table = TopicRow.__table__  # type: ignore[attr-defined]
     now = utcnow()
-    rows = [{"id": uuid.uuid4().hex, "cluster": SEED_CLUSTER, "name": f"payments.p6-seed-{n:06d}",
+    rows = [{"id": uuid.uuid4().hex, "cluster": cluster, "name": f"payments.{prefix}-{n:06d}",
              "owner_team": "payments", "partitions": 3, "replication_factor": 3, "config": {},
              "managed_config_keys": [], "description": "P6 seeded topic", "generation": 1,
              "observed_generation": 1, "failed_generation": 0, "deleted": False, "attempts": 0,

@@ -9,6 +9,11 @@ Prints CPU ms per call for each kind (time.process_time, after a warm-up), then 
 by cumulative and by own time.
 
 Usage: .venv/bin/python bench/p6_profile.py [--calls 1000] [--top 40] [--kind all|topics|request|me|submit]
+                                            [--cluster-topics N] [--pg-stats]
+
+--cluster-topics N seeds N live topics into the cluster the submissions go to (a long P6 run adds
+~1,300 per round). --pg-stats (with a --database-url whose server preloads pg_stat_statements)
+prints PostgreSQL's execution time per statement over the timed calls.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
-from p3_submit import seed
+from p3_submit import seed, tree_cpu_seconds
 from p6_concurrency import SEED_CLUSTER, seed_topics
 from topicdesk import migrations
 from topicdesk.adapters.audit_log import stop_sequencers
@@ -51,6 +57,10 @@ def main() -> int:
     parser.add_argument("--no-profile", action="store_true", help="CPU ms per call only (no profiler overhead)")
     parser.add_argument("--bare", action="store_true", help="the same mix against bench/p3_bare_app.py")
     parser.add_argument("--statements", action="store_true", help="print the SQL of one call of each kind")
+    parser.add_argument("--cluster-topics", type=int, default=0, help="live topics seeded into the submitted cluster")
+    parser.add_argument("--pg-stats", action="store_true", help="PostgreSQL time per statement (pg_stat_statements)")
+    parser.add_argument("--pg-data-dir", default="", help="with --database-url: its server's data directory, for "
+                        "PostgreSQL's CPU per call")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="topicdesk-p6prof-", dir="/tmp"))
     pg: LocalPostgres | None = None
@@ -64,6 +74,11 @@ def main() -> int:
         engine = make_engine(url)
         seed(engine, [CLUSTER, SEED_CLUSTER])
         seed_topics(engine, 200)
+        seed_topics(engine, args.cluster_topics, CLUSTER, "p6prof-seed")
+        if engine.dialect.name == "postgresql":
+            # Planner statistics for the seeded rows, as autovacuum would have them on a server in use.
+            with engine.begin() as connection:
+                connection.execute(text("ANALYZE"))
         token = create_token(engine, team="payments", name="p6-prof", role=Role.MEMBER, actor="p6").token
         settings = Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(work / "data"),
                                       "SECRET_KEY": "p6-profile-secret-key-0123456789",
@@ -126,7 +141,14 @@ def main() -> int:
                     print("   ", " ".join(statement.split())[:160])
             stop_sequencers()
             return 0
+        if args.pg_stats:
+            with engine.begin() as connection:
+                connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+                connection.execute(text("SELECT pg_stat_statements_reset()"))
         spent: dict[str, list[float]] = {kind: [] for kind in kinds}
+        data_dir = pg.data_dir if pg is not None else Path(args.pg_data_dir) if args.pg_data_dir else None
+        postmaster = int((data_dir / "postmaster.pid").read_text().split()[0]) if data_dir else None
+        pg_cpu = tree_cpu_seconds(postmaster) if postmaster else 0.0
         # CPU of the calling thread only: waits on PostgreSQL and the sequencer thread are not counted.
         profiler = cProfile.Profile(time.thread_time)
         for n in range(args.calls):
@@ -142,6 +164,12 @@ def main() -> int:
             if times:
                 print(f"{kind:<8} {len(times):>5} calls  {sum(times) * 1000 / len(times):6.2f} CPU ms per call "
                       "" + ("" if args.no_profile else "(profiled)"))
+        time.sleep(0.5)  # the sequencer's last batch
+        if postmaster:
+            # Every server process: backends (parse, plan, execute, protocol), autovacuum, WAL writer.
+            print(f"PostgreSQL CPU   {(tree_cpu_seconds(postmaster) - pg_cpu) * 1000 / args.calls:6.2f} ms per call")
+        if args.pg_stats:
+            print_pg_stats(engine, args.calls, args.top)
         for order in () if args.no_profile else ("cumulative", "tottime"):
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(args.top)
@@ -153,6 +181,25 @@ def main() -> int:
             pg.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def print_pg_stats(engine: Engine, calls: int, top: int) -> None:
+    """Execution time per statement since the reset (this database only), busiest first."""
+    with engine.connect() as connection:
+        rows = connection.execute(text(  # planning counts with pg_stat_statements.track_planning
+            "SELECT calls, total_exec_time + total_plan_time AS total_exec_time, total_plan_time, rows, query"
+            " FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC")).all()
+    total = sum(row.total_exec_time for row in rows)
+    planning = sum(row.total_plan_time for row in rows)
+    print(f"PostgreSQL planning + execution: {total:.1f} ms over {calls} calls, {total / calls:.3f} ms per call "
+          f"(planning {planning / calls:.3f})")
+    print(f"{'share':>6} {'calls':>6} {'ms/call':>8} {'ms/stmt':>8} {'plan ms':>8}  statement")
+    for row in rows[:top]:
+        print(f"{row.total_exec_time * 100 / total:5.1f}% {row.calls:>6} {row.total_exec_time / calls:8.4f} "
+              f"{row.total_exec_time / row.calls:8.4f} {row.total_plan_time / row.calls:8.4f}  "
+              f"{' '.join(row.query.split())[:100]}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from topicdesk.adapters.db import AFTER_COMMIT, unit_of_work
+from topicdesk.adapters.db import AFTER_COMMIT, read_connection, unit_of_work
 from topicdesk.adapters.json_rows import insert_many
 from topicdesk.adapters.notification_store import enqueue_notifications
 from topicdesk.adapters.tables import AuditEventRow, AuditHeadRow, AuditInboxRow, new_id, table_of, utcnow
@@ -117,7 +117,7 @@ def sequence(engine: Engine, *, batch: int = 1000, wait: bool = True, peek: bool
     started_chain = False
     while True:
         if peek:
-            with engine.connect() as connection:
+            with read_connection(engine) as connection:
                 if connection.execute(_ANY_WAITING).first() is None:
                     return chained
         peek = True

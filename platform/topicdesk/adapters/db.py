@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
@@ -69,9 +69,24 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             hook()
 
 
+@contextmanager
+def read_connection(engine: Engine) -> Iterator[Connection]:
+    """A plain connection for reads, its transaction committed, not rolled back, at the end.
+
+    psycopg drops every prepared statement of a connection when it sees a ROLLBACK (the same
+    object may have been dropped and created again), and closing a connection with an open
+    transaction rolls it back. One such read among the requests a pooled connection serves then
+    makes PostgreSQL plan every statement again (bench P6: 0.5-0.9 ms of planning per request).
+    Committing a transaction that only read is as cheap and keeps them.
+    """
+    with engine.connect() as connection:
+        yield connection
+        connection.commit()
+
+
 def database_reachable(engine: Engine) -> tuple[bool, str]:
     try:
-        with engine.connect() as connection:
+        with read_connection(engine) as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         return False, type(exc).__name__

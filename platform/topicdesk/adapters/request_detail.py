@@ -3,7 +3,7 @@
 Composed once at import, run as Core: under load (bench P6) composing and ORM-loading seven
 statements per read cost more CPU than PostgreSQL spent answering them. A request's history is one
 statement over the chain and the inbox; what its changes are measured against is one statement per
-table and one per cluster (its budgets and usage together).
+table and one per cluster (its budgets and usage counters together).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, false, func, literal, select, true, union_all
+from sqlalchemy import Connection, Row, bindparam, false, literal, select, true, union_all
 
-from topicdesk.adapters.request_store import usage_of
+from topicdesk.adapters.request_store import USAGE, usage_of
 from topicdesk.adapters.tables import (
     AccessGrantRow,
     AuditEventRow,
@@ -57,12 +57,7 @@ _GRANTS = select(_GRANT.c.cluster, _GRANT.c.topic, _GRANT.c.principal, _GRANT.c.
 _QUOTAS = select(_QUOTA).where(
     _QUOTA.c.cluster.in_(bindparam("clusters", expanding=True)),
     _QUOTA.c.principal.in_(bindparam("principals", expanding=True)), _QUOTA.c.deleted == false())
-_LIVE = and_(_TOPIC.c.cluster == bindparam("cluster"), _TOPIC.c.deleted == false())
-_USAGE = select(
-    func.coalesce(func.sum(_TOPIC.c.partitions), 0).label("used_partitions"),
-    func.coalesce(func.sum(_TOPIC.c.partitions * _TOPIC.c.replication_factor), 0).label("used_replicas"),
-    func.count(_TOPIC.c.expected_bytes_per_second).label("rated_topics"),
-).where(_LIVE).subquery("usage")
+_USAGE = USAGE.subquery("usage")
 _BUDGETS = (select(_CLUSTER.c.partition_budget, _CLUSTER.c.disk_budget_bytes, _USAGE.c.used_partitions,
                    _USAGE.c.used_replicas, _USAGE.c.rated_topics)
             .select_from(_CLUSTER.join(_USAGE, true())).where(_CLUSTER.c.name == bindparam("cluster")))

@@ -26,6 +26,7 @@ from topicdesk.adapters.tables import (
     AccessGrantRow,
     ClientQuotaRow,
     ClusterRow,
+    ClusterUsageRow,
     IdempotencyKeyRow,
     RequestResourceRow,
     RequestRow,
@@ -44,6 +45,7 @@ from topicdesk.domain.model import team_of_principal
 
 _CLUSTERS, _TOPICS, _GRANTS = table_of(ClusterRow), table_of(TopicRow), table_of(AccessGrantRow)
 _QUOTAS, _LINKS = table_of(ClientQuotaRow), table_of(RequestResourceRow)
+_COUNTERS = table_of(ClusterUsageRow)
 _INSERT_LINKS, _INSERT_TOPIC = insert(_LINKS), insert(_TOPICS)
 _DELETE_TOPIC = delete(_TOPICS).where(_TOPICS.c.id == bindparam("topic_id"))
 
@@ -76,20 +78,21 @@ def _topic_id(deleted: bool) -> ScalarSelect[Any]:
             .scalar_subquery())
 
 
-# A cluster's usage in one pass over its live topics: partitions, partition replicas, and how many
-# topics declare an expected throughput (only those count against the disk budget; they are read
-# one by one, and only when there are any).
+# A cluster's usage: partitions, partition replicas, and how many topics declare an expected
+# throughput (only those count against the disk budget; they are read one by one, and only when
+# there are any). Triggers on `topic` keep the counters (ClusterUsageRow); a cluster's up to 16
+# rows are summed: an index range scan, however many topics the cluster has.
 _LIVE_TOPICS = and_(_TOPICS.c.cluster == bindparam("cluster"), _TOPICS.c.deleted.is_(False))
-_USAGE = core_select(
-    func.coalesce(func.sum(_TOPICS.c.partitions), 0).label("used_partitions"),
-    func.coalesce(func.sum(_TOPICS.c.partitions * _TOPICS.c.replication_factor), 0).label("used_replicas"),
-    func.count(_TOPICS.c.expected_bytes_per_second).label("rated_topics"),
-).where(_LIVE_TOPICS)
+USAGE = core_select(
+    func.coalesce(func.sum(_COUNTERS.c.partitions), 0).label("used_partitions"),
+    func.coalesce(func.sum(_COUNTERS.c.replicas), 0).label("used_replicas"),
+    func.coalesce(func.sum(_COUNTERS.c.rated_topics), 0).label("rated_topics"),
+).where(_COUNTERS.c.cluster == bindparam("cluster"))
 _RATED_TOPICS = core_select(_TOPICS.c.config, _TOPICS.c.expected_bytes_per_second, _TOPICS.c.replication_factor
                             ).where(_LIVE_TOPICS, _TOPICS.c.expected_bytes_per_second.is_not(None))
 # One round trip for what a submission needs to know before policy runs: the cluster, its usage and
 # the topic the request names (live, or the tombstone a topic.create replaces). No row: no cluster.
-_USAGE_TABLE = _USAGE.subquery("usage")
+_USAGE_TABLE = USAGE.subquery("usage")
 _CONTEXT = (
     core_select(
         _CLUSTERS.c.name, _CLUSTERS.c.environment, _CLUSTERS.c.owner_team, _CLUSTERS.c.tags,
@@ -127,7 +130,7 @@ def disk_bytes(topics: Sequence[tuple[Mapping[str, str], int | None, int]]) -> i
 def cluster_usage(session: Session, cluster: str) -> dict[str, int]:
     """Desired partitions, partition replicas and disk (expected bytes/s x retention x RF) of a cluster."""
     connection = session.connection()
-    return usage_of(connection, cluster, connection.execute(_USAGE, {"cluster": cluster}).one())
+    return usage_of(connection, cluster, connection.execute(USAGE, {"cluster": cluster}).one())
 
 
 # --- desired state ----------------------------------------------------------------------------------

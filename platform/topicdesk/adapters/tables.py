@@ -90,10 +90,11 @@ class _Reconciled(SQLModel):
 
 class TopicRow(_Reconciled, table=True):
     __tablename__ = "topic"
+    # (cluster, name) also serves every lookup by cluster alone: no separate index on cluster.
     __table_args__ = (UniqueConstraint("cluster", "name"),)
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100)
     name: str = Field(max_length=249)
     owner_team: str = Field(foreign_key="team.name", max_length=64, index=True)
     partitions: int
@@ -121,15 +122,33 @@ class TopicRow(_Reconciled, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class ClusterUsageRow(SQLModel, table=True):
+    """A cluster's live topics summed: partitions, partition replicas, topics with an expected rate.
+
+    Written only by triggers on `topic` (migration 0015), so every writer keeps it exact. A cluster
+    has up to 16 rows (`slot`: the writing PostgreSQL backend's pid mod 16; SQLite: 0) so that
+    concurrent submissions on one cluster do not queue on one row lock; its usage is their sum.
+    """
+
+    __tablename__ = "cluster_usage"
+
+    cluster: str = Field(foreign_key="cluster.name", ondelete="CASCADE", primary_key=True, max_length=100)
+    slot: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    partitions: int = Field(default=0, sa_type=BigInteger)
+    replicas: int = Field(default=0, sa_type=BigInteger)
+    rated_topics: int = Field(default=0, sa_type=BigInteger)
+
+
 class AccessGrantRow(_Reconciled, table=True):
     __tablename__ = "access_grant"
+    # The unique key leads with cluster: it also serves every lookup by cluster alone.
     __table_args__ = (
         UniqueConstraint("cluster", "topic", "pattern", "principal", "access", "group_id", "group_pattern",
                          "transactional_id"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    cluster: str = Field(foreign_key="cluster.name", max_length=100, index=True)
+    cluster: str = Field(foreign_key="cluster.name", max_length=100)
     topic: str = Field(max_length=249, index=True)
     pattern: str = Field(default="literal", max_length=16)
     principal: str = Field(max_length=300, index=True)

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from topicdesk.adapters.db import unit_of_work
+from topicdesk.adapters.db import read_connection, unit_of_work
 from topicdesk.adapters.strict_json import refused_character
 from topicdesk.api.auth import OIDC_EXTENSION, identity_from_request
 from topicdesk.api.body import file_body, json_body
@@ -226,7 +226,7 @@ def list_topics() -> ResponseReturnValue:
                                                                 f"one of {', '.join(queries.TOPIC_STATUSES)}")])
     after = tuple(decode_cursor(cursor)) if cursor else None
     # A read of one statement: a plain connection, no ORM session to set up and commit.
-    with engine().connect() as connection:
+    with read_connection(engine()) as connection:
         items, nxt = queries.list_topics(connection, limit=limit, after=after,
                                          cluster=request.args.get("cluster"), team=request.args.get("team"),
                                          q=request.args.get("q"), status=status or None)
