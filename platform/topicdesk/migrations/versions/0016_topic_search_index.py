@@ -1,7 +1,7 @@
 """catalogue search index: pg_trgm GIN indexes (PostgreSQL), an FTS5 trigram table (SQLite)
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 18:00:00
 
 What GET /api/v1/topics?q= matches (lower(name) or lower(description) LIKE '%term%') gets an index
@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
