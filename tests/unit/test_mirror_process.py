@@ -88,7 +88,7 @@ def test_the_jvm_runs_a_throughput_collector_and_its_flags_are_part_of_the_confi
         first = engine.pid("mig-1")
         assert first is not None
         argv = processes.cmdline_of(first) or []
-        assert {"-Xms300m", "-Xmx300m", "-XX:+UseParallelGC"} <= set(argv)
+        assert {"-Xms300m", "-Xmx300m", "-XX:+UseSerialGC"} <= set(argv)
         # The brokers' low-pause G1 shrinks eden to ~20 MiB and collects several times a second in a copy.
         assert not [a for a in argv if "G1" in a or "MaxGCPauseMillis" in a]
         other = ProcessMirrorEngine(engine.state_dir, java=java, libs=lambda _version: tmp_path, stop_timeout=0.5,
