@@ -9,14 +9,19 @@ Topicdesk does from the plan.
 
 Throughput, per round (fresh topics each round):
   mm2  `ProcessMirrorEngine.ensure_running` of a mirror of that topic, the configuration the
-       product ships (mirror_config.py: offset syncs every 10 records, checkpoints and group sync
-       every second, acks=all idempotent producer, --mm2-tasks tasks). Measured: "start" until
-       the first record is on the target (JVM start, herder, task assignment), "copy" from the
-       first to the last record on the target (end offsets polled every 50 ms).
+       product ships (mirror_config.py: offset syncs every 100 records, checkpoints and group sync
+       every second, acks=all idempotent producer, --mm2-tasks tasks; the JVM flags of
+       mirror_process.mirror_jvm_options, or --mm2-jvm g1-20ms for the brokers' G1 it ran with
+       before). "start" is until the first record is on the target (JVM start, herder, task
+       assignment); the copy's progress is the target's end offsets, polled every 50 ms.
   raw  one confluent-kafka consumer -> producer loop in this process copying the same topic to
-       another target topic, same partition, key, value and headers, acks=all idempotent
-       producer (linger 5 ms, 1 MiB batches). "copy" from its first poll to the last delivery.
-  Ratio = mm2 copy rate / raw copy rate (target >= 0.5).
+       another target topic, keeping what MirrorMaker keeps (partition, key, value, headers,
+       timestamp) with the same guarantees (acks=all idempotent producer; linger 5 ms, 1 MiB
+       batches); its progress is its delivery reports.
+  Both copies are timed alike, from the first record on the target to the last. Ratio = mm2 copy
+  rate / raw copy rate over the whole copy: the verdict (target >= 0.5, median over --rounds;
+  the order alternates per round). Also printed, not the verdict: both rates after the first
+  --warm-up seconds (2) of the copy, which leaves out the JIT's warm-up.
 
 Cut-over pause (one run, --pause-rate records/s live): a producer writes numbered records to a
 fresh source topic all along, MirrorMaker mirrors it with a group, and a consumer of that group
@@ -33,6 +38,7 @@ consumers' numbers are compared with what was produced.
 
 Usage: PYTHONPATH=platform .venv/bin/python bench/p8_migration.py [--records 200000] [--size 1024]
        [--partitions 6] [--rounds 1] [--mm2-tasks 2] [--pause-rate 2000] [--offset-lag-max 100]
+       [--warm-up 2] [--mm2-jvm shipped|g1-20ms] [--no-cut-over]
 Exit status 1 when the ratio is below 0.5 or a record was missed.
 """
 
@@ -325,7 +331,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--mm2-tasks", type=int, default=MirrorSpec.tasks)
     parser.add_argument("--pause-rate", type=int, default=2000)
-    # MirrorSpec's default (10); MirrorMaker's own default is 100.
+    # MirrorSpec's default, which is MirrorMaker's own (100).
     parser.add_argument("--offset-lag-max", type=int, default=MirrorSpec.offset_lag_max,
                         help="records between offset syncs (the port's default)")
     parser.add_argument("--warm-up", type=float, default=2.0,
