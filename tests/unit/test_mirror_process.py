@@ -18,8 +18,8 @@ from tests.fakes import write_fake_mirrormaker
 from tests.kafka_clients import eventually
 from topicdesk.adapters.mirror_factory import mirror_engine_from_env
 from topicdesk.adapters.mirror_process import ProcessMirrorEngine, mirror_jvm_options
-from topicdesk.local_kafka import processes
 from topicdesk.config import ConfigError
+from topicdesk.local_kafka import processes
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.services.mirror_port import ClusterEndpoint, MirrorSpec, MirrorState
 
