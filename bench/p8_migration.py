@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -72,7 +73,29 @@ HEAP_MB = 512
 JVM_VARIANTS = {"shipped": mirror_jvm_options, "g1-20ms": jvm_options}
 
 
-Progress = list[tuple[float, int]]  # (monotonic time, records on the target so far)
+# (monotonic time, records on the target so far, CPU seconds the copying process used so far)
+Progress = list[tuple[float, int, float]]
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of `pid` (all its threads), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def cpu_per_record(progress: Progress) -> float:
+    """Microseconds of the copier's CPU per record copied, first to last record on the target: what
+    the copy costs, which a loaded machine changes far less than the rates."""
+    return (progress[-1][2] - progress[0][2]) / max(1, progress[-1][1] - progress[0][1]) * 1e6
 
 
 def load_average() -> str:
@@ -122,11 +145,11 @@ def mirror_spec(mirror_id: str, source: lk.LocalCluster, target: lk.LocalCluster
                       extra={"tasks.max": str(tasks)})
 
 
-def steady_rate(progress: list[tuple[float, int]], warm_up: float) -> float:
+def steady_rate(progress: Progress, warm_up: float) -> float:
     """Records per second over `progress` (time, records on the target) after its first `warm_up`
     seconds: the copy's rate once the JVM's JIT (or librdkafka's queues) warmed up."""
     began = progress[0][0] + warm_up
-    after = [(t, n) for t, n in progress if t >= began]
+    after = [(t, n) for t, n, _cpu in progress if t >= began]
     if len(after) < 2 or after[-1][0] - after[0][0] <= 0:
         return float("nan")
     return (after[-1][1] - after[0][1]) / (after[-1][0] - after[0][0])
@@ -141,12 +164,13 @@ def measure_mm2(engine: ProcessMirrorEngine, source: lk.LocalCluster, target: lk
     try:
         began = time.monotonic()
         engine.ensure_running(mirror_spec(mirror_id, source, target, (topic,), (), tasks, offset_lag_max))
-        progress: list[tuple[float, int]] = []
+        progress: Progress = []
+        pid = engine.pid(mirror_id) or 0
         while not progress or progress[-1][1] < records:
             copied = end_offsets(watcher, topic, partitions)
             now = time.monotonic()
             if copied > 0:
-                progress.append((now, copied))
+                progress.append((now, copied, process_cpu(pid)))
             if copied < records:
                 if now - began > 600:
                     raise SystemExit(f"MirrorMaker copied {copied} of {records} in 600 s: {engine.status(mirror_id)}")
@@ -167,7 +191,7 @@ def measure_raw(source: lk.LocalCluster, target: lk.LocalCluster, topic: str, co
     producer = Producer(conf(target, **{"enable.idempotence": True, "acks": "all", "linger.ms": 5,
                                         "batch.size": 1 << 20, "queue.buffering.max.messages": 500_000}))
     delivered = [0]
-    progress: list[tuple[float, int]] = []
+    progress: Progress = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
         if err is None:
@@ -175,7 +199,7 @@ def measure_raw(source: lk.LocalCluster, target: lk.LocalCluster, topic: str, co
 
     def mark() -> None:
         if delivered[0] and (not progress or progress[-1][1] != delivered[0]):
-            progress.append((time.monotonic(), delivered[0]))
+            progress.append((time.monotonic(), delivered[0], own_cpu()))
 
     consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
     try:
@@ -362,7 +386,7 @@ def main() -> int:
                 produce_records(source, topic, args.records, args.size, args.partitions)
                 # Alternate the order so neither variant always runs on a warmer broker.
                 order = ["mm2", "raw"] if round_no % 2 else ["raw", "mm2"]
-                progress: dict[str, list[tuple[float, int]]] = {}
+                progress: dict[str, Progress] = {}
                 mm2_start = 0.0
                 for variant in order:
                     if variant == "mm2":
@@ -382,7 +406,9 @@ def main() -> int:
                       f"{args.warm_up:g} s {steady['mm2']:,.0f} rec/s); raw copy {copy['raw']:.2f} s "
                       f"({args.records / copy['raw']:,.0f} rec/s, {mib / copy['raw']:.1f} MiB/s; after "
                       f"{args.warm_up:g} s {steady['raw']:,.0f} rec/s); mm2/raw {ratio:.2f}x "
-                      f"(after {args.warm_up:g} s {steady_ratios[-1]:.2f}x); load {load_average()}")
+                      f"(after {args.warm_up:g} s {steady_ratios[-1]:.2f}x); CPU per record mm2 "
+                      f"{cpu_per_record(progress['mm2']):.1f} us, raw {cpu_per_record(progress['raw']):.1f} us; "
+                      f"load {load_average()}")
             if args.no_cut_over:
                 pause = {"missed": 0.0}
             else:
