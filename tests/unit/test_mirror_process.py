@@ -17,8 +17,9 @@ import pytest
 from tests.fakes import write_fake_mirrormaker
 from tests.kafka_clients import eventually
 from topicdesk.adapters.mirror_factory import mirror_engine_from_env
-from topicdesk.adapters.mirror_process import ProcessMirrorEngine
+from topicdesk.adapters.mirror_process import ProcessMirrorEngine, mirror_jvm_options
 from topicdesk.config import ConfigError
+from topicdesk.local_kafka import processes
 from topicdesk.local_kafka.errors import LocalKafkaError
 from topicdesk.services.mirror_port import ClusterEndpoint, MirrorSpec, MirrorState
 
@@ -75,6 +76,30 @@ def test_changed_configuration_restarts(engine: ProcessMirrorEngine) -> None:
     assert second not in (None, first)
     assert first not in engine.running_pids()
     assert "c\\\\.d" in (engine.state_dir / "mirrors" / "mig-1" / "mm2.properties").read_text()
+
+
+def test_the_jvm_runs_a_throughput_collector_and_its_flags_are_part_of_the_configuration(tmp_path: Path) -> None:
+    java = str(write_fake_mirrormaker(tmp_path))
+    engine = ProcessMirrorEngine(tmp_path / "state", java=java, libs=lambda _version: tmp_path, stop_timeout=0.5,
+                                 heap_mb=300)
+    try:
+        engine.ensure_running(SPEC)
+        running(engine)
+        first = engine.pid("mig-1")
+        assert first is not None
+        argv = processes.cmdline_of(first) or []
+        assert {"-Xms300m", "-Xmx300m", "-XX:+UseSerialGC"} <= set(argv)
+        # The brokers' low-pause G1 shrinks eden to ~20 MiB and collects several times a second in a copy.
+        assert not [a for a in argv if "G1" in a or "MaxGCPauseMillis" in a]
+        other = ProcessMirrorEngine(engine.state_dir, java=java, libs=lambda _version: tmp_path, stop_timeout=0.5,
+                                    heap_mb=300, jvm_options=lambda heap: [*mirror_jvm_options(heap), "-Dx=1"])
+        assert other.ensure_running(SPEC).state is MirrorState.STARTING
+        second = other.pid("mig-1")
+        assert second not in (None, first)
+        assert "-Dx=1" in (processes.cmdline_of(second or 0) or [])
+    finally:
+        for pid in engine.running_pids():
+            os.killpg(pid, signal.SIGKILL)
 
 
 def test_killed_process_is_reported_and_restarted(engine: ProcessMirrorEngine) -> None:
