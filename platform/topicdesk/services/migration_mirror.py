@@ -1,0 +1,163 @@
+"""The mirror's own principal on both clusters of a migration: granted before MirrorMaker starts,
+revoked with its internal topics once the mirror is stopped for good (issue 15).
+
+`grant` runs in every mirroring pass (level-triggered): one describe, at most one SCRAM upsert and
+one CreateAcls per cluster, whatever the number of topics. `revoke` runs in every pass after the
+mirror stopped until nothing is left: every ACL bound to the principal, its SCRAM credential and
+the internal topics MirrorMaker created for this mirror only (their names carry the migration id,
+domain/mirror_config.internal_topic_names) are deleted, one call per kind per cluster. A user topic
+is never deleted: only those exact names are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from topicdesk.adapters.audit_log import NewEvent
+from topicdesk.adapters.migration_clients import mirror_credential
+from topicdesk.adapters.tables import ClusterRow, MigrationRow
+from topicdesk.domain.mirror_access import MirrorAccess, mirror_access
+from topicdesk.services.cluster_port import ClusterPort, Outcome, OutcomeReason
+from topicdesk.services.mirror_port import MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
+
+STOPPED = frozenset({MirrorState.ABSENT, MirrorState.STOPPED})
+
+SIDES = ("source", "target")
+
+
+def moved_groups(row: MigrationRow) -> list[str]:
+    return [str(g["group"]) for g in row.plan.get("consumer_groups", ())]
+
+
+def access_of(row: MigrationRow, *, dedicated: bool) -> MirrorAccess:
+    return mirror_access(row.id, row.source_cluster, row.topics, moved_groups(row), dedicated=dedicated)
+
+
+def dedicated_engine(engine_name: str) -> bool:
+    """The process engine runs MirrorMaker's own Connect worker (its topics and group on the target);
+    on a Connect cluster the workers' principal holds those."""
+    return engine_name != "connect"
+
+
+@dataclass
+class AccessResult:
+    changed: dict[str, Any] = field(default_factory=dict)  # what was created or removed, per cluster
+    errors: list[str] = field(default_factory=list)
+
+
+def _refused(what: str, side: str, outcomes: dict[Any, Outcome]) -> list[str]:
+    # Gone already (a pass before this one, or someone else) is what a removal wants.
+    messages = [f"{key if isinstance(key, str) else key.key}: {o.message}" for key, o in outcomes.items()
+                if not o.ok and o.reason is not OutcomeReason.NOT_FOUND]
+    return [f"the {side} refused {what}: " + "; ".join(messages)] if messages else []
+
+
+def grant(access: MirrorAccess, ports: Callable[[str], ClusterPort], clusters: dict[str, ClusterRow],
+          mirror_id: str, *, refresh_password: bool) -> AccessResult:
+    """The principal's SCRAM credential (set when missing, or again with `refresh_password`: the
+    derived password follows the admin secret) and its ACLs on both clusters."""
+    out = AccessResult()
+    for side in SIDES:
+        port = ports(side)
+        observed = port.describe(list(access.target_internal_topics) if side == "target" else [])
+        created: dict[str, Any] = {}
+        if refresh_password or access.principal not in observed.scram_users:
+            outcomes = port.upsert_scram_users([mirror_credential(clusters[side], mirror_id)])
+            out.errors += _refused("the mirror's SCRAM credential", side, dict(outcomes))
+            if access.principal not in observed.scram_users:
+                created["user"] = access.principal
+        missing = sorted(access.acls(side) - observed.acls, key=lambda b: b.key)
+        if missing:
+            acl_outcomes = port.create_acls(missing)
+            out.errors += _refused("the mirror's ACLs", side, dict(acl_outcomes))
+            created["acls"] = sum(1 for o in acl_outcomes.values() if o.ok)
+        if created:
+            out.changed[side] = created
+    return out
+
+
+def revoke(access: MirrorAccess, ports: Callable[[str], ClusterPort]) -> AccessResult:
+    """Every ACL of the principal, its SCRAM credential and this mirror's internal topics, gone
+    from both clusters; what is already gone is no error (a later pass finishes a partial one)."""
+    out = AccessResult()
+    names = list(access.target_internal_topics)
+    for side in SIDES:
+        port = ports(side)
+        observed = port.describe(names)  # the source should hold none of them; if it does, they go too
+        removed: dict[str, Any] = {}
+        held = sorted((b for b in observed.acls if b.principal == access.principal), key=lambda b: b.key)
+        if held:
+            outcomes = port.delete_acls(held)
+            out.errors += _refused("removing the mirror's ACLs", side, dict(outcomes))
+            removed["acls"] = sum(1 for o in outcomes.values() if o.ok)
+        if access.principal in observed.scram_users:
+            user_outcomes = port.delete_scram_users([access.principal])
+            out.errors += _refused("removing the mirror's SCRAM credential", side, dict(user_outcomes))
+            if not _refused("", side, dict(user_outcomes)):
+                removed["user"] = access.principal
+        topics: Sequence[str] = sorted(n for n in names if n in observed.topics)
+        if topics:
+            topic_outcomes = port.delete_topics(list(topics))
+            out.errors += _refused("deleting the mirror's internal topics", side, dict(topic_outcomes))
+            removed["topics"] = [t for t, o in topic_outcomes.items() if o.ok]
+        if removed:
+            out.changed[side] = removed
+    return out
+
+
+@dataclass
+class MirrorPass:
+    """What one pass did with the mirror: the row's `mirror` view, audit events, an error."""
+
+    status: MirrorStatus
+    view: dict[str, Any]
+    events: list[NewEvent] = field(default_factory=list)
+    error: str | None = None
+    clean: bool = False
+
+
+def mirror_view(status: MirrorStatus, row: MigrationRow, *, access: str) -> dict[str, Any]:
+    """The engine's answer, the mirror principal and its `access` (granted, revoked); the clean-up's
+    record stays on the row once made."""
+    view = {"engine": status.engine, "state": str(status.state), "detail": status.detail[:2000],
+            "principal": access_of(row, dedicated=True).principal, "access": access}
+    if (row.mirror or {}).get("cleanup"):
+        view["cleanup"] = (row.mirror or {})["cleanup"]
+    return view
+
+
+def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: dict[str, ClusterRow],
+        mirror: MirrorEngine, spec: MirrorSpec, *, actor: str) -> MirrorPass:
+    """Grant, then keep the mirror running as the principal. The password is set again whenever the
+    mirror was not seen running last pass (derived from the admin secret, which may have rotated)."""
+    access = access_of(row, dedicated=dedicated_engine(mirror.name))
+    granted = grant(access, ports, clusters, row.id,
+                    refresh_password=(row.mirror or {}).get("state") != str(MirrorState.RUNNING))
+    events = [NewEvent(actor, "migration:mirror-access", f"migration:{row.id}", team=row.owner_team,
+                       data={"principal": access.principal, "granted": granted.changed})] if granted.changed else []
+    status = mirror.ensure_running(spec)
+    errors = granted.errors + ([f"mirror failed: {status.detail}"] if status.state is MirrorState.FAILED else [])
+    return MirrorPass(status, mirror_view(status, row, access="granted"), events, "; ".join(errors) or None)
+
+
+def clean_up(row: MigrationRow, ports: Callable[[str], ClusterPort], status: MirrorStatus, at: datetime, *,
+             actor: str) -> MirrorPass:
+    """Once the mirror is stopped for good: its principal, ACLs and internal topics removed from both
+    clusters (audit `migration:mirror-cleanup`, `mirror.cleanup` on the row); `clean` when nothing is left."""
+    done = MirrorPass(status, mirror_view(status, row, access="granted"))
+    if status.state not in STOPPED:
+        return done
+    access = access_of(row, dedicated=True)  # whichever engine ran it: remove everything it may hold
+    revoked = revoke(access, ports)
+    if revoked.changed:
+        done.view["cleanup"] = {"at": at.isoformat(), **revoked.changed}
+        done.events.append(NewEvent(actor, "migration:mirror-cleanup", f"migration:{row.id}", team=row.owner_team,
+                                    data={"principal": access.principal, **revoked.changed}))
+    if revoked.errors:
+        done.error = "; ".join(revoked.errors)
+        return done
+    done.view["access"], done.clean = "revoked", True
+    return done
