@@ -25,12 +25,13 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from topicdesk.domain.acls import CLUSTER_RESOURCE_NAME, AclBinding, AclOperation, ResourceType
+from topicdesk.domain.acls import AclBinding, AclOperation, ResourceType
 from topicdesk.domain.mirror_config import internal_topic_names
 from topicdesk.domain.model import PatternType
 
 USER_PREFIX = "topicdesk-mirror-"
 _R, _W, _D, _C = AclOperation.READ, AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.CREATE
+
 
 
 def mirror_username(mirror_id: str) -> str:
@@ -71,36 +72,34 @@ class MirrorAccess:
 
 def mirror_access(mirror_id: str, source_alias: str, topics: Iterable[str], groups: Iterable[str], *,
                   dedicated: bool = True) -> MirrorAccess:
-    """The ACLs of `User:topicdesk-mirror-<mirror_id>`.
+    """The ACLs of `User:topicdesk-mirror-<mirror_id>`, all LITERAL. Kafka lets READ and WRITE imply
+    DESCRIBE, so DESCRIBE appears only where nothing implies it.
 
     Source (read only):
-    - migrated topics: READ (the source task's consumer), DESCRIBE (list/describe the topics'
-      partitions; the committed offsets of the moved groups on them);
+    - migrated topics: READ (the source task's consumer; listing and describing them, the moved
+      groups' committed offsets on them);
     - moved groups: DESCRIBE (ListGroups and OffsetFetch of the checkpoint connector and task).
     Target:
-    - migrated topics: WRITE and DESCRIBE (the records; metadata), READ (group offset sync commits
-      the moved groups' offsets on them); no CREATE: Topicdesk created them from the plan, and a
-      topic missing on the target must fail the mirror, not be created with MirrorMaker's configs;
-    - the offset syncs and checkpoints topics: CREATE (the connectors create them), WRITE,
-      READ (the checkpoint task reads both back), DESCRIBE;
-    - moved groups: READ, DESCRIBE (group offset sync: DescribeGroups, OffsetFetch, OffsetCommit);
-    - dedicated mode (the process engine): the worker's config/offset/status topics as the
-      internal ones, and its group `topicdesk-mirror-<id>`: READ, DESCRIBE.
-    Nothing on the cluster resource: idempotent producers need IDEMPOTENT_WRITE or WRITE on some
-    topic (Kafka 3.0+, KIP-679), which the topics above give.
+    - migrated topics: WRITE (the records), READ (group offset sync commits the moved groups'
+      offsets on them); no CREATE: Topicdesk created them from the plan, and a topic missing on
+      the target must fail the mirror, not be created with MirrorMaker's configs; no ALTER: a
+      partition added on the source meanwhile is not added to the target behind the plan's back;
+    - this mirror's offset syncs and checkpoints topics (and in dedicated mode, the process engine,
+      its worker's config/offset/status topics): CREATE (MirrorMaker creates them), WRITE, READ
+      (everything written there is read back);
+    - moved groups: READ (group offset sync: DescribeGroups, OffsetFetch, OffsetCommit);
+    - dedicated mode: the worker's group `topicdesk-mirror-<id>`: READ.
+    Nothing on the cluster resource: an idempotent producer needs IDEMPOTENT_WRITE or WRITE on some
+    topic (Kafka 3.0+, KIP-679), and the WRITE above gives it. No DESCRIBE_CONFIGS: with topic
+    config sync off MirrorMaker reads none (a real run logged no authorization failure).
     """
     principal = mirror_principal(mirror_id)
     topics, groups = sorted(set(topics)), sorted(set(groups))
     names = internal_topic_names(mirror_id, source_alias, dedicated=dedicated)
-    source = _acls(principal, ResourceType.TOPIC, topics, (_R, _D)) | _acls(principal, ResourceType.GROUP, groups,
-                                                                             (_D,))
-    target = (_acls(principal, ResourceType.TOPIC, topics, (_W, _D, _R))
-              | _acls(principal, ResourceType.TOPIC, names, (_C, _W, _R, _D))
-              | _acls(principal, ResourceType.GROUP, groups, (_R, _D)))
+    source = _acls(principal, ResourceType.TOPIC, topics, (_R,)) | _acls(principal, ResourceType.GROUP, groups, (_D,))
+    target = (_acls(principal, ResourceType.TOPIC, topics, (_W, _R))
+              | _acls(principal, ResourceType.TOPIC, names, (_C, _W, _R))
+              | _acls(principal, ResourceType.GROUP, groups, (_R,)))
     if dedicated:
-        target |= _acls(principal, ResourceType.GROUP, [mirror_username(mirror_id)], (_R, _D))
+        target |= _acls(principal, ResourceType.GROUP, [mirror_username(mirror_id)], (_R,))
     return MirrorAccess(principal, frozenset(source), frozenset(target), tuple(names))
-
-
-__all__ = ["CLUSTER_RESOURCE_NAME", "MirrorAccess", "mirror_access", "mirror_password", "mirror_principal",
-           "mirror_username"]

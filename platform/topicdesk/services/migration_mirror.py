@@ -11,7 +11,7 @@ is never deleted: only those exact names are.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +20,7 @@ from topicdesk.adapters.audit_log import NewEvent
 from topicdesk.adapters.migration_clients import mirror_credential
 from topicdesk.adapters.tables import ClusterRow, MigrationRow
 from topicdesk.domain.mirror_access import MirrorAccess, mirror_access
-from topicdesk.services.cluster_port import ClusterPort, Outcome, OutcomeReason
+from topicdesk.services.cluster_port import ClusterPort, Outcome, OutcomeReason, ScramCredential
 from topicdesk.services.mirror_port import MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
 
 STOPPED = frozenset({MirrorState.ABSENT, MirrorState.STOPPED})
@@ -55,8 +55,8 @@ def _refused(what: str, side: str, outcomes: dict[Any, Outcome]) -> list[str]:
     return [f"the {side} refused {what}: " + "; ".join(messages)] if messages else []
 
 
-def grant(access: MirrorAccess, ports: Callable[[str], ClusterPort], clusters: dict[str, ClusterRow],
-          mirror_id: str, *, refresh_password: bool) -> AccessResult:
+def grant(access: MirrorAccess, ports: Callable[[str], ClusterPort], credentials: Mapping[str, ScramCredential],
+          *, refresh_password: bool) -> AccessResult:
     """The principal's SCRAM credential (set when missing, or again with `refresh_password`: the
     derived password follows the admin secret) and its ACLs on both clusters."""
     out = AccessResult()
@@ -65,7 +65,7 @@ def grant(access: MirrorAccess, ports: Callable[[str], ClusterPort], clusters: d
         observed = port.describe(list(access.target_internal_topics) if side == "target" else [])
         created: dict[str, Any] = {}
         if refresh_password or access.principal not in observed.scram_users:
-            outcomes = port.upsert_scram_users([mirror_credential(clusters[side], mirror_id)])
+            outcomes = port.upsert_scram_users([credentials[side]])
             out.errors += _refused("the mirror's SCRAM credential", side, dict(outcomes))
             if access.principal not in observed.scram_users:
                 created["user"] = access.principal
@@ -134,7 +134,7 @@ def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: dict[s
     """Grant, then keep the mirror running as the principal. The password is set again whenever the
     mirror was not seen running last pass (derived from the admin secret, which may have rotated)."""
     access = access_of(row, dedicated=dedicated_engine(mirror.name))
-    granted = grant(access, ports, clusters, row.id,
+    granted = grant(access, ports, {side: mirror_credential(clusters[side], row.id) for side in SIDES},
                     refresh_password=(row.mirror or {}).get("state") != str(MirrorState.RUNNING))
     events = [NewEvent(actor, "migration:mirror-access", f"migration:{row.id}", team=row.owner_team,
                        data={"principal": access.principal, "granted": granted.changed})] if granted.changed else []
