@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 from topicdesk.adapters import migration_store
 from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.migration_clients import kafka_probe_for, mirror_endpoint
+from topicdesk.adapters.migration_clients import kafka_probe_for
 from topicdesk.adapters.tables import ClusterRow, MigrationRow, RequestRow, utcnow
 from topicdesk.domain import migration_measure as measure
 from topicdesk.domain import migration_offsets as offsets
@@ -39,7 +39,7 @@ from topicdesk.domain.migration_verify import DEFAULT_SAMPLES, samples, verify
 from topicdesk.services import migration_mirror
 from topicdesk.services.cluster_port import ClusterPort, ScramCredential, close_port
 from topicdesk.services.migration_probe import GroupObservation, MigrationProbe, PartitionEnds, ProbeUnavailable
-from topicdesk.services.mirror_port import MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
+from topicdesk.services.mirror_port import MirrorEngine, MirrorState, MirrorStatus
 
 log = logging.getLogger(__name__)
 
@@ -198,25 +198,18 @@ def _planned(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine, _cfg: Driv
     return out
 
 
-def _spec(row: MigrationRow, sides: _Sides, cfg: DriverSettings) -> MirrorSpec:
-    return MirrorSpec(mirror_id=row.id, source=mirror_endpoint(sides.source, row.id),
-                      target=mirror_endpoint(sides.target, row.id), topics=tuple(row.topics),
-                      groups=tuple(migration_mirror.moved_groups(row)), offset_lag_max=cfg.offset_lag_max)
-
-
 def _run_mirror(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, cfg: DriverSettings,
                 out: Measured) -> MirrorStatus:
     """The mirror as its own principal, granted first (services/migration_mirror.py)."""
     done = migration_mirror.run(row, sides.port, {"source": sides.source, "target": sides.target}, mirror,
-                                _spec(row, sides, cfg), actor=ACTOR)
+                                offset_lag_max=cfg.offset_lag_max, actor=ACTOR)
     out.mirror, out.error, out.events = done.view, done.error, [*out.events, *done.events]
     return done.status
 
 
 def _clean_up(row: MigrationRow, sides: _Sides, status: MirrorStatus, out: Measured, at: datetime) -> bool:
     done = migration_mirror.clean_up(row, sides.port, status, at, actor=ACTOR)
-    out.mirror, out.events = done.view, [*out.events, *done.events]
-    out.error = "; ".join(filter(None, [out.error, done.error])) or None
+    out.mirror, out.events, out.error = done.view, [*out.events, *done.events], done.error or out.error
     return done.clean
 
 
@@ -373,8 +366,6 @@ def _finished(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, _cfg: Driv
     status = mirror.stop(row.id)
     out = Measured()
     if not _clean_up(row, sides, status, out, at):
-        if status.state not in STOPPED:
-            out.error = f"the mirror did not stop: {status.state} {status.detail}"
         return out
     if step is Step.ROLLED_BACK:
         port = sides.port("source")

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from topicdesk.adapters.audit_log import NewEvent
-from topicdesk.adapters.migration_clients import mirror_credential
+from topicdesk.adapters.migration_clients import mirror_credential, mirror_endpoint
 from topicdesk.adapters.tables import ClusterRow, MigrationRow
 from topicdesk.domain.mirror_access import MirrorAccess, mirror_access
 from topicdesk.services.cluster_port import ClusterPort, Outcome, OutcomeReason, ScramCredential
@@ -129,8 +129,15 @@ def mirror_view(status: MirrorStatus, row: MigrationRow, *, access: str) -> dict
     return view
 
 
-def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: dict[str, ClusterRow],
-        mirror: MirrorEngine, spec: MirrorSpec, *, actor: str) -> MirrorPass:
+def spec_of(row: MigrationRow, clusters: Mapping[str, ClusterRow], *, offset_lag_max: int) -> MirrorSpec:
+    """The migration's mirror: its topics and moved groups, both clusters reached as its principal."""
+    return MirrorSpec(mirror_id=row.id, source=mirror_endpoint(clusters["source"], row.id),
+                      target=mirror_endpoint(clusters["target"], row.id), topics=tuple(row.topics),
+                      groups=tuple(moved_groups(row)), offset_lag_max=offset_lag_max)
+
+
+def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: Mapping[str, ClusterRow],
+        mirror: MirrorEngine, *, offset_lag_max: int, actor: str) -> MirrorPass:
     """Grant, then keep the mirror running as the principal. The password is set again whenever the
     mirror was not seen running last pass (derived from the admin secret, which may have rotated)."""
     access = access_of(row, dedicated=dedicated_engine(mirror.name))
@@ -138,7 +145,7 @@ def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: dict[s
                     refresh_password=(row.mirror or {}).get("state") != str(MirrorState.RUNNING))
     events = [NewEvent(actor, "migration:mirror-access", f"migration:{row.id}", team=row.owner_team,
                        data={"principal": access.principal, "granted": granted.changed})] if granted.changed else []
-    status = mirror.ensure_running(spec)
+    status = mirror.ensure_running(spec_of(row, clusters, offset_lag_max=offset_lag_max))
     errors = granted.errors + ([f"mirror failed: {status.detail}"] if status.state is MirrorState.FAILED else [])
     return MirrorPass(status, mirror_view(status, row, access="granted"), events, "; ".join(errors) or None)
 
@@ -149,6 +156,7 @@ def clean_up(row: MigrationRow, ports: Callable[[str], ClusterPort], status: Mir
     clusters (audit `migration:mirror-cleanup`, `mirror.cleanup` on the row); `clean` when nothing is left."""
     done = MirrorPass(status, mirror_view(status, row, access="granted"))
     if status.state not in STOPPED:
+        done.error = f"the mirror did not stop: {status.state} {status.detail}"
         return done
     access = access_of(row, dedicated=True)  # whichever engine ran it: remove everything it may hold
     revoked = revoke(access, ports)
