@@ -4,6 +4,7 @@ revoking it with the internal topics when the mirror stops for good (on in-memor
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import col, select
 
 from tests.unit.test_migration_driver import TOPIC, World, _cut_consumers_over
@@ -189,3 +190,20 @@ def test_a_rollback_revokes_the_principal_too(world: World) -> None:
     for port in world.ports.values():
         assert principal not in port.scram_users
         assert not [b for b in port.acls if b.principal == principal]
+
+
+def test_the_credential_is_set_again_only_when_its_derived_password_changes(world: World,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    world.drive(3)  # granted and mirroring
+    migration_id = world.view()["id"]
+    principal, target = mirror_principal(migration_id), world.ports["payments-dev"]
+    first = target.scram_users[principal]
+    world.drive()
+    assert target.scram_users[principal] is first  # not set again while MirrorMaker may be logging in
+    assert "credential" not in world.view()["mirror"]  # the fingerprint is the driver's, not the API's
+    monkeypatch.setenv("X_PASSWORD", "rotated-admin-secret")  # the clusters' admin secret rotates
+    world.drive()
+    rotated = target.scram_users[principal]
+    assert rotated is not first
+    assert rotated.password == mirror_password("rotated-admin-secret", "payments-dev", migration_id)
+    assert world.mirror.running[migration_id].target.password == rotated.password

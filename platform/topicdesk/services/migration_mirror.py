@@ -11,6 +11,7 @@ is never deleted: only those exact names are.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,18 +137,28 @@ def spec_of(row: MigrationRow, clusters: Mapping[str, ClusterRow], *, offset_lag
                       groups=tuple(moved_groups(row)), offset_lag_max=offset_lag_max)
 
 
+def credential_fingerprint(credentials: Mapping[str, ScramCredential]) -> str:
+    """Which passwords the SCRAM credentials were last set with, kept on the row (never the passwords):
+    the derived password changes only with a cluster's admin secret, and setting it again while
+    MirrorMaker logs in would fail a login in flight, so it is set again only when it changed."""
+    joined = "\x00".join(credentials[side].password for side in SIDES)
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
 def run(row: MigrationRow, ports: Callable[[str], ClusterPort], clusters: Mapping[str, ClusterRow],
         mirror: MirrorEngine, *, offset_lag_max: int, actor: str) -> MirrorPass:
-    """Grant, then keep the mirror running as the principal. The password is set again whenever the
-    mirror was not seen running last pass (derived from the admin secret, which may have rotated)."""
+    """Grant, then keep the mirror running as the principal. The SCRAM credential is set when the
+    user is missing or its derived password changed (a rotated admin secret)."""
     access = access_of(row, dedicated=dedicated_engine(mirror.name))
-    granted = grant(access, ports, {side: mirror_credential(clusters[side], row.id) for side in SIDES},
-                    refresh_password=(row.mirror or {}).get("state") != str(MirrorState.RUNNING))
+    credentials = {side: mirror_credential(clusters[side], row.id) for side in SIDES}
+    fingerprint = credential_fingerprint(credentials)
+    granted = grant(access, ports, credentials, refresh_password=(row.mirror or {}).get("credential") != fingerprint)
     events = [NewEvent(actor, "migration:mirror-access", f"migration:{row.id}", team=row.owner_team,
                        data={"principal": access.principal, "granted": granted.changed})] if granted.changed else []
     status = mirror.ensure_running(spec_of(row, clusters, offset_lag_max=offset_lag_max))
     errors = granted.errors + ([f"mirror failed: {status.detail}"] if status.state is MirrorState.FAILED else [])
-    return MirrorPass(status, mirror_view(status, row, access="granted"), events, "; ".join(errors) or None)
+    view = {**mirror_view(status, row, access="granted"), "credential": fingerprint if not granted.errors else None}
+    return MirrorPass(status, view, events, "; ".join(errors) or None)
 
 
 def clean_up(row: MigrationRow, ports: Callable[[str], ClusterPort], status: MirrorStatus, at: datetime, *,
