@@ -326,12 +326,12 @@ def _producers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, 
     status = mirror.stop(row.id)
     if status.state not in STOPPED:
         status = mirror.status(row.id)
-    out = Measured()
-    _clean_up(row, sides, status, out, at)
     verified = {(p["topic"], p["partition"]): p["target_count"]
                 for p in (row.verification or {}).get("partitions", ())}
     target = sides.probe("target").partition_ends(row.topics)
     writing = any(ends.count > (verified.get(partition) or 0) for partition, ends in target.items())
+    out = Measured()
+    _clean_up(row, sides, status, out, at)  # last: nothing after it may fail and lose its record
     out.facts = {"mirror_stopped": status.state in STOPPED,
                  "producers_active_on_target": writing or row.producers_switched_by is not None,
                  "producers_seen_on_target": writing}
@@ -357,32 +357,32 @@ def _source_quarantined(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine,
 
 def _finished(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, _cfg: DriverSettings,
               at: datetime) -> Measured:
-    """Done, rolled back or failed: what is left to undo. A rollback stops the mirror, removes its
-    principal and internal topics and the DENY ACLs Topicdesk added on the source; a failure stops
-    and cleans up the mirror; done needs nothing (cleaned up at producers_cut_over)."""
+    """Rolled back or failed: the mirror stopped and cleaned up, and after a rollback the source's DENY
+    ACLs removed. Done needs nothing (cleaned up at producers_cut_over)."""
     step = Step(row.step)
     if step is Step.DONE:
         return Measured(finished=True)
     status = mirror.stop(row.id)
     out = Measured()
-    if not _clean_up(row, sides, status, out, at):
-        return out
-    if step is Step.ROLLED_BACK:
-        port = sides.port("source")
-        added = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
-        if added:
-            outcomes = port.delete_acls(sorted(added, key=lambda b: b.key))
-            refused = [o.message for o in outcomes.values() if not o.ok]
-            if refused:
-                out.error = "the source refused removing the DENY ACLs: " + "; ".join(refused)
-                return out
-        remaining = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & \
-            port.describe(row.topics).acls
-        out.facts = {"source_write_access_restored": not remaining}
-        out.finished = not remaining
-        return out
-    out.finished = True
+    if step is Step.ROLLED_BACK and status.state in STOPPED:
+        _restore_source_writes(row, sides, out)  # first: a failure here must not lose the clean-up's record
+    cleaned = _clean_up(row, sides, status, out, at)
+    out.finished = cleaned and (step is not Step.ROLLED_BACK or out.facts.get("source_write_access_restored") is True)
     return out
+
+
+def _restore_source_writes(row: MigrationRow, sides: _Sides, out: Measured) -> None:
+    """A rollback removes the DENY ACLs Topicdesk added on the source."""
+    port = sides.port("source")
+    added = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
+    if added:
+        outcomes = port.delete_acls(sorted(added, key=lambda b: b.key))
+        refused = [o.message for o in outcomes.values() if not o.ok]
+        if refused:
+            out.error = "the source refused removing the DENY ACLs: " + "; ".join(refused)
+            return
+    remaining = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
+    out.facts = {"source_write_access_restored": not remaining}
 
 
 _STEPS: dict[Step, Callable[[MigrationRow, _Sides, MirrorEngine, DriverSettings, datetime], Measured]] = {

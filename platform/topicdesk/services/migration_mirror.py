@@ -62,51 +62,66 @@ def grant(access: MirrorAccess, ports: Callable[[str], ClusterPort], credentials
     derived password follows the admin secret) and its ACLs on both clusters."""
     out = AccessResult()
     for side in SIDES:
-        port = ports(side)
-        observed = port.describe([])  # no topic: its ACLs and SCRAM users
-        created: dict[str, Any] = {}
-        if refresh_password or access.principal not in observed.scram_users:
-            outcomes = port.upsert_scram_users([credentials[side]])
-            out.errors += _refused("the mirror's SCRAM credential", side, dict(outcomes))
-            if access.principal not in observed.scram_users:
-                created["user"] = access.principal
-        missing = sorted(access.acls(side) - observed.acls, key=lambda b: b.key)
-        if missing:
-            acl_outcomes = port.create_acls(missing)
-            out.errors += _refused("the mirror's ACLs", side, dict(acl_outcomes))
-            created["acls"] = sum(1 for o in acl_outcomes.values() if o.ok)
+        try:
+            created = _grant_on(ports(side), side, access, credentials[side], refresh_password, out.errors)
+        except Exception as exc:  # a cluster that cannot be read: the other side still counts
+            out.errors.append(f"the {side} could not be asked: {type(exc).__name__}: {exc}")
+            continue
         if created:
             out.changed[side] = created
     return out
+
+
+def _grant_on(port: ClusterPort, side: str, access: MirrorAccess, credential: ScramCredential,
+              refresh_password: bool, errors: list[str]) -> dict[str, Any]:
+    observed = port.describe([])  # no topic: its ACLs and SCRAM users
+    created: dict[str, Any] = {}
+    if refresh_password or access.principal not in observed.scram_users:
+        errors += _refused("the mirror's SCRAM credential", side, dict(port.upsert_scram_users([credential])))
+        if access.principal not in observed.scram_users:
+            created["user"] = access.principal
+    missing = sorted(access.acls(side) - observed.acls, key=lambda b: b.key)
+    if missing:
+        outcomes = port.create_acls(missing)
+        errors += _refused("the mirror's ACLs", side, dict(outcomes))
+        created["acls"] = sum(1 for o in outcomes.values() if o.ok)
+    return created
 
 
 def revoke(access: MirrorAccess, ports: Callable[[str], ClusterPort]) -> AccessResult:
     """Every ACL of the principal, its SCRAM credential and this mirror's internal topics, gone
     from both clusters; what is already gone is no error (a later pass finishes a partial one)."""
     out = AccessResult()
-    names = list(access.target_internal_topics)
     for side in SIDES:
-        port = ports(side)
-        observed = port.describe(names)  # the source should hold none of them; if it does, they go too
         removed: dict[str, Any] = {}
-        held = sorted((b for b in observed.acls if b.principal == access.principal), key=lambda b: b.key)
-        if held:
-            outcomes = port.delete_acls(held)
-            out.errors += _refused("removing the mirror's ACLs", side, dict(outcomes))
-            removed["acls"] = sum(1 for o in outcomes.values() if o.ok)
-        if access.principal in observed.scram_users:
-            user_outcomes = port.delete_scram_users([access.principal])
-            out.errors += _refused("removing the mirror's SCRAM credential", side, dict(user_outcomes))
-            if not _refused("", side, dict(user_outcomes)):
-                removed["user"] = access.principal
-        topics: Sequence[str] = sorted(n for n in names if n in observed.topics)
-        if topics:
-            topic_outcomes = port.delete_topics(list(topics))
-            out.errors += _refused("deleting the mirror's internal topics", side, dict(topic_outcomes))
-            removed["topics"] = [t for t, o in topic_outcomes.items() if o.ok]
+        try:
+            _revoke_on(ports(side), side, access, removed, out.errors)
+        except Exception as exc:  # what was removed before the failure is still recorded
+            out.errors.append(f"the {side} could not be asked: {type(exc).__name__}: {exc}")
         if removed:
             out.changed[side] = removed
     return out
+
+
+def _revoke_on(port: ClusterPort, side: str, access: MirrorAccess, removed: dict[str, Any],
+               errors: list[str]) -> None:
+    names = list(access.target_internal_topics)
+    observed = port.describe(names)  # the source should hold none of them; if it does, they go too
+    held = sorted((b for b in observed.acls if b.principal == access.principal), key=lambda b: b.key)
+    if held:
+        outcomes = port.delete_acls(held)
+        errors += _refused("removing the mirror's ACLs", side, dict(outcomes))
+        removed["acls"] = sum(1 for o in outcomes.values() if o.ok)
+    if access.principal in observed.scram_users:
+        user_outcomes = port.delete_scram_users([access.principal])
+        errors += _refused("removing the mirror's SCRAM credential", side, dict(user_outcomes))
+        if not _refused("", side, dict(user_outcomes)):
+            removed["user"] = access.principal
+    topics: Sequence[str] = sorted(n for n in names if n in observed.topics)
+    if topics:
+        topic_outcomes = port.delete_topics(list(topics))
+        errors += _refused("deleting the mirror's internal topics", side, dict(topic_outcomes))
+        removed["topics"] = [t for t, o in topic_outcomes.items() if o.ok]
 
 
 @dataclass
