@@ -44,16 +44,20 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from flask import Flask
 
-from tests.kafka_clients import eventually
+from tests.kafka_clients import as_user, authenticates, eventually
 from tests.support import register_cluster, seed_teams
 from topicdesk import migrations
 from topicdesk.adapters.db import make_engine, unit_of_work
+from topicdesk.adapters.kafka_cluster import KafkaCluster
 from topicdesk.adapters.tables import MigrationRow
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
+from topicdesk.domain.mirror_access import mirror_password, mirror_principal
+from topicdesk.domain.mirror_config import internal_topic_names
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.local_kafka.distribution import ensure_tools_libs, libs_dir
+from topicdesk.services.cluster_port import close_port
 from topicdesk.services.tokens import create_token
 
 REPO = Path(__file__).resolve().parents[2]
@@ -495,3 +499,32 @@ def test_a_live_topic_moves_from_kafka_3_9_to_4_3_with_crashes_and_nothing_is_lo
         assert eventually(reads, timeout=30)
     finally:
         again.close()
+
+    # The mirror ran as its own principal, revoked when it stopped for good: no user, no ACL, none of
+    # its internal topics left on either cluster; the migrated topics stay. The rolled-back one may
+    # have been rolled back before its first mirroring pass granted anything: nothing of it is left.
+    view = api.migration(migration_id)
+    assert view["mirror"]["principal"] == mirror_principal(migration_id)
+    assert view["mirror"]["access"] == "revoked", view["mirror"]
+    assert view["mirror"]["cleanup"]["target"]["user"] == mirror_principal(migration_id)
+    assert sorted(view["mirror"]["cleanup"]["target"]["topics"]) == sorted(
+        internal_topic_names(migration_id, "legacy"))
+    assert api.migration(rollback_id)["mirror"]["access"] == "revoked"
+    for finished in (migration_id, rollback_id):
+        _assert_mirror_gone(finished, legacy_cluster, target)
+    assert topic in AdminClient(target.client_config()).list_topics(timeout=10).topics
+
+
+def _assert_mirror_gone(migration_id: str, source: LocalCluster, target: LocalCluster) -> None:
+    internal = internal_topic_names(migration_id, "legacy")  # the names the clusters are registered under
+    for cluster, name in ((source, "legacy"), (target, "payments-dev")):
+        port = KafkaCluster(cluster.client_config(), request_timeout=15)
+        try:
+            observed = port.describe(internal)
+        finally:
+            close_port(port)
+        assert not [b for b in observed.acls if b.principal == mirror_principal(migration_id)]
+        assert mirror_principal(migration_id) not in observed.scram_users
+        assert not observed.topics, sorted(observed.topics)
+        password = mirror_password(cluster.admin_password, name, migration_id)
+        assert authenticates(as_user(cluster, mirror_principal(migration_id), password)) is not None

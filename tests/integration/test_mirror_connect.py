@@ -7,6 +7,7 @@ cluster is to the cluster it writes into. Everything is read back from the clust
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import replace
@@ -16,24 +17,26 @@ import pytest
 import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
     AdminClient,
     NewTopic,
-    ResourcePatternType,
-    ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
     UserScramCredentialUpsertion,
 )
 
 from tests.kafka_clients import eventually
+from topicdesk.adapters.kafka_cluster import KafkaCluster
 from topicdesk.adapters.mirror_connect import ConnectMirrorEngine
+from topicdesk.domain.acls import AclBinding
+from topicdesk.domain.acls import AclOperation as Op
+from topicdesk.domain.acls import ResourceType as AclResource
+from topicdesk.domain.mirror_access import mirror_access, mirror_username
 from topicdesk.domain.mirror_config import connector_names
+from topicdesk.domain.model import PatternType
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.local_kafka.connect_worker import ConnectWorker
 from topicdesk.local_kafka.processes import find_free_ports
+from topicdesk.services.cluster_port import close_port
 from topicdesk.services.mirror_port import ClusterEndpoint, MirrorSpec, MirrorState, MirrorStatus
 
 pytestmark = pytest.mark.integration
@@ -70,15 +73,6 @@ def add_user(cluster: LocalCluster, user: str, password: str) -> None:
     upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
                                           password.encode())
     for future in admin.alter_user_scram_credentials([upsert]).values():
-        future.result(timeout=15)
-
-
-def allow(cluster: LocalCluster, principal: str,
-          grants: list[tuple[ResourceType, str, ResourcePatternType, AclOperation]]) -> None:
-    bindings = [AclBinding(rtype, name, pattern, principal, "*", op, AclPermissionType.ALLOW)
-                for rtype, name, pattern, op in grants]
-    admin = AdminClient(cluster.client_config())
-    for future in admin.create_acls(bindings, request_timeout=15).values():
         future.result(timeout=15)
 
 
@@ -213,51 +207,82 @@ def test_mirrors_records_and_offsets_through_connect(legacy_cluster: LocalCluste
 
 def test_a_failed_task_is_reported_and_restarted(legacy_cluster: LocalCluster, kafka_clusters: list[LocalCluster],
                                                  connect_worker: ConnectWorker) -> None:
-    """The mirror writes to the target as its own principal, whose SCRAM credentials are not there
-    yet: the source task fails (authentication) and is reported FAILED with Connect's trace; once
-    the credentials exist, ensure_running restarts the failed task (the spec is unchanged) and the
-    records arrive. The principal has only the ACLs docs/migration.md lists for the target."""
+    """The connectors run as the migration's mirror principal on both clusters, with exactly the ACLs
+    of domain/mirror_access.py for a Connect cluster (no super user), except WRITE on the migrated
+    topic on the target at first: the source task fails (not authorized) and is reported FAILED with
+    Connect's trace; once the ACL exists, ensure_running restarts the failed task (the spec is
+    unchanged), the records arrive and the moved group's offsets are synced onto the target."""
     source, target = legacy_cluster, kafka_clusters[0]
     suffix = uuid.uuid4().hex[:8]
-    topic, user, password = f"legacy.payments.{suffix}", f"mirror-{suffix}", f"pw-{suffix}"
+    topic, group, mirror_id = f"legacy.payments.{suffix}", f"legacy.payment-readers.{suffix}", f"f{suffix}"
     for cluster in (source, target):
         create_topic(cluster, topic)
     produce_numbered(source, topic, range(30))
-    literal, prefixed = ResourcePatternType.LITERAL, ResourcePatternType.PREFIXED
-    allow(target, f"User:{user}", [
-        *((ResourceType.TOPIC, topic, literal, op) for op in (AclOperation.DESCRIBE, AclOperation.WRITE)),
-        # MirrorMaker's offset syncs and checkpoints topics on the target (created, written and read by it).
-        *((ResourceType.TOPIC, "mm2-offset-syncs.", prefixed, op)
-          for op in (AclOperation.CREATE, AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.READ)),
-        *((ResourceType.TOPIC, f"{source.name}.checkpoints.internal", literal, op)
-          for op in (AclOperation.CREATE, AclOperation.DESCRIBE, AclOperation.WRITE, AclOperation.READ)),
-        (ResourceType.BROKER, "kafka-cluster", literal, AclOperation.DESCRIBE),
-    ])
-    mirror_target = ClusterEndpoint(alias=target.name, bootstrap_servers=target.bootstrap, username=user,
-                                    password=password)
-    spec = MirrorSpec(mirror_id=f"f{suffix}", source=endpoint(source), target=mirror_target, topics=(topic,),
-                      internal_replication_factor=1)
+    # Caught up (10 records per partition): MirrorMaker's own translation is exact at a synced tail.
+    commit_on_source(source, topic, group, 10)
+    access = mirror_access(mirror_id, source.name, [topic], [group], dedicated=False)
+    user, password = mirror_username(mirror_id), f"pw-{suffix}"
+    write = AclBinding(AclResource.TOPIC, topic, PatternType.LITERAL, access.principal, Op.WRITE)
+    assert write in access.target
+
+    def allow(cluster: LocalCluster, bindings: frozenset[AclBinding]) -> None:
+        add_user(cluster, user, password)  # an upsert: the same credential again is no change
+        port = KafkaCluster(cluster.client_config(), request_timeout=15)
+        try:
+            assert all(o.ok for o in port.create_acls(sorted(bindings)).values())
+        finally:
+            close_port(port)
+
+    allow(source, access.source)
+    allow(target, access.target - {write})
+
+    def as_mirror(cluster: LocalCluster) -> ClusterEndpoint:
+        return ClusterEndpoint(alias=cluster.name, bootstrap_servers=cluster.bootstrap, username=user,
+                               password=password)
+
+    spec = MirrorSpec(mirror_id=mirror_id, source=as_mirror(source), target=as_mirror(target), topics=(topic,),
+                      groups=(group,), internal_replication_factor=1)
     session = RecordingSession()
     engine = ConnectMirrorEngine(connect_worker.url, session=session)
     source_connector = connector_names(spec.mirror_id)["source"]
     try:
         failed = until(engine, spec, MirrorState.FAILED)
-        assert failed.detail.startswith(f"{source_connector} task 0 FAILED: ")
-        assert "Authentication" in failed.detail
-        add_user(target, user, password)
+        assert re.match(rf"{source_connector} task \d FAILED: ", failed.detail), failed.detail
+        assert "TopicAuthorizationException" in failed.detail, failed.detail
+        allow(target, frozenset({write}))
         # A restarted task shows RUNNING until it fails again: like the driver, keep ensuring until
         # the mirror runs and the records are there.
+        seen: list[MirrorStatus] = []
+
         def healed() -> MirrorStatus | None:
             status = engine.ensure_running(spec)
+            seen.append(status)
             return status if status.running and records_on(target, topic) == 30 else None
 
-        eventually(healed, timeout=60, interval=1.0)
+        try:
+            eventually(healed, timeout=60, interval=1.0)
+        except AssertionError:
+            raise AssertionError(f"not healed; last: {seen[-1:]}") from None
         # Healed by restarting the failed task; each connector was put once, when it was created.
         assert sorted(u.rsplit("/", 2)[-2] for m, u in session.calls if m == "PUT") == sorted(
             connector_names(spec.mirror_id).values())
         assert any(m == "POST" and f"/connectors/{source_connector}/restart?includeTasks=true&onlyFailed=true" in u
                    for m, u in session.calls)
         assert sorted(read_all(target, topic, 30)) == list(range(30))
+        # Group offset sync as the mirror principal: READ on the group and the topic on the target.
+        synced: list[dict[int, int]] = []
+
+        def offsets_synced() -> bool | None:
+            synced.append(target_offsets(target, topic, group))
+            return True if synced[-1] == dict.fromkeys(range(PARTITIONS), 10) else None
+
+        try:
+            eventually(offsets_synced, timeout=45, interval=1.0)
+        except AssertionError:
+            raise AssertionError(f"group offsets on the target: {synced[-1:]}") from None
+        # The connectors created exactly this mirror's offset syncs and checkpoints topics.
+        admin = AdminClient(target.client_config())
+        assert set(access.target_internal_topics) <= set(admin.list_topics(timeout=10).topics)
     finally:
         assert engine.stop(spec.mirror_id).state is MirrorState.ABSENT
 

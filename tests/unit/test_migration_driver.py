@@ -175,9 +175,10 @@ def test_a_migration_is_driven_through_every_gate_to_done(world: World) -> None:
     with unit_of_work(world.api.engine) as session:
         request = session.exec(select(RequestRow)).one()
         assert request.status == "applied"
-    assert world.actions() == ["migration:create", "migration:prepare", "migration:advance", "migration:advance",
-                               "migration:verify", "migration:advance", "migration:advance", "migration:advance",
-                               "migration:done"]
+    assert world.actions() == ["migration:create", "migration:prepare", "migration:advance",
+                               "migration:mirror-access", "migration:advance", "migration:verify",
+                               "migration:advance", "migration:mirror-cleanup", "migration:advance",
+                               "migration:advance", "migration:done"]
     assert drive_migrations(world.api.engine, world.factory, world.mirror) == 0  # nothing left to drive
 
 

@@ -22,6 +22,7 @@ from topicdesk.domain.mirror_config import (
 )
 from topicdesk.services.mirror_port import ClusterEndpoint, MirrorSpec
 
+SRC = "legacy-mirror-m-42"  # the source alias carries the mirror id (internal topic names)
 TRICKY = 'p"a\\ss w=rd:#\n\u00e9\U0001f600'
 
 
@@ -111,12 +112,12 @@ def test_list_holds_every_name_and_nothing_else() -> None:
 
 def test_mm2_properties_flow_and_clusters() -> None:
     props = mm2_properties(spec())
-    assert props["clusters"] == "legacy,payments-dev"
-    assert props["legacy->payments-dev.enabled"] == "true"
-    assert props["payments-dev->legacy.enabled"] == "false"
-    assert props["payments-dev->legacy.emit.heartbeats.enabled"] == "false"
+    assert props["clusters"] == f"{SRC},payments-dev"
+    assert props[f"{SRC}->payments-dev.enabled"] == "true"
+    assert props[f"payments-dev->{SRC}.enabled"] == "false"
+    assert props[f"payments-dev->{SRC}.emit.heartbeats.enabled"] == "false"
     assert props["emit.heartbeats.enabled"] == "false"
-    assert props["legacy.bootstrap.servers"] == "127.0.0.1:9092,127.0.0.1:9093"
+    assert props[f"{SRC}.bootstrap.servers"] == "127.0.0.1:9092,127.0.0.1:9093"
     assert props["payments-dev.security.protocol"] == "SASL_PLAINTEXT"
     assert props["payments-dev.sasl.mechanism"] == "SCRAM-SHA-512"
     assert props["replication.policy.class"] == IDENTITY_POLICY
@@ -128,13 +129,13 @@ def test_mm2_properties_flow_and_clusters() -> None:
     assert props["emit.checkpoints.interval.seconds"] == "2"
     assert props["sync.group.offsets.interval.seconds"] == "2"
     assert props["offset.lag.max"] == "7"
-    assert props["legacy.consumer.auto.offset.reset"] == "earliest"
+    assert props[f"{SRC}.consumer.auto.offset.reset"] == "earliest"
     assert props["payments-dev.producer.acks"] == "all"
     assert props["payments-dev.producer.enable.idempotence"] == "true"
     assert props["payments-dev.offset.flush.interval.ms"] == "2000"
     assert props["payments-dev.producer.max.in.flight.requests.per.connection"] == "5"
     # The flow's target producer only writes offset syncs: no linger (it caps the copy rate).
-    assert props["legacy->payments-dev.target.producer.linger.ms"] == "0"
+    assert props[f"{SRC}->payments-dev.target.producer.linger.ms"] == "0"
     assert props["payments-dev.group.id"] == "topicdesk-mirror-m-42"
     assert props["offset.storage.topic"] == "mm2-offsets.topicdesk-m-42.internal"
     for key in ("offset-syncs.topic.replication.factor", "checkpoints.topic.replication.factor",
@@ -148,10 +149,10 @@ def test_mm2_properties_flow_and_clusters() -> None:
 def test_nothing_configures_a_write_to_the_source() -> None:
     props = mm2_properties(spec())
     # Only client settings are prefixed by the source alias; no flow writes to it.
-    assert {k for k in props if k.startswith("legacy.")} == {
-        "legacy.bootstrap.servers", "legacy.security.protocol", "legacy.sasl.mechanism", "legacy.sasl.jaas.config",
-        "legacy.consumer.auto.offset.reset", "legacy.consumer.max.poll.records"}
-    assert not any(k.startswith("payments-dev->legacy.") and v == "true" for k, v in props.items())
+    assert {k for k in props if k.startswith(f"{SRC}.")} == {
+        f"{SRC}.bootstrap.servers", f"{SRC}.security.protocol", f"{SRC}.sasl.mechanism", f"{SRC}.sasl.jaas.config",
+        f"{SRC}.consumer.auto.offset.reset", f"{SRC}.consumer.max.poll.records"}
+    assert not any(k.startswith(f"payments-dev->{SRC}.") and v == "true" for k, v in props.items())
 
 
 def test_replication_factor_and_extra_overrides() -> None:
@@ -189,8 +190,8 @@ def test_properties_keys_with_separators_are_escaped() -> None:
 
 def test_plaintext_endpoint_has_no_sasl() -> None:
     props = mm2_properties(spec(source=ClusterEndpoint("legacy", "h:1", "", "", security_protocol="PLAINTEXT")))
-    assert "legacy.sasl.jaas.config" not in props
-    assert props["legacy.security.protocol"] == "PLAINTEXT"
+    assert f"{SRC}.sasl.jaas.config" not in props
+    assert props[f"{SRC}.security.protocol"] == "PLAINTEXT"
 
 
 def test_connector_configs_for_connect() -> None:
@@ -200,7 +201,7 @@ def test_connector_configs_for_connect() -> None:
     assert source["connector.class"] == SOURCE_CONNECTOR
     assert checkpoint["connector.class"] == CHECKPOINT_CONNECTOR
     for config in (source, checkpoint):
-        assert config["source.cluster.alias"] == "legacy"
+        assert config["source.cluster.alias"] == SRC
         assert config["target.cluster.alias"] == "payments-dev"
         assert config["source.cluster.bootstrap.servers"] == "127.0.0.1:9092,127.0.0.1:9093"
         assert config["target.cluster.sasl.mechanism"] == "SCRAM-SHA-512"
@@ -221,7 +222,7 @@ def test_connector_configs_for_connect() -> None:
 def test_redacted_hides_every_secret() -> None:
     props = mm2_properties(spec())
     shown = redacted(props)
-    assert shown["legacy.sasl.jaas.config"] == REDACTED
+    assert shown[f"{SRC}.sasl.jaas.config"] == REDACTED
     assert shown["payments-dev.sasl.jaas.config"] == REDACTED
     assert "s3cret" not in repr(shown)
     assert "w=rd" not in repr(shown)

@@ -141,6 +141,20 @@ def ensure_service_account(session: Session, cluster: str, principal: str, owner
 DENY_STEPS = ("consumers_cut_over", "producers_cut_over", "source_quarantined", "done", "rolled_back")
 
 
+# Steps at which a migration's mirror principal may hold its ACLs and internal topics on both
+# clusters (services/migration_mirror.py): from the first mirroring pass until the clean-up, which
+# the producers_cut_over step and a finished rollback or failure complete.
+MIRROR_STEPS = ("mirroring", "consumers_cut_over", "producers_cut_over", "rolled_back", "failed")
+
+
+def mirrors_on_cluster(session: Session, cluster: str) -> list[MigrationRow]:
+    """Migrations from or to `cluster` whose mirror principal may still need its access there."""
+    rows = session.exec(select(MigrationRow).where(
+        or_(MigrationRow.source_cluster == cluster, MigrationRow.target_cluster == cluster),
+        col(MigrationRow.step).in_(MIRROR_STEPS), col(MigrationRow.finished_at).is_(None))).all()
+    return list(rows)
+
+
 def topics_denied_by_migrations(session: Session, source_cluster: str) -> list[str]:
     """Topics of `source_cluster` on which migrations keep (or may still keep) their DENY ACLs."""
     rows = session.exec(select(MigrationRow.topics, MigrationRow.step, MigrationRow.finished_at).where(

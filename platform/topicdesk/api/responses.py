@@ -194,7 +194,16 @@ MIGRATION: dict[str, Any] = {
         "mirror": {"type": ["object", "null"], "description": "The MirrorMaker 2 engine's last answer",
                    "properties": {"engine": {"type": "string"}, "state": {
                        "enum": ["starting", "running", "failed", "stopped", "absent", "unreachable"]},
-                       "detail": {"type": "string"}}},
+                       "detail": {"type": "string"},
+                       "principal": {"type": "string", "description": "The mirror's own SCRAM principal on both "
+                                     "clusters, User:topicdesk-mirror-<migration id> (never the admin)"},
+                       "access": {"enum": ["granted", "revoked"], "description": "granted: the principal and its "
+                                  "ACLs exist while the mirror runs; revoked: removed with its internal topics"},
+                       "cleanup": {"type": "object", "description": "What the clean-up removed once the mirror "
+                                   "stopped for good: `at`, and per cluster (`source`, `target`) the ACLs removed "
+                                   "(count), the user removed and the internal topics deleted",
+                                   "properties": {"at": {"type": "string"}, "source": {"type": "object"},
+                                                  "target": {"type": "object"}}}}},
         "groups": {"type": "array", "items": {"type": "object", "properties": {
             "group": {"type": "string"}, "team": {"type": ["string", "null"]},
             "source_members": {"type": "integer"}, "target_members": {"type": "integer"},

@@ -108,6 +108,26 @@ def internal_topics(mirror_id: str) -> dict[str, str]:
             "status.storage.topic": f"mm2-status.topicdesk-{mirror_id}.internal"}
 
 
+def mirror_alias(alias: str, mirror_id: str) -> str:
+    """MirrorMaker's alias of a mirror's source cluster: the cluster's name and the migration id.
+
+    MirrorMaker names its offset syncs and checkpoints topics after the source alias (with offset
+    syncs on the target: `mm2-offset-syncs.<alias>.internal`, `<alias>.checkpoints.internal`);
+    with the id in the alias two migrations from the same source never share them, so the
+    mirror's ACLs cover exactly its own and the clean-up deletes only its own. Topic names are
+    not affected (IdentityReplicationPolicy) and nothing else reads the alias.
+    """
+    return f"{alias}-mirror-{mirror_id}"
+
+
+def internal_topic_names(mirror_id: str, source_alias: str, *, dedicated: bool = True) -> list[str]:
+    """Every topic MirrorMaker creates on the target for this mirror; `source_alias` is the
+    source cluster's name. With `dedicated` (the process engine) also the worker's topics."""
+    alias = mirror_alias(source_alias, mirror_id)
+    names = [f"mm2-offset-syncs.{alias}.internal", f"{alias}.checkpoints.internal"]
+    return names + (list(internal_topics(mirror_id).values()) if dedicated else [])
+
+
 def _flow_settings(spec: MirrorSpec) -> dict[str, str]:
     """The connector-level settings shared by both renderings (MirrorMaker's own names)."""
     interval = str(max(1, spec.sync_interval_seconds))
@@ -172,8 +192,8 @@ def mm2_properties(spec: MirrorSpec) -> dict[str, str]:
     One herder runs, for source->target; the worker's internal topics and group live on the
     target. `spec.extra` is merged last (raw MirrorMaker properties, for operators who know them).
     """
-    src, tgt = spec.source.alias, spec.target.alias
-    if src == tgt:
+    src, tgt = mirror_alias(spec.source.alias, spec.mirror_id), spec.target.alias
+    if spec.source.alias == tgt:
         raise ValueError(f"a mirror needs two different cluster aliases, got {src!r} twice")
     rf = str(spec.internal_replication_factor)
     interval_ms = str(max(1, spec.sync_interval_seconds) * 1000)
@@ -222,7 +242,7 @@ def connector_configs(spec: MirrorSpec) -> dict[str, dict[str, str]]:
         raise ValueError(f"a mirror needs two different cluster aliases, got {src.alias!r} twice")
     names = connector_names(spec.mirror_id)
     base: dict[str, str] = {
-        "source.cluster.alias": src.alias,
+        "source.cluster.alias": mirror_alias(src.alias, spec.mirror_id),
         "target.cluster.alias": tgt.alias,
         "key.converter": BYTE_ARRAY_CONVERTER,
         "value.converter": BYTE_ARRAY_CONVERTER,

@@ -48,6 +48,7 @@ from topicdesk.domain.drift import DriftItem, DriftKind, drift, unmanaged
 from topicdesk.domain.drift_triage import blocks_topic_revert, item_id, revert_refusal, settled_by_apply
 from topicdesk.domain.errors import Conflict, FieldError, NotFound, ValidationFailed
 from topicdesk.domain.plan import DesiredState
+from topicdesk.services import migration_mirror
 from topicdesk.services.cluster_port import ClusterPort
 from topicdesk.services.desired import (
     LiveRows,
@@ -158,6 +159,12 @@ def scan_cluster(engine: Engine, cluster: str, port: ClusterPort) -> DriftScan:
     observed = port.describe(None)
     with unit_of_work(engine) as session:
         denied = migration_store.topics_denied_by_migrations(session, cluster)
+        mirrors = [(migration_mirror.access_of(m, dedicated=True), "source" if m.source_cluster == cluster
+                    else "target") for m in migration_store.mirrors_on_cluster(session, cluster)]
+    for access, side in mirrors:
+        # The mirror principal's ACLs and internal topics are the migration's while it needs them.
+        observed = replace(observed, acls=observed.acls - access.acls(side), topics={
+            name: t for name, t in observed.topics.items() if name not in access.target_internal_topics})
     if denied:
         # A migration's DENY ACLs on its source (services/migration_driver.py) are Topicdesk's own
         # doing, not drift: leave them out of the comparison.

@@ -30,15 +30,16 @@ from sqlalchemy.engine import Engine
 from topicdesk.adapters import migration_store
 from topicdesk.adapters.audit_log import NewEvent, record_events
 from topicdesk.adapters.db import unit_of_work
-from topicdesk.adapters.migration_clients import endpoint, kafka_probe_for
+from topicdesk.adapters.migration_clients import kafka_probe_for
 from topicdesk.adapters.tables import ClusterRow, MigrationRow, RequestRow, utcnow
 from topicdesk.domain import migration_measure as measure
 from topicdesk.domain import migration_offsets as offsets
 from topicdesk.domain.migration import DEFAULT_LAG_THRESHOLD, TERMINAL, Step, TransitionRefused, advance
 from topicdesk.domain.migration_verify import DEFAULT_SAMPLES, samples, verify
+from topicdesk.services import migration_mirror
 from topicdesk.services.cluster_port import ClusterPort, ScramCredential, close_port
 from topicdesk.services.migration_probe import GroupObservation, MigrationProbe, PartitionEnds, ProbeUnavailable
-from topicdesk.services.mirror_port import MirrorEngine, MirrorSpec, MirrorState, MirrorStatus
+from topicdesk.services.mirror_port import MirrorEngine, MirrorState, MirrorStatus
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +199,19 @@ def _planned(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine, _cfg: Driv
     return out
 
 
-def _spec(row: MigrationRow, sides: _Sides, cfg: DriverSettings) -> MirrorSpec:
-    return MirrorSpec(mirror_id=row.id, source=endpoint(sides.source), target=endpoint(sides.target),
-                      topics=tuple(row.topics), groups=tuple(g["group"] for g in row.plan.get("consumer_groups", ())),
-                      offset_lag_max=cfg.offset_lag_max)
+def _run_mirror(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, cfg: DriverSettings,
+                out: Measured) -> MirrorStatus:
+    """The mirror as its own principal, granted first (services/migration_mirror.py)."""
+    done = migration_mirror.run(row, sides.port, {"source": sides.source, "target": sides.target}, mirror,
+                                offset_lag_max=cfg.offset_lag_max, actor=ACTOR)
+    out.mirror, out.error, out.events = done.view, done.error, [*out.events, *done.events]
+    return done.status
 
 
-def _mirror_view(status: MirrorStatus) -> dict[str, Any]:
-    return {"engine": status.engine, "state": str(status.state), "detail": status.detail[:2000]}
+def _clean_up(row: MigrationRow, sides: _Sides, status: MirrorStatus, out: Measured, at: datetime) -> bool:
+    done = migration_mirror.clean_up(row, sides.port, status, at, actor=ACTOR)
+    out.mirror, out.events, out.error = done.view, [*out.events, *done.events], done.error or out.error
+    return done.clean
 
 
 def _ends(sides: _Sides, row: MigrationRow) -> tuple[dict[Any, PartitionEnds], dict[Any, PartitionEnds]]:
@@ -261,32 +267,34 @@ def _translate_exactly(sides: _Sides, row: MigrationRow, on_source: Mapping[str,
 def _mirroring(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, cfg: DriverSettings,
                at: datetime) -> Measured:
     """Keep the mirror running; measure its lag per partition and the groups' translated offsets."""
-    status = mirror.ensure_running(_spec(row, sides, cfg))
+    out = Measured()
+    status = _run_mirror(row, sides, mirror, cfg, out)
     source, target = _ends(sides, row)
-    lag = measure.lag_view(source, target, at, row.lag)
-    groups, group_facts = _groups(sides, row)
-    return Measured(facts={"mirror_running": status.running, "max_partition_lag": lag["max"],
-                           "total_lag": lag["total"], **group_facts},
-                    lag=lag, mirror=_mirror_view(status), groups=groups,
-                    error=None if status.state is not MirrorState.FAILED else f"mirror failed: {status.detail}")
+    out.lag = lag = measure.lag_view(source, target, at, row.lag)
+    out.groups, group_facts = _groups(sides, row)
+    out.facts = {"mirror_running": status.running, "max_partition_lag": lag["max"], "total_lag": lag["total"],
+                 **group_facts}
+    return out
 
 
 def _consumers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, cfg: DriverSettings,
                         at: datetime) -> Measured:
     """Consumers move; once none is left on the source and they run on the target, writes to the
     source are denied; once the mirror drained, the counts and samples are verified."""
-    status = mirror.ensure_running(_spec(row, sides, cfg))
+    out = Measured()
+    status = _run_mirror(row, sides, mirror, cfg, out)
     groups, group_facts = _groups(sides, row, exact=True)
+    out.groups = groups
     port = sides.port("source")
     deny = measure.write_deny(row.topics)
     acls = port.describe(row.topics).acls
-    out = Measured(mirror=_mirror_view(status), groups=groups)
     moved = group_facts["groups_active_on_source"] == 0 and group_facts["groups_active_on_target"]
     if moved and not deny <= acls:
         outcomes = port.create_acls(sorted(deny - acls, key=lambda b: b.key))
         refused = [o.message for o in outcomes.values() if not o.ok]
         if refused:
-            out.error = "the source refused the DENY WRITE ACLs: " + "; ".join(refused)
+            out.error = "; ".join(filter(None, [out.error, "the source refused the DENY WRITE ACLs: "
+                                                + "; ".join(refused)]))
         acls = port.describe(row.topics).acls
     removed = deny <= acls
     # Ends after the ACLs: with writes denied, a drained mirror stays drained.
@@ -313,9 +321,9 @@ def _consumers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, 
 
 
 def _producers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, _cfg: DriverSettings,
-                        _at: datetime) -> Measured:
-    """The mirror stops; producers switch to the target (seen as records past the verified counts,
-    or confirmed by an owner)."""
+                        at: datetime) -> Measured:
+    """The mirror stops and its principal and internal topics go; producers switch to the target
+    (seen as records past the verified counts, or confirmed by an owner)."""
     status = mirror.stop(row.id)
     if status.state not in STOPPED:
         status = mirror.status(row.id)
@@ -323,10 +331,12 @@ def _producers_cut_over(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, 
                 for p in (row.verification or {}).get("partitions", ())}
     target = sides.probe("target").partition_ends(row.topics)
     writing = any(ends.count > (verified.get(partition) or 0) for partition, ends in target.items())
-    return Measured(facts={"mirror_stopped": status.state in STOPPED,
-                           "producers_active_on_target": writing or row.producers_switched_by is not None,
-                           "producers_seen_on_target": writing},
-                    mirror=_mirror_view(status))
+    out = Measured()
+    _clean_up(row, sides, status, out, at)  # last: nothing after it may fail and lose its record
+    out.facts = {"mirror_stopped": status.state in STOPPED,
+                 "producers_active_on_target": writing or row.producers_switched_by is not None,
+                 "producers_seen_on_target": writing}
+    return out
 
 
 def _source_quarantined(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine, _cfg: DriverSettings,
@@ -347,33 +357,33 @@ def _source_quarantined(row: MigrationRow, sides: _Sides, _mirror: MirrorEngine,
 
 
 def _finished(row: MigrationRow, sides: _Sides, mirror: MirrorEngine, _cfg: DriverSettings,
-              _at: datetime) -> Measured:
-    """Done, rolled back or failed: what is left to undo. A rollback stops the mirror and removes
-    the DENY ACLs Topicdesk added on the source; a failure stops the mirror; done needs nothing."""
+              at: datetime) -> Measured:
+    """Rolled back or failed: the mirror stopped and cleaned up, and after a rollback the source's DENY
+    ACLs removed. Done needs nothing (cleaned up at producers_cut_over)."""
     step = Step(row.step)
     if step is Step.DONE:
         return Measured(finished=True)
     status = mirror.stop(row.id)
-    out = Measured(mirror=_mirror_view(status))
-    if status.state not in STOPPED:
-        out.error = f"the mirror did not stop: {status.state} {status.detail}"
-        return out
-    if step is Step.ROLLED_BACK:
-        port = sides.port("source")
-        added = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
-        if added:
-            outcomes = port.delete_acls(sorted(added, key=lambda b: b.key))
-            refused = [o.message for o in outcomes.values() if not o.ok]
-            if refused:
-                out.error = "the source refused removing the DENY ACLs: " + "; ".join(refused)
-                return out
-        remaining = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & \
-            port.describe(row.topics).acls
-        out.facts = {"source_write_access_restored": not remaining}
-        out.finished = not remaining
-        return out
-    out.finished = True
+    out = Measured()
+    if step is Step.ROLLED_BACK and status.state in STOPPED:
+        _restore_source_writes(row, sides, out)  # first: a failure here must not lose the clean-up's record
+    cleaned = _clean_up(row, sides, status, out, at)
+    out.finished = cleaned and (step is not Step.ROLLED_BACK or out.facts.get("source_write_access_restored") is True)
     return out
+
+
+def _restore_source_writes(row: MigrationRow, sides: _Sides, out: Measured) -> None:
+    """A rollback removes the DENY ACLs Topicdesk added on the source."""
+    port = sides.port("source")
+    added = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
+    if added:
+        outcomes = port.delete_acls(sorted(added, key=lambda b: b.key))
+        refused = [o.message for o in outcomes.values() if not o.ok]
+        if refused:
+            out.error = "the source refused removing the DENY ACLs: " + "; ".join(refused)
+            return
+    remaining = (measure.write_deny(row.topics) | measure.quarantine_deny(row.topics)) & port.describe(row.topics).acls
+    out.facts = {"source_write_access_restored": not remaining}
 
 
 _STEPS: dict[Step, Callable[[MigrationRow, _Sides, MirrorEngine, DriverSettings, datetime], Measured]] = {

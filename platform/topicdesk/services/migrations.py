@@ -46,7 +46,8 @@ def migration_view(row: MigrationRow, source: ClusterRow | None = None, target: 
         "facts": facts, "facts_at": rfc3339(row.facts_at) if row.facts_at else None,
         "gate": _gate(step, facts),
         "lag": row.lag or EMPTY_LAG,
-        "mirror": row.mirror,
+        # The credential fingerprint tells the driver when to set the password again; nobody else needs it.
+        "mirror": {k: v for k, v in row.mirror.items() if k != "credential"} if row.mirror else row.mirror,
         "groups": [{**{k: g.get(k) for k in ("group", "team", "source_members", "target_members",
                                              "offsets_translated")},
                     "ready_on_target": bool(g.get("ready_on_target")),
