@@ -44,27 +44,28 @@ def _steal(engine: Engine, holder: str = "other") -> None:
 
 
 def test_the_heartbeat_keeps_a_short_lease_past_its_expiry(engine: Engine) -> None:
-    token = claim_lease(engine, "c1", "me", 0.6)
+    # Lease lengths in seconds, not tenths: a loaded 2-core CI machine stalls a thread for longer.
+    token = claim_lease(engine, "c1", "me", 1.5)
     assert token is not None
-    keeper = LeaseKeeper(engine, "me", 0.6, every=0.1).start()
+    keeper = LeaseKeeper(engine, "me", 1.5, every=0.1).start()
     keeper.hold("c1", token)
     try:
-        time.sleep(1.5)  # well past the 0.6 s lease: only renewals keep it
-        assert claim_lease(engine, "c1", "other", 0.6) is None
+        time.sleep(3.0)  # twice the lease: only renewals keep it
+        assert claim_lease(engine, "c1", "other", 1.5) is None
         assert keeper.holds("c1", token)
     finally:
         keeper.stop(release=True)
     # Released on a clean stop: another takes it at once, with a new fencing token.
-    assert claim_lease(engine, "c1", "other", 0.6) == token + 1
+    assert claim_lease(engine, "c1", "other", 1.5) == token + 1
 
 
 def test_without_heartbeat_the_lease_expires_and_another_takes_over(engine: Engine) -> None:
-    token = claim_lease(engine, "c1", "dead", 0.3)
+    token = claim_lease(engine, "c1", "dead", 1.0)
     assert token is not None
-    assert claim_lease(engine, "c1", "other", 0.3) is None
-    time.sleep(0.4)
-    assert claim_lease(engine, "c1", "other", 0.3) == token + 1
-    assert not renew_lease(engine, "c1", "dead", token, 0.3)  # a late heartbeat of the old holder
+    assert claim_lease(engine, "c1", "other", 1.0) is None
+    time.sleep(1.1)
+    assert claim_lease(engine, "c1", "other", 1.0) == token + 1
+    assert not renew_lease(engine, "c1", "dead", token, 1.0)  # a late heartbeat of the old holder
 
 
 def test_a_keeper_stops_trusting_a_lease_it_could_not_renew(engine: Engine) -> None:
