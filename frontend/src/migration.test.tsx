@@ -50,7 +50,8 @@ function migration(): Migration {
         { topic: "payments.invoices.v1", partition: 1, source_end: 1000, target_end: 700, lag: 300 }],
       history: [{ at: "2026-12-01T10:00:00Z", total: 3000, max: 2000 }, { at: "2026-12-01T10:00:30Z", total: 2400, max: 1800 },
         { at: "2026-12-01T10:01:00Z", total: 1800, max: 1500 }] },
-    mirror: { engine: "mirrormaker-process", state: "running", detail: "pid 4242" },
+    mirror: { engine: "mirrormaker-process", state: "running", detail: "pid 4242",
+              principal: "User:topicdesk-mirror-m-1", access: "granted" },
     groups: [{ group: "billing.readers", team: "billing", source_members: 1, target_members: 0, offsets_translated: false,
       ready_on_target: false, translation: "mirrormaker", translation_note: "running on the source" }],
     team_actions: [{ team: "billing", role: "consumer", now: ["nothing yet: wait for the mirror"], done: true },
@@ -182,6 +183,9 @@ describe("the migration pages", { timeout: 20_000 }, () => {
     expect(allByTestId("partition-lag-row").map((r) => r.dataset.lag)).toEqual(["1500", "300"]);
     expect(byTestId("lag-total")?.textContent).toBe("1,800 records");
     expect(byTestId("mirror-state")?.dataset.state).toBe("running");
+    expect(byTestId("mirror-principal")?.dataset.access).toBe("granted");
+    expect(byTestId("mirror-principal")?.textContent).toContain("User:topicdesk-mirror-m-1");
+    expect(byTestId("mirror-cleanup")).toBeNull();
 
     const actions = allByTestId("team-action");
     expect(actions.map((a) => a.dataset.team)).toEqual(["payments", "billing"]);

@@ -530,10 +530,21 @@ export interface MigrationLag {
   history: LagSample[];
 }
 
+/** What the clean-up removed on one cluster once the mirror stopped for good. */
+export interface MirrorCleanupSide {
+  acls?: number;
+  user?: string;
+  topics?: string[];
+}
+
 export interface MirrorState {
   engine: string;
   state: string;
   detail: string;
+  /** The mirror's own SCRAM principal on both clusters (never the admin). */
+  principal?: string;
+  access?: "granted" | "revoked" | (string & {});
+  cleanup?: { at?: string; source?: MirrorCleanupSide; target?: MirrorCleanupSide } | null;
 }
 
 export interface MigrationGroup {

@@ -6,6 +6,7 @@ import {
   canStartMigration,
   checkResultWords,
   checkWords,
+  cleanupWords,
   isTerminal,
   measuredLag,
   migrationTargets,
@@ -140,5 +141,15 @@ describe("the topic.migrate form", () => {
     expect(migrateFormIssues({ ...values, target: "", topics: " , " })).toEqual({
       target: "choose the cluster the topics move to", topics: "name at least one topic" });
     expect(migrateFormIssues({ ...values, selection: "prefix", prefix: "p" })).toEqual({ prefix: "at least 2 characters" });
+  });
+});
+
+describe("the mirror's clean-up in words", () => {
+  it("counts what was removed on each cluster", () => {
+    expect(cleanupWords({ acls: 9, user: "User:topicdesk-mirror-m1", topics: ["a", "b"] }, "target"))
+      .toBe("target: 9 ACLs, the user, 2 internal topics");
+    expect(cleanupWords({ acls: 1, topics: [] }, "source")).toBe("source: 1 ACL");
+    expect(cleanupWords({}, "source")).toBe("source: nothing to remove");
+    expect(cleanupWords(undefined, "source")).toBe("source: nothing to remove");
   });
 });

@@ -183,3 +183,13 @@ export function shortList(items: string[], shown = 2): string {
   if (items.length <= shown) return items.join(", ");
   return `${items.slice(0, shown).join(", ")} and ${items.length - shown} more`;
 }
+
+/** What the mirror's clean-up removed on one cluster, in words ("target: 9 ACLs, the user, 5 internal topics"). */
+export function cleanupWords(side: { acls?: number; user?: string; topics?: string[] } | undefined, cluster: string): string {
+  if (!side) return `${cluster}: nothing to remove`;
+  const parts: string[] = [];
+  if (side.acls) parts.push(`${side.acls} ACL${side.acls === 1 ? "" : "s"}`);
+  if (side.user) parts.push("the user");
+  if (side.topics?.length) parts.push(`${side.topics.length} internal topic${side.topics.length === 1 ? "" : "s"}`);
+  return `${cluster}: ${parts.length ? parts.join(", ") : "nothing to remove"}`;
+}

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { type ReactNode, useEffect, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { Migration } from "../api/types";
 import { LagHistoryChart, PartitionLagBars } from "../components/LagChart";
@@ -7,7 +7,7 @@ import { MigrationPlanView } from "../components/MigrationPlanView";
 import { GroupsTable, MigrationTimeline, TeamActions, VerificationView } from "../components/MigrationParts";
 import { Badge, Banner, ErrorState, KeyValues, Loading, PageHeader, Time, errorMessage } from "../components/ui";
 import { useAsync, useSession, useTitle } from "../hooks";
-import { isTerminal, measuredLag, stepLabel, stepTone } from "../lib/migration";
+import { cleanupWords, isTerminal, measuredLag, stepLabel, stepTone } from "../lib/migration";
 import { routes } from "../lib/route";
 import { formatNumber } from "../lib/units";
 import { Link } from "../router";
@@ -121,6 +121,13 @@ export function MigrationPage({ id }: { id: string }) {
             {m.mirror.state} <span className="muted">({m.mirror.engine})</span>
             {m.mirror.detail ? <span className="small muted"> — {m.mirror.detail}</span> : null}</span>
             : <span className="muted" data-testid="mirror-state">not started</span>],
+          ["Runs as", m.mirror?.principal ? <span data-testid="mirror-principal" data-access={m.mirror.access ?? ""}>
+            <code>{m.mirror.principal}</code>{" "}
+            <span className="muted">{m.mirror.access === "revoked" ? "(revoked: its ACLs and login are gone)"
+              : "(its own least-privilege ACLs on both clusters)"}</span></span> : "–"],
+          ...(m.mirror?.cleanup ? [["Cleaned up", <span data-testid="mirror-cleanup">
+            {cleanupWords(m.mirror.cleanup.target, "target")}; {cleanupWords(m.mirror.cleanup.source, "source")}
+            {m.mirror.cleanup.at ? <> — <Time at={m.mirror.cleanup.at} /></> : null}</span>] as [string, ReactNode]] : []),
           ["Total lag", lag ? <span data-testid="lag-total" data-total={lag.total}>{formatNumber(lag.total)} records</span>
             : <span className="muted">not measured yet</span>],
           ["Largest partition", lag ? `${formatNumber(lag.max)} records` : "–"],
