@@ -41,11 +41,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option of a connection that only reads (read_connection).
+_READ_ONLY = "topicdesk_read_only"
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     # A deferred transaction that reads and then writes fails with "database is locked" when
     # another writer got in between (busy_timeout does not help there). Taking the write lock at
-    # BEGIN makes concurrent units of work queue up instead; transactions stay short.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # BEGIN makes concurrent units of work queue up instead; transactions stay short. A read-only
+    # connection takes no write lock: under WAL it reads a snapshot beside the writer.
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 # session.info key: {name: callable} to run once the unit of work has committed and released its
@@ -77,9 +83,11 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
     object may have been dropped and created again), and closing a connection with an open
     transaction rolls it back. One such read among the requests a pooled connection serves then
     makes PostgreSQL plan every statement again (bench P6: 0.5-0.9 ms of planning per request).
-    Committing a transaction that only read is as cheap and keeps them.
+    Committing a transaction that only read is as cheap and keeps them. On SQLite it begins
+    deferred: a read does not queue behind, or block, the writers.
     """
     with engine.connect() as connection:
+        connection.execution_options(**{_READ_ONLY: True})
         yield connection
         connection.commit()
 
