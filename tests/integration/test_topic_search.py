@@ -245,3 +245,23 @@ def test_postgresql_without_pg_trgm_still_migrates_and_searches(postgres_server:
     seed(engine)
     assert assert_same_as_scan(engine, ["orders", "école", "a_b", "nothing-matches-this"]) == 3
     engine.dispose()
+
+
+def test_a_search_on_postgresql_is_planned_for_its_own_term(engine: Engine) -> None:
+    """One statement text serves every term; a generic plan made for a common term walked every
+    row for a rare one (24 ms against 3 at 10,000 topics, bench P5). Each search plans for its term."""
+    postgresql = engine.dialect.name == "postgresql"
+    show = text("SHOW plan_cache_mode")
+    with engine.connect() as connection:
+        rows = topic_page(connection, now=utcnow(), limit=50, after=None, cluster=None, team=None, q="orders",
+                          status=None)
+        mode = connection.execute(show).scalar() if postgresql else None
+        connection.commit()
+        after = connection.execute(show).scalar() if postgresql else None
+    with engine.begin() as connection:
+        assert [(r.cluster, r.name) for r in rows] == scanned(connection, "orders")
+    if postgresql:
+        assert mode == "force_custom_plan"
+        assert after == "auto"  # SET LOCAL: the pooled connection's other statements keep their plans
+    else:
+        assert (mode, after) == (None, None)
