@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, text
 from sqlalchemy.engine import Engine
 
 from tests.integration.test_topic_search import CLUSTERS, TOPIC, topic_row
@@ -61,3 +61,30 @@ def test_the_first_page_is_what_execute_returns(engine: Engine) -> None:
     assert quarantined.quarantined_until.utcoffset() == timedelta(0)
     assert next(row for row in got if row.name == "payments.first-00").config == {"cleanup.policy": "compact",
                                                                                     "x": "é"}
+
+
+def test_the_drift_mark_is_looked_up_row_by_row(engine: Engine) -> None:
+    """With many open items, the page's drift marks are 50 index lookups. Selected as an EXISTS,
+    PostgreSQL hashed every open item first (1.7 ms at 1,000 items against 0.1, bench P5)."""
+    now = utcnow()
+    items = [f"bulk{n:04d}" for n in range(1500)]
+    with engine.begin() as connection:
+        connection.execute(insert(DRIFT_ITEM), [
+            {"cluster": CLUSTERS[1], "id": item, "kind": "config_differs", "key": f"{item}/x", "team": "ingest",
+             "subject": f"topic:{item}", "message": "differs", "first_seen_at": now, "last_seen_at": now,
+             "ignored_until": None} for item in items])
+        connection.execute(insert(DRIFT_LINK), [{"cluster": CLUSTERS[1], "item_id": item, "resource_kind": "topic",
+                                                 "resource_id": item} for item in items])
+        connection.execute(text("ANALYZE"))
+    statement = _PAGE.order_by(*_ORDER).limit(51).params(now=now)
+    with engine.connect() as connection:
+        compiled = statement.compile(connection, compile_kwargs={"literal_binds": True})
+        if engine.dialect.name == "postgresql":
+            plan = "\n".join(connection.execute(text(f"EXPLAIN {compiled}")).scalars())
+            assert "Seq Scan on drift_link" not in plan, plan
+            assert "hashed" not in plan.lower(), plan
+            assert "Index Scan using ix_drift_link_resource_id on drift_link" in plan, plan
+        else:
+            plan = "\n".join(str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+            assert "SCAN drift_link" not in plan, plan
+            assert "drift_link USING INDEX ix_drift_link_resource_id" in plan, plan

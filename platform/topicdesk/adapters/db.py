@@ -27,7 +27,24 @@ def make_engine(database_url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(database_url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "do_execute", _postgresql_plan_per_call)
+    return engine
+
+
+# Execution option of a statement whose best plan depends on its values (a search's pattern).
+PLAN_PER_CALL = "topicdesk_plan_per_call"
+
+
+def _postgresql_plan_per_call(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+    # psycopg prepares a statement text it has run a few times, and PostgreSQL then settles on a
+    # generic plan, blind to the values: a search for a rare term walked every row with the plan
+    # made for a common one (docs/benchmarks.md, P5). Unprepared, each call is planned for its
+    # values, with no extra round trip (a SET LOCAL plan_cache_mode was one).
+    if context is None or not context.execution_options.get(PLAN_PER_CALL, False):
+        return False
+    cursor.execute(statement, parameters, prepare=False)
+    return True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

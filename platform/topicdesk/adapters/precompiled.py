@@ -38,12 +38,14 @@ class Precompiled:
         # Keyed by what shapes the SQL text and its parameters: the dialect, its driver, the paramstyle.
         self._by_dialect: dict[tuple[str, str, str], _Compiled | None] = {}
 
-    def rows(self, connection: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    def rows(self, connection: Connection, params: Mapping[str, Any],
+             options: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The statement's rows for `params`; `options`: execution options for this call."""
         dialect = connection.dialect
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         compiled = self._by_dialect[key] if key in self._by_dialect else self._compile(dialect, key)
         if compiled is None:  # a statement this dialect renders per call (post-compile binds)
-            return [tuple(row) for row in connection.execute(self._statement, params).all()]
+            return [tuple(row) for row in connection.execute(self._statement, params, execution_options=options).all()]
         values = compiled.compiled.construct_params(params, escape_names=False)
         for name, processor in compiled.binds:
             if values[name] is not None:
@@ -51,7 +53,7 @@ class Precompiled:
         arguments: Sequence[Any] | Mapping[str, Any] = (
             tuple(values[name] for name in compiled.positions) if compiled.positions is not None
             else {compiled.names.get(name, name): value for name, value in values.items()})
-        result = connection.exec_driver_sql(compiled.sql, arguments)
+        result = connection.exec_driver_sql(compiled.sql, arguments, execution_options=options)
         try:
             raw: Sequence[tuple[Any, ...]] = result.cursor.fetchall()
         finally:

@@ -34,7 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.elements import ColumnElement
 
-from topicdesk.adapters.drift_store import drifted_clause
+from topicdesk.adapters.db import PLAN_PER_CALL
+from topicdesk.adapters.drift_store import drifted_clause, drifted_mark
 from topicdesk.adapters.precompiled import Precompiled
 from topicdesk.adapters.tables import TopicRow
 from topicdesk.adapters.topic_search import search_term
@@ -97,10 +98,10 @@ def _listing_column(name: str) -> ColumnElement[Any]:
     return type_coerce(column_, _ConfigJSON).label(name) if name == "config" else column_
 
 
-# Built once: composing the drift mark's EXISTS costs about as much as running the page query.
+# Built once: composing the drift mark costs about as much as running the page query.
 # `deleted = false`, not `IS false`: an equality the planner can match against a partial index.
 _PAGE = select(*(_listing_column(name) for name in TopicListing._fields if name != "drifted"),
-               drifted_clause("topic", _TOPIC.c.id, _NOW).label("drifted")).where(_TOPIC.c.deleted == false())
+               drifted_mark("topic", _TOPIC.c.id, _NOW).label("drifted")).where(_TOPIC.c.deleted == false())
 _ORDER = (_TOPIC.c.cluster, _TOPIC.c.name)
 # The catalogue's first page, unfiltered: the page most asked for, compiled once per dialect too.
 _FIRST_PAGE = Precompiled(_PAGE.order_by(*_ORDER).limit(bindparam("limit")))
@@ -113,6 +114,8 @@ _CANDIDATE = literal_column("topic.rowid").in_(
 # The first page of a search, without other filters: what the portal's search box asks; compiled once.
 _FIRST_SCAN_PAGE = Precompiled(_PAGE.where(_SCAN).order_by(*_ORDER).limit(bindparam("limit")))
 _FIRST_INDEXED_PAGE = Precompiled(_PAGE.where(_CANDIDATE, _SCAN).order_by(*_ORDER).limit(bindparam("limit")))
+
+_SEARCH_OPTIONS = {PLAN_PER_CALL: True}
 
 # What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
 TOPIC_STATUSES = ("applied", "drifted", "pending", "error")
@@ -141,9 +144,12 @@ def topic_page(
         if term is None:  # the index has no candidate
             return []
         params.update(like=term.like, rowids=term.rowids)
+    # One statement text serves every term; planned for each (on PostgreSQL, whose trigram index
+    # serves a rare term and the (cluster, name) walk a common one).
+    options = _SEARCH_OPTIONS if term is not None else None
     if not (cluster or team or status or after):
         first = _FIRST_PAGE if term is None else _FIRST_SCAN_PAGE if term.rowids is None else _FIRST_INDEXED_PAGE
-        return [TopicListing._make(row) for row in first.rows(connection, params)]
+        return [TopicListing._make(row) for row in first.rows(connection, params, options)]
     query = _PAGE
     if cluster:
         query = query.where(_TOPIC.c.cluster == cluster)
@@ -158,5 +164,5 @@ def topic_page(
                                 and_(_TOPIC.c.cluster == after[0], _TOPIC.c.name > after[1])))
     query = query.order_by(*_ORDER).limit(bindparam("limit"))
     # fetchall, then positional construction: iterating the result row by row cost more than the query.
-    rows = connection.execute(query, params).all()
+    rows = connection.execute(query, params, execution_options=options).all()
     return [TopicListing._make(row) for row in rows]

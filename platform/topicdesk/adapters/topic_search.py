@@ -55,12 +55,6 @@ def search_term(connection: Connection, q: str) -> SearchTerm | None:
     like = f"%{q.lower()}%"
     # A NUL ends SQLite's LIKE pattern early, and an FTS5 query string too: such a term keeps the scan.
     runs = _TRIGRAM_RUN.findall(like) if "\x00" not in like else []
-    if connection.dialect.name == "postgresql":
-        # One statement text serves every term, and psycopg prepares it after a few calls; once a
-        # common term made PostgreSQL settle on a generic plan (the (cluster, name) walk, blind to
-        # the pattern), a rare term walked every row with it: 24 ms against 3 at 10,000 topics.
-        # A custom plan sees the pattern and takes the trigram index; planning costs ~0.2 ms.
-        connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
     if connection.dialect.name != "sqlite" or not runs or not _has_index(connection):
         return SearchTerm(like, None)
     # Rows holding every literal run of the pattern, in either column, case folded (a superset of
