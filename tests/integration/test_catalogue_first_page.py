@@ -88,3 +88,31 @@ def test_the_drift_mark_is_looked_up_row_by_row(engine: Engine) -> None:
             plan = "\n".join(str(row[-1]) for row in connection.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
             assert "SCAN drift_link" not in plan, plan
             assert "drift_link USING INDEX ix_drift_link_resource_id" in plan, plan
+
+
+def test_a_search_with_filters_and_a_cursor_is_the_filtered_list_narrowed(engine: Engine) -> None:
+    """Every filter and the cursor combine with a search as they do without one (on PostgreSQL a
+    search reads its page's ids first, then the page)."""
+    now = utcnow()
+
+    def walk(q: str | None, cluster: str | None, status: str | None) -> list[TopicListing]:
+        found, after = [], None
+        with engine.connect() as connection:
+            while True:
+                rows = topic_page(connection, now=now, limit=3, after=after, cluster=cluster, team=None, q=q,
+                                  status=status)
+                found += rows[:3]
+                if len(rows) <= 3:
+                    return found
+                after = (rows[2].cluster, rows[2].name)
+
+    compared = 0
+    for status in (None, "applied", "drifted", "pending", "error"):
+        for cluster in (None, CLUSTERS[0]):
+            listed = walk(None, cluster, status)
+            for q in ("first", "TOPIC 1", "orders", "nothing-matches-this"):
+                term = q.lower()
+                expected = [row for row in listed if term in row.name.lower() or term in row.description.lower()]
+                assert walk(q, cluster, status) == expected, (q, cluster, status)
+                compared += len(expected)
+    assert compared > 50
