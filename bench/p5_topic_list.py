@@ -161,7 +161,13 @@ def measure(url: str, work: Path, size: int, calls: int) -> list[Result]:
         def topicdesk(environ: dict[str, Any], answers: list[tuple[str, bytes]] = answers) -> None:
             # What a WSGI server does per request once it has parsed it: call the app, send its body.
             started: list[str] = []
-            body = app.wsgi_app(environ, lambda code, _headers, _exc_info=None: started.append(code))
+
+            def start_response(code: str, _headers: list[tuple[str, str]],
+                               _exc_info: Any = None) -> Callable[[bytes], object]:
+                started.append(code)
+                return lambda _data: None
+
+            body = app.wsgi_app(environ, start_response)
             try:
                 content = b"".join(body)
             finally:
