@@ -9,6 +9,7 @@ from gunicorn.app.base import BaseApplication
 
 from topicdesk.api import ratelimit
 from topicdesk.config import Settings
+from topicdesk.server_refusals import ProblemThreadWorker
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -46,7 +47,8 @@ def gunicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]
         # database round trips within each.
         "workers": settings.workers,
         "threads": settings.threads,
-        "worker_class": "gthread",
+        # gthread, whose own refusals (414, 431, 400 before the app) are problem+json (server_refusals.py).
+        "worker_class": ProblemThreadWorker,
         # Idle keep-alive connections cost a socket, not a thread, in gthread; each worker keeps up to
         # worker_connections of them.
         "keepalive": settings.keepalive_seconds,

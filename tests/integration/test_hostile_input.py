@@ -422,3 +422,35 @@ def test_bodies_only_a_socket_sends_are_refused_by_the_real_server(served: Serve
     assert status == 400, body
     assert b"nested deeper" in body
     assert row_counts(served.engine) == before
+
+
+def test_what_gunicorn_refuses_before_the_app_is_a_problem_too(served: Served) -> None:
+    """A request line past gunicorn's limit (a long URL) and an oversized header field never reach
+    the app; they are answered with problem+json like everything else, not gunicorn's HTML page."""
+    def raw(request: bytes) -> tuple[int, dict[str, str], bytes]:
+        with socket.create_connection(("127.0.0.1", served.port), timeout=10) as connection:
+            connection.sendall(request)
+            received = b""
+            while chunk := connection.recv(65536):  # the server closes: Connection: close
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines[1:])}
+        return int(lines[0].split(" ")[1]), headers, body
+
+    long_path = "/api/v1/clusters/" + "%C3%A9" * 1500  # 1,500 characters: 9,000 bytes on the request line
+    cases = [
+        (f"GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 414),
+        (f"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 9000}\r\n\r\n".encode(), 431),
+        (b"GET /api/v1/me HTTP/1.1\r\nHost: x\r\nBad Header: yes\r\n\r\n", 400),
+    ]
+    for request, expected in cases:
+        status, headers, body = raw(request)
+        assert status == expected, body
+        assert headers["content-type"] == "application/problem+json"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-length"] == str(len(body))
+        problem = json.loads(body)
+        assert problem["status"] == expected
+        assert problem["title"]
+        assert problem["detail"]

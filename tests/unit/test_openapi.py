@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
+from topicdesk.adapters.strict_json import REFUSED_CHARACTER_PATTERN, refused_character
+from topicdesk.api.body import MAX_URL_VALUE
 from topicdesk.api.endpoints import ENDPOINTS
 from topicdesk.api.openapi_bundle import refs, resolve
 from topicdesk.app import create_app
@@ -131,3 +134,26 @@ def test_service_account_responses_say_which_kafka_clients_can_log_in(tmp_path: 
         assert "SCRAM-SHA-512" in description
         assert "librdkafka older than 2.6.1" in description
         assert "kcat" in description
+
+
+def test_path_and_query_strings_declare_the_characters_the_server_refuses(tmp_path: Path) -> None:
+    """The document is not looser than check_url_values: every free string in a path or query says
+    its bound and its characters, and the pattern accepts exactly what the server accepts."""
+    document = _document(tmp_path)
+    free = 0
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter.get("schema", {})
+                if parameter.get("in") not in ("path", "query") or schema.get("type") != "string" \
+                        or {"enum", "const", "format"} & schema.keys():
+                    continue
+                free += 1
+                assert schema["not"] == {"pattern": REFUSED_CHARACTER_PATTERN}, (operation["operationId"], parameter)
+                assert schema["maxLength"] <= MAX_URL_VALUE
+    assert free > 20
+    samples = ["payments.orders-v1", "école", "名前", "a b", "tab\there", "line\n", "nul\x00", "del\x7f",
+               "c1\x85", "zero\u200bwidth", "bidi\u202e", "bom\ufeff", "tag\U000e0041", "soft\u00adhyphen", "😀"]
+    for value in samples:
+        # JSON Schema's pattern is a search
+        assert (re.search(REFUSED_CHARACTER_PATTERN, value) is None) == (refused_character(value) is None), value

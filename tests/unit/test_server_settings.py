@@ -11,6 +11,7 @@ from topicdesk.api import ratelimit
 from topicdesk.api.ratelimit import worker_share
 from topicdesk.config import ConfigError, Settings, cpu_count
 from topicdesk.server import gunicorn_options
+from topicdesk.server_refusals import ProblemThreadWorker
 
 PG = "postgresql://td@db/td"
 
@@ -45,7 +46,7 @@ def test_gunicorn_options_follow_the_settings() -> None:
                                   "TOPICDESK_KEEPALIVE": "90"})
     options = gunicorn_options(settings, "0.0.0.0", 8080)
     assert options["bind"] == "0.0.0.0:8080"
-    assert (options["workers"], options["threads"], options["worker_class"]) == (3, 12, "gthread")
+    assert (options["workers"], options["threads"], options["worker_class"]) == (3, 12, ProblemThreadWorker)
     assert options["keepalive"] == 90
     # Recycling workers would close kept-alive connections under the clients' feet.
     assert options["max_requests"] == 0

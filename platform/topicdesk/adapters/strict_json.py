@@ -38,7 +38,12 @@ FREE_TEXT_KEYS = frozenset({"reason", "description", "comment", "schema"})
 _FORMAT = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
            "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
            "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f")
-_NOT_IN_NAMES = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_FORMAT}]")
+_REFUSED_IN_NAMES = f"\x00-\x1f\x7f-\x9f{_FORMAT}"
+_NOT_IN_NAMES = re.compile(f"[{_REFUSED_IN_NAMES}\ud800-\udfff]")
+# The same rule as a JSON Schema pattern that finds a refused character (the OpenAPI document's path
+# and query strings say `"not": {"pattern": ...}`: no anchors, so no `$` that Python lets match
+# before a final newline). A lone surrogate cannot arrive in a URL: percent-decoding yields UTF-8.
+REFUSED_CHARACTER_PATTERN = f"[{_REFUSED_IN_NAMES}]"
 _NOT_IN_FREE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
 _SIGNIFICANT = re.compile(rb'["\\\[\]{}]')
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from topicdesk.adapters.strict_json import REFUSED_CHARACTER_PATTERN
+from topicdesk.api.body import MAX_URL_VALUE
 from topicdesk.api.endpoints import ENDPOINTS, REQUEST_ID_PARAMETER, REQUEST_ID_PATTERN, Endpoint
 from topicdesk.api.openapi_bundle import bundle, component_ref
 from topicdesk.api.openapi_components import COMPONENT_SCHEMAS, QUERY_SCHEMAS, ref
@@ -96,10 +98,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             schema = ref("SubmittedRequest")
         operation["requestBody"] = {"required": endpoint.body_required,
                                     "content": {media: {"schema": schema} for media in endpoint.request_media}}
-    parameters = [{"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+    parameters = [{"name": part[1:-1], "in": "path", "required": True, "schema": _url_text({"type": "string"})}
                   for part in endpoint.path.split("/") if part.startswith("{")]
     parameters += [{"name": name, "in": "query", "required": name in endpoint.required_query,
-                    "schema": _query_schema(name, kind)} for name, kind in endpoint.query]
+                    "schema": _url_text(_query_schema(name, kind))} for name, kind in endpoint.query]
     operation["parameters"] = [REQUEST_ID_PARAMETER, *parameters]
     # Every answer carries the request id back (observability/http.py); copies, as answers are built per status.
     operation["responses"] = {status: {**answer, "headers": {"X-Request-ID": {
@@ -143,6 +145,15 @@ def _problem_statuses(endpoint: Endpoint) -> list[int]:
 def _schema_ref(schema: str) -> dict[str, str]:
     """A schemas/ $id (optionally with a #pointer) or a component's name, as a `$ref`."""
     return {"$ref": component_ref(schema)} if schema.startswith("https://") else ref(schema)
+
+
+def _url_text(schema: dict[str, Any]) -> dict[str, Any]:
+    """A path or query string as api/body.py check_url_values reads it: bounded, and free of control
+    and invisible characters (refused with 400 before any view runs)."""
+    if schema.get("type") != "string" or {"enum", "const", "format"} & schema.keys():
+        return schema
+    return {**schema, "maxLength": min(schema.get("maxLength", MAX_URL_VALUE), MAX_URL_VALUE),
+            "not": {"pattern": REFUSED_CHARACTER_PATTERN}}
 
 
 def _query_schema(name: str, kind: str | dict[str, Any]) -> dict[str, Any]:
