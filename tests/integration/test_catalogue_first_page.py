@@ -5,13 +5,15 @@ timestamps bound and read in the dialect's format, JSON, booleans and drift mark
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import bindparam, event, insert, text, update
 from sqlalchemy.engine import Engine
 
 from tests.integration.test_topic_search import CLUSTERS, TOPIC, topic_row
 from tests.integration.test_topic_search import engine as search_engine  # noqa: F401  (the seeded database)
+from topicdesk.adapters.db import read_connection
 from topicdesk.adapters.tables import DriftItemRow, DriftLinkRow, utcnow
 from topicdesk.adapters.topic_catalogue import _ORDER, _PAGE, TopicListing, topic_page
 
@@ -116,3 +118,31 @@ def test_a_search_with_filters_and_a_cursor_is_the_filtered_list_narrowed(engine
                 assert walk(q, cluster, status) == expected, (q, cluster, status)
                 compared += len(expected)
     assert compared > 50
+
+
+def test_a_topic_deleted_while_a_search_reads_keeps_the_page_whole(engine: Engine) -> None:
+    """On PostgreSQL a search reads its page's ids, then their rows, in two statements (each with its
+    own snapshot). A topic deleted in between stays on the page, marked deleted: a page one short
+    would tell the caller there is no next page."""
+    fired: list[bool] = []
+
+    def delete_one(_connection: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        if fired or "FROM topic" not in statement or " LIKE " not in statement:
+            return
+        fired.append(True)
+        with engine.begin() as other:
+            other.execute(update(TOPIC).where(TOPIC.c.name == "payments.first-01").values(deleted=True))
+
+    event.listen(engine, "after_cursor_execute", delete_one)
+    try:
+        with read_connection(engine) as connection:  # as the API reads
+            rows = topic_page(connection, now=utcnow(), limit=5, after=None, cluster=None, team=None, q="first",
+                              status=None)
+    finally:
+        event.remove(engine, "after_cursor_execute", delete_one)
+    assert fired
+    assert [row.name for row in rows] == [f"payments.first-{n:02d}" for n in range(6)]
+    with read_connection(engine) as connection:  # and the next read no longer lists it
+        rows = topic_page(connection, now=utcnow(), limit=5, after=None, cluster=None, team=None, q="first",
+                          status=None)
+    assert "payments.first-01" not in [row.name for row in rows]

@@ -106,8 +106,9 @@ def _listing_column(name: str) -> ColumnElement[Any]:
 
 # Built once: composing the drift mark costs about as much as running the page query.
 # `deleted = false`, not `IS false`: an equality the planner can match against a partial index.
-_PAGE = select(*(_listing_column(name) for name in TopicListing._fields if name != "drifted"),
-               drifted_mark("topic", _TOPIC.c.id, _NOW).label("drifted")).where(_TOPIC.c.deleted == false())
+_LISTING = select(*(_listing_column(name) for name in TopicListing._fields if name != "drifted"),
+                  drifted_mark("topic", _TOPIC.c.id, _NOW).label("drifted"))
+_PAGE = _LISTING.where(_TOPIC.c.deleted == false())
 _ORDER = (_TOPIC.c.cluster, _TOPIC.c.name)
 # The catalogue's first page, unfiltered: the page most asked for, compiled once per dialect too.
 _FIRST_PAGE = Precompiled(_PAGE.order_by(*_ORDER).limit(bindparam("limit")))
@@ -124,7 +125,9 @@ _FIRST_INDEXED_PAGE = Precompiled(_PAGE.where(_CANDIDATE, _SCAN).order_by(*_ORDE
 _PLANNED_PER_CALL = {PLAN_PER_CALL: True}
 _FIRST_SEARCH_IDS = Precompiled(select(_TOPIC.c.id).where(_TOPIC.c.deleted == false(), _SCAN)
                                 .order_by(*_ORDER).limit(bindparam("limit")))
-_PAGE_OF_IDS = Precompiled(_PAGE.where(_TOPIC.c.id == any_(bindparam("ids", type_=ARRAY(String()))))
+# Not filtered again on `deleted`: a topic deleted since its id was found keeps its place on the page
+# (in its deleted state), so the page's length still says whether another page follows.
+_PAGE_OF_IDS = Precompiled(_LISTING.where(_TOPIC.c.id == any_(bindparam("ids", type_=ARRAY(String()))))
                            .order_by(*_ORDER))
 
 # What GET /api/v1/topics?status= filters on (tombstoned topics are not listed).
