@@ -42,6 +42,3 @@ class ProblemThreadWorker(ThreadWorker):  # type: ignore[misc]
         # The worker's handle_error calls util.write_error by name; this process only serves the API.
         util.write_error = write_problem
         super().init_process()
-
-    def __repr__(self) -> str:
-        return f"<ProblemThreadWorker {self.pid}>"
