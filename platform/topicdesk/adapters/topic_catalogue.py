@@ -186,7 +186,7 @@ def _searched_page(connection: Connection, params: dict[str, Any], clauses: list
     trigram indexes serve a rare term, the (cluster, name) walk a common one; one statement text
     serves every term, and a plan PostgreSQL made generic walked every row for a rare one), then
     those rows and their drift marks in a prepared statement. Planning the whole page for each
-    term cost more than running it (0.27 ms against 0.08 for the ids; docs/benchmarks.md, P5)."""
+    term cost more than running it (0.23-0.27 ms of planning against 0.06-0.08 for the ids; docs/benchmarks.md, P5)."""
     found: Sequence[Sequence[Any]]
     if unfiltered:
         found = _FIRST_SEARCH_IDS.rows(connection, params, _PLANNED_PER_CALL)
