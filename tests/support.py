@@ -48,6 +48,24 @@ def register_cluster(engine: Engine, local: LocalCluster, owner_team: str, *, na
     return cluster_name
 
 
+def add_offline_cluster(engine: Engine, name: str = "payments-dev", *, owner_team: str = "payments",
+                        environment: str = "dev", **columns: Any) -> None:
+    """A registered cluster no broker answers for: enough for what the database and the API decide."""
+    seed_teams(engine)
+    with unit_of_work(engine) as session:
+        session.add(ClusterRow(name=name, environment=environment, owner_team=owner_team,
+                               bootstrap_servers="127.0.0.1:1", admin_secret_ref="file:/nonexistent", **columns))
+
+
+def member_client(engine: Engine, database_url: str, data_dir: Path, team: str = "payments") -> tuple[Any, str]:
+    """An in-process app on `engine`, its test client, and a member's API token for `team`."""
+    token = create_token(engine, team=team, name=f"member-{time.monotonic_ns()}", role=Role.MEMBER,
+                         actor="test").token
+    app = create_app(Settings.from_env({"DATABASE_URL": database_url, "TOPICDESK_DATA_DIR": str(data_dir)}),
+                     engine=engine)
+    return app.test_client(), token
+
+
 def wait_healthy(base: str, check_alive: Callable[[], None], log: Callable[[], str], timeout: float = 60.0) -> None:
     """Wait for `topicdesk serve` at base to answer /healthz; check_alive raises if a process died."""
     deadline = time.monotonic() + timeout

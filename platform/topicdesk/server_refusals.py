@@ -15,10 +15,13 @@ import socket
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
-PROBLEM_MEDIA_TYPE = "application/problem+json"
-_HEADERS = ("Connection: close", f"Content-Type: {PROBLEM_MEDIA_TYPE}", "X-Content-Type-Options: nosniff",
-            "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'", "X-Frame-Options: DENY",
-            "Referrer-Policy: no-referrer", "Cache-Control: no-store")
+from topicdesk.api.headers import COMMON, DATA_CSP
+from topicdesk.api.problems import PROBLEM_MEDIA_TYPE
+
+# The headers of every API answer (api/headers.py), as the app's after_request hook would add them.
+_HEADERS = ("Connection: close", f"Content-Type: {PROBLEM_MEDIA_TYPE}",
+            *(f"{name}: {value}" for name, value in {**COMMON, "Content-Security-Policy": DATA_CSP,
+                                                     "Cache-Control": "no-store"}.items()))
 
 
 def problem_bytes(status: int, reason: str, detail: str) -> bytes:

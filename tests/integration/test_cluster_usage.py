@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import MetaData, Table, delete, insert, inspect, text, update
 from sqlalchemy.engine import Engine
 
-from tests.support import seed_teams
+from tests.support import add_offline_cluster
 from topicdesk import migrations
 from topicdesk.adapters import request_store as store
 from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow, TopicRow, table_of
+from topicdesk.adapters.tables import TopicRow, table_of
 from topicdesk.app import create_app
 from topicdesk.config import Settings
 from topicdesk.domain.identity import Role
@@ -51,12 +51,8 @@ def topic(cluster: str, name: str, partitions: int = 3, rf: int = 3, rate: int |
 
 
 def seed_clusters(engine: Engine) -> None:
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        for name, environment in ((DEV, "dev"), (STAGING, "staging")):
-            session.add(ClusterRow(name=name, environment=environment, owner_team="payments",
-                                   bootstrap_servers="127.0.0.1:1", admin_secret_ref="file:/nonexistent",
-                                   broker_count=9))
+    for name, environment in ((DEV, "dev"), (STAGING, "staging")):
+        add_offline_cluster(engine, name, environment=environment, broker_count=9)
 
 
 @pytest.fixture

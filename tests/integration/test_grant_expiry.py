@@ -17,20 +17,16 @@ from sqlmodel import select
 
 from tests.integration.test_request_workflow import Api, build_api, topic_spec
 from tests.kafka_clients import as_user, consume_one, eventually, produce_one
-from tests.support import seed_teams
+from tests.support import add_offline_cluster, member_client
 from topicdesk import migrations
 from topicdesk.adapters.audit_log import sequence
 from topicdesk.adapters.db import make_engine, unit_of_work
 from topicdesk.adapters.tables import AccessGrantRow, AuditEventRow, ClusterRow, RequestResourceRow, utcnow
-from topicdesk.app import create_app
 from topicdesk.bootstrap import kafka_port_for
-from topicdesk.config import Settings
-from topicdesk.domain.identity import Role
 from topicdesk.local_kafka.cluster import LocalCluster
 from topicdesk.services import tokens
 from topicdesk.services.expiry import expire_due_grants
 from topicdesk.services.reconcile_loop import run_forever
-from topicdesk.services.tokens import create_token
 
 INTERVAL = 30.0  # the loop's interval: revocation must come long before it, woken by the expiry
 
@@ -159,13 +155,8 @@ def _cluster(api: Api) -> ClusterRow:
 def test_expires_at_is_stored_renewed_revived_and_swept_on_both_databases(database_url: str, tmp_path: Path) -> None:
     migrations.upgrade(database_url)
     engine = make_engine(database_url)
-    seed_teams(engine)
-    with unit_of_work(engine) as session:
-        session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
-                               bootstrap_servers="127.0.0.1:1", admin_secret_ref="file:/nonexistent"))
-    token = create_token(engine, team="payments", name="m", role=Role.MEMBER, actor="t").token
-    client = create_app(Settings.from_env({"DATABASE_URL": database_url, "TOPICDESK_DATA_DIR": str(tmp_path)}),
-                        engine=engine).test_client()
+    add_offline_cluster(engine)
+    client, token = member_client(engine, database_url, tmp_path)
 
     def submit(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         response = client.post("/api/v1/requests", json={"kind": kind, "cluster": "payments-dev", "spec": spec},

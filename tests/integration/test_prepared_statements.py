@@ -14,15 +14,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from tests.support import seed_teams
+from tests.support import add_offline_cluster, member_client
 from topicdesk import migrations
-from topicdesk.adapters.db import make_engine, unit_of_work
-from topicdesk.adapters.tables import ClusterRow
-from topicdesk.app import create_app
-from topicdesk.config import Settings
-from topicdesk.domain.identity import Role
+from topicdesk.adapters.db import make_engine
 from topicdesk.local_postgres import LocalPostgres
-from topicdesk.services.tokens import create_token
 
 
 def test_topic_list_reads_keep_the_connections_prepared_statements(postgres_server: LocalPostgres,
@@ -33,13 +28,8 @@ def test_topic_list_reads_keep_the_connections_prepared_statements(postgres_serv
     migrations.upgrade(url)
     engine = make_engine(url)
     try:
-        seed_teams(engine)
-        with unit_of_work(engine) as session:
-            session.add(ClusterRow(name="payments-dev", environment="dev", owner_team="payments",
-                                   bootstrap_servers="127.0.0.1:1", admin_secret_ref="file:/nonexistent"))
-        token = create_token(engine, team="payments", name="member", role=Role.MEMBER, actor="test").token
-        client = create_app(Settings.from_env({"DATABASE_URL": url, "TOPICDESK_DATA_DIR": str(tmp_path)}),
-                            engine=engine).test_client()
+        add_offline_cluster(engine)
+        client, token = member_client(engine, url, tmp_path)
         for _ in range(12):
             response = client.get("/api/v1/topics", headers={"Authorization": f"Bearer {token}"})
             assert response.status_code == 200

@@ -106,13 +106,17 @@ def items_linked_to(session: Session, cluster: str, resources: Iterable[Resource
 
 # --- "drifted": an open item that is not ignored ------------------------------------------------------
 
+def _open_item_of(kind: str, id_column: Any, now: datetime | ColumnElement[datetime]) -> tuple[Any, ...]:
+    """The conditions of a drift item, linked to the row of `kind` on `id_column`, that is not ignored."""
+    return (col(DriftLinkRow.resource_kind) == kind, col(DriftLinkRow.resource_id) == id_column,
+            col(DriftItemRow.cluster) == col(DriftLinkRow.cluster), col(DriftItemRow.id) == col(DriftLinkRow.item_id),
+            _not_ignored(now))
+
+
 def drifted_clause(kind: str, id_column: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
     """True for rows (of `kind`, matched on `id_column`) with an open drift item that is not ignored.
     `now` may be a bound parameter, so that a statement using this can be built once."""
-    return exists().where(
-        col(DriftLinkRow.resource_kind) == kind, col(DriftLinkRow.resource_id) == id_column,
-        col(DriftItemRow.cluster) == col(DriftLinkRow.cluster), col(DriftItemRow.id) == col(DriftLinkRow.item_id),
-        _not_ignored(now))
+    return exists().where(*_open_item_of(kind, id_column, now))
 
 
 def drifted_mark(kind: str, id_column: Any, now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
@@ -120,10 +124,8 @@ def drifted_mark(kind: str, id_column: Any, now: datetime | ColumnElement[dateti
     Selected as an EXISTS, PostgreSQL hashes every open item first (it costs the subplan for all
     the table's rows, not the page's), 1.7 ms at 1,000 items against 0.1 ms for 50 lookups; a
     scalar subquery with LIMIT 1 is never hashed (docs/benchmarks.md, P5)."""
-    found = (select(true()).where(
-        col(DriftLinkRow.resource_kind) == kind, col(DriftLinkRow.resource_id) == id_column,
-        col(DriftItemRow.cluster) == col(DriftLinkRow.cluster), col(DriftItemRow.id) == col(DriftLinkRow.item_id),
-        _not_ignored(now)).limit(literal_column("1", Integer)).scalar_subquery())
+    found = (select(true()).where(*_open_item_of(kind, id_column, now))
+             .limit(literal_column("1", Integer)).scalar_subquery())
     return func.coalesce(found, false(), type_=Boolean)
 
 
