@@ -308,6 +308,10 @@ beforeEach(() => {
 // Generous time: the request page polls every 2 s, and CI machines are busy.
 describe("the portal", { timeout: 20_000 }, () => {
   it("shows the dashboard with what awaits me, my requests and my team's topics", async () => {
+    // The app opened on the dashboard before beforeEach emptied fake.calls: leave it and come back,
+    // so that the calls asserted below are this visit's, whatever the timing of the first one.
+    await go("/requests");
+    await until(() => byTestId("requests-table"), "the requests page");
     await go("/");
     const awaiting = await until(() => byTestId("dashboard-awaiting")?.querySelector("[data-testid=request-row]"), "awaiting row");
     expect(awaiting.textContent).toContain("Consume access to payments.invoices.v1");
